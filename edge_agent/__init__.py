@@ -1,0 +1,1 @@
+"""edge-agent: distributed resource optimisation for device fleets."""

@@ -1,0 +1,198 @@
+"""The generic ADMM coordinator: one request/answer round per iteration, variant-specific z-update.
+
+State is kept stacked, one row per participant: ``X`` (answers), ``Z`` (the coordinator's copies) and
+``U`` (scaled duals). Each round every participant ``i`` solves ``min f_i(x) + rho/2 ||x - (z_i - u_i)||^2``;
+the variant computes ``Z = argmin G(Z) + rho/2 ||Z - (X + U)||^2``; then ``U += X - Z``. Residuals and
+tolerances are Boyd et al.'s (2011, section 3.3) on the stacked variables:
+``s = rho ||Z - Z_prev||``,
+``eps_dual = sqrt(Nm) abs_tol + rel_tol rho ||U||``, except that the primal residual is measured on the
+aggregate, ``r = ||sum_i (x_i - z_i)||`` with ``eps_pri = sqrt(m) abs_tol + rel_tol max(||sum X||, ||sum Z||)``,
+so the delivered total does not drift from the agreed one as N grows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+
+from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
+from edge_agent.carrier.base import Carrier
+from edge_agent.errors import ConfigError, ProtocolError, RunTimeout, SolverError
+from edge_agent.messages import Envelope, Message
+
+__all__ = ["AdmmCoordinator", "AdmmResult", "AdmmSettings", "AdmmVariant", "RoundRecord"]
+
+Array = NDArray[np.float64]
+log = structlog.get_logger("edge_agent.admm")
+
+PROGRESS_EVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class AdmmSettings:
+    """Defaults are 100x tighter than the seed's (1e-4 / 1e-3), which stop 1-7 % short of the optimum;
+    these reach the central objective to about 1e-4 relative in a few dozen more rounds."""
+
+    rho: float = 1.0
+    max_iters: int = 1000
+    abs_tol: float = 1e-6
+    rel_tol: float = 1e-5
+    round_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("rho", "abs_tol", "rel_tol", "round_timeout_s"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ConfigError(f"ADMM setting {name} must be a finite number > 0, got {value}")
+        if self.max_iters < 1:
+            raise ConfigError(f"ADMM setting max_iters must be >= 1, got {self.max_iters}")
+
+
+class AdmmVariant(Protocol):
+    """The coupling part of the problem: its z-update and its value."""
+
+    def z_update(self, X: Array, U: Array, rho: float) -> Array:
+        """``argmin_Z G(Z) + rho/2 ||Z - (X + U)||^2`` for stacked ``X``, ``U`` of shape (N, m)."""
+        ...
+
+    def coupling_cost(self, aggregate: Array, rho: float) -> float:
+        """The coupling term of the objective at ``aggregate = sum_i x_i``."""
+        ...
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    round: int
+    r_primal: float
+    r_dual: float
+    eps_primal: float
+    eps_dual: float
+
+
+@dataclass
+class AdmmResult:
+    status: Literal["converged", "max_iterations"]
+    iterations: int
+    x: dict[str, Array]
+    local_costs: dict[str, float]
+    objective: float
+    history: list[RoundRecord] = field(default_factory=list)
+
+    @property
+    def aggregate(self) -> Array:
+        return np.sum(list(self.x.values()), axis=0)
+
+
+class AdmmCoordinator:
+    """Drives an ADMM run over ``participants``; run it with :meth:`run` on the coordinator's carrier."""
+
+    def __init__(
+        self,
+        variant: AdmmVariant,
+        participants: Sequence[str],
+        size: int,
+        settings: AdmmSettings | None = None,
+        id: str = "coordinator",  # noqa: A002
+    ) -> None:
+        if not participants:
+            raise ConfigError("an ADMM run needs at least one participant, got none")
+        if len(set(participants)) != len(participants):
+            dupes = sorted({p for p in participants if list(participants).count(p) > 1})
+            raise ConfigError(f"participant ids must be unique; repeated: {dupes}")
+        self._id = id
+        self.variant = variant
+        self.participants = list(participants)
+        self.size = size
+        self.settings = settings or AdmmSettings()
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        log.warning("admm.unexpected_message", participant=self.id, kind=message.kind, sender=envelope.sender)
+
+    async def run(self, carrier: Carrier) -> AdmmResult:
+        cfg = self.settings
+        n, m = len(self.participants), self.size
+        X = np.zeros((n, m))
+        Z = np.zeros((n, m))
+        U = np.zeros((n, m))
+        costs = np.zeros(n)
+        history: list[RoundRecord] = []
+        bound = log.bind(run=carrier.run_id, participants=n)
+        bound.info("admm.start", size=m, rho=cfg.rho, max_iters=cfg.max_iters)
+        next_progress = carrier.clock.now() + PROGRESS_EVERY_S
+        sqrt_nm, sqrt_m = float(np.sqrt(n * m)), float(np.sqrt(m))
+        status: Literal["converged", "max_iterations"] = "max_iterations"
+        for k in range(cfg.max_iters):
+            X, costs = await self._round(carrier, k, Z - U)
+            Z_prev = Z
+            Z = self.variant.z_update(X, U, cfg.rho)
+            U = U + X - Z
+            record = RoundRecord(
+                round=k,
+                r_primal=float(np.linalg.norm((X - Z).sum(axis=0))),
+                r_dual=float(cfg.rho * np.linalg.norm(Z - Z_prev)),
+                eps_primal=sqrt_m * cfg.abs_tol
+                + cfg.rel_tol * float(max(np.linalg.norm(X.sum(axis=0)), np.linalg.norm(Z.sum(axis=0)))),
+                eps_dual=sqrt_nm * cfg.abs_tol + cfg.rel_tol * cfg.rho * float(np.linalg.norm(U)),
+            )
+            history.append(record)
+            bound.debug("admm.round", round=k, r_primal=record.r_primal, r_dual=record.r_dual,
+                        eps_primal=record.eps_primal, eps_dual=record.eps_dual)
+            if carrier.clock.now() >= next_progress:
+                next_progress = carrier.clock.now() + PROGRESS_EVERY_S
+                bound.info("admm.progress", round=k, of=cfg.max_iters, r_primal=record.r_primal,
+                           r_dual=record.r_dual)
+            if record.r_primal <= record.eps_primal and record.r_dual <= record.eps_dual:
+                status = "converged"
+                break
+        aggregate = X.sum(axis=0)
+        objective = float(costs.sum()) + self.variant.coupling_cost(aggregate, cfg.rho)
+        bound.info("admm.finished", status=status, iterations=len(history), objective=objective)
+        return AdmmResult(
+            status=status,
+            iterations=len(history),
+            x={pid: X[i].copy() for i, pid in enumerate(self.participants)},
+            local_costs={pid: float(costs[i]) for i, pid in enumerate(self.participants)},
+            objective=objective,
+            history=history,
+        )
+
+    async def _round(self, carrier: Carrier, k: int, references: Array) -> tuple[Array, Array]:
+        rho, timeout = self.settings.rho, self.settings.round_timeout_s
+        futures = [
+            carrier.request(AdmmRequest(round=k, rho=rho, reference=references[i]), pid, timeout)
+            for i, pid in enumerate(self.participants)
+        ]
+        answers = await asyncio.gather(*futures, return_exceptions=True)
+        silent = tuple(pid for pid, a in zip(self.participants, answers, strict=True) if isinstance(a, RunTimeout))
+        if silent:
+            raise RunTimeout(
+                f"ADMM round {k}: no answer within {timeout:g} s from {', '.join(silent)}",
+                participants=silent, round=k,
+            )
+        X = np.empty((len(answers), self.size))
+        costs = np.empty(len(answers))
+        for i, (pid, answer) in enumerate(zip(self.participants, answers, strict=True)):
+            if isinstance(answer, BaseException):
+                raise answer
+            if isinstance(answer, AdmmFailure):
+                raise SolverError(f"round {k}: {answer.reason}", participant=pid)
+            if not isinstance(answer, AdmmAnswer) or answer.round != k:
+                raise ProtocolError(f"expected admm.answer for round {k}, got {answer!r:.120}", sender=pid)
+            if answer.x.shape != (self.size,):
+                raise ProtocolError(
+                    f"answer has {answer.x.size} values but the problem has {self.size} per participant",
+                    sender=pid,
+                )
+            X[i] = answer.x
+            costs[i] = answer.cost
+        return X, costs

@@ -1,0 +1,74 @@
+"""The two coupling variants of ADMM: sharing (reach a target sum) and consensus (pull toward it).
+
+**Sharing** solves ``min sum_i f_i(x_i) + sum_j |p_j| |sum_i x_ij - t_j|``. With ``a = mean(x_i + u_i)``
+the aggregate's z-update has a closed form (soft threshold): ``N zbar_j = t_j + soft(N a_j - t_j, N |p_j| / rho)``,
+and each participant's copy is ``z_i = x_i + u_i - a + zbar``.
+
+**Consensus** (the seed's variant) solves ``min sum_i f_i(x_i) + (beta/2) ||sum_i x_i - t||^2`` with
+``beta = rho^2 / alpha``: ``delta = (t - sum_i (x_i + u_i)) / (N + alpha/rho)``, ``z_i = x_i + u_i + delta``.
+A larger ``alpha`` therefore means a *weaker* pull toward the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge_agent.errors import ConfigError
+
+__all__ = ["ConsensusVariant", "SharingVariant"]
+
+Array = NDArray[np.float64]
+
+
+def _vector(name: str, value: Sequence[float] | Array) -> Array:
+    array = np.array(value, dtype=np.float64)
+    if array.ndim != 1 or array.size == 0:
+        raise ConfigError(f"{name} must be a non-empty list of numbers, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ConfigError(f"{name} contains NaN or infinite values")
+    return array
+
+
+class SharingVariant:
+    def __init__(self, target: Sequence[float] | Array, priorities: Sequence[float] | Array | None = None) -> None:
+        self.target = _vector("target", target)
+        self.priorities = (
+            np.ones_like(self.target) if priorities is None else np.abs(_vector("priorities", priorities))
+        )
+        if self.priorities.shape != self.target.shape:
+            raise ConfigError(
+                f"priorities has length {self.priorities.size}, but target has {self.target.size}: "
+                "give one priority per target entry"
+            )
+
+    def z_update(self, X: Array, U: Array, rho: float) -> Array:
+        n = X.shape[0]
+        W = X + U
+        a = W.mean(axis=0)
+        excess = n * a - self.target
+        threshold = n * self.priorities / rho
+        zbar = (self.target + np.sign(excess) * np.maximum(np.abs(excess) - threshold, 0.0)) / n
+        return W - a + zbar
+
+    def coupling_cost(self, aggregate: Array, rho: float) -> float:
+        return float(self.priorities @ np.abs(aggregate - self.target))
+
+
+class ConsensusVariant:
+    def __init__(self, target: Sequence[float] | Array, alpha: float = 100.0) -> None:
+        self.target = _vector("target", target)
+        if not (np.isfinite(alpha) and alpha > 0):
+            raise ConfigError(f"alpha must be a finite number > 0, got {alpha}")
+        self.alpha = float(alpha)
+
+    def z_update(self, X: Array, U: Array, rho: float) -> Array:
+        W = X + U
+        delta = (self.target - W.sum(axis=0)) / (X.shape[0] + self.alpha / rho)
+        return W + delta
+
+    def coupling_cost(self, aggregate: Array, rho: float) -> float:
+        beta = rho * rho / self.alpha
+        return float(0.5 * beta * np.sum((aggregate - self.target) ** 2))

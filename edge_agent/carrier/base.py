@@ -1,0 +1,155 @@
+"""The carrier interface every algorithm talks to, and the bookkeeping all carriers share.
+
+An algorithm participant implements :class:`Participant` and is handed a :class:`Carrier` bound to
+its own id. The carrier sends, replies, issues requests whose reply arrives as an awaitable future
+(matched by message id, failed with :class:`RunTimeout` after ``timeout`` seconds of the carrier's
+clock), publishes gossip to the participants subscribed to it, lists the other participants, sleeps, spawns owned driver tasks, and runs CPU-heavy work
+where it does not stall message handling (:meth:`Carrier.run_blocking`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from edge_agent.clock import Clock
+from edge_agent.errors import RunTimeout
+from edge_agent.messages import Envelope, Message
+
+__all__ = ["GOSSIP", "Carrier", "Participant"]
+
+GOSSIP = "*"  # the receiver of a published (gossip) envelope: whoever subscribed to its sender
+
+T = TypeVar("T")
+log = structlog.get_logger("edge_agent.carrier")
+
+
+class Participant(Protocol):
+    """Anything that takes part in a run: it has an id and handles the messages sent to it."""
+
+    @property
+    def id(self) -> str: ...
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None: ...
+
+
+class Carrier(ABC):
+    """One participant's view of the network.
+
+    Subclasses implement :meth:`_transmit` (hand an envelope to the transport), :meth:`others`,
+    :meth:`spawn` and :meth:`run_blocking`, and call :meth:`_receive` for every envelope that
+    arrives for this participant.
+    """
+
+    def __init__(self, participant: Participant, clock: Clock, run_id: str | None = None) -> None:
+        self.participant = participant
+        self.clock = clock
+        self.run_id = run_id
+        self._seq = itertools.count()
+        self._incarnation = secrets.token_hex(4)
+        self._pending: dict[str, asyncio.Future[Message]] = {}
+
+    @property
+    def id(self) -> str:
+        return self.participant.id
+
+    # -- sending -------------------------------------------------------------------------------
+    def send(self, body: Message, receiver: str) -> None:
+        """Fire and forget."""
+        self._transmit(self._envelope(body, receiver))
+
+    def reply(self, body: Message, to: Envelope) -> None:
+        """Answer the request ``to``; the requester's future resolves with ``body``."""
+        self._transmit(self._envelope(body, to.sender, in_reply_to=to.id))
+
+    def publish(self, body: Message) -> None:
+        """Gossip: deliver ``body`` once to every participant subscribed to this one."""
+        self._transmit(self._envelope(body, GOSSIP))
+
+    def request(self, body: Message, receiver: str, timeout: float) -> asyncio.Future[Message]:
+        """Send ``body`` and return a future for the reply body.
+
+        The future fails with :class:`RunTimeout` naming ``receiver`` if no reply arrives within
+        ``timeout`` seconds of this carrier's clock.
+        """
+        envelope = self._envelope(body, receiver)
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[envelope.id] = future
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(
+                    RunTimeout(
+                        f"{receiver!r} did not answer {body.kind!r} within {timeout:g} s",
+                        participants=(receiver,),
+                    )
+                )
+
+        timer = self.clock.call_later(timeout, expire)
+
+        def forget(_: asyncio.Future[Message]) -> None:
+            timer.cancel()
+            self._pending.pop(envelope.id, None)
+
+        future.add_done_callback(forget)
+        self._transmit(envelope)
+        return future
+
+    def _envelope(self, body: Message, receiver: str, in_reply_to: str | None = None) -> Envelope:
+        seq = next(self._seq)
+        # Every field is produced here with its declared type and the body was validated when it was
+        # built, so validating the envelope again would only cost time on the hottest path.
+        return Envelope.model_construct(
+            id=f"{self._incarnation}-{seq}",
+            sender=self.id,
+            receiver=receiver,
+            seq=seq,
+            run=self.run_id,
+            in_reply_to=in_reply_to,
+            body=body,
+        )
+
+    # -- receiving -----------------------------------------------------------------------------
+    def _receive(self, envelope: Envelope) -> Coroutine[Any, Any, None] | None:
+        """Route one arrived envelope: resolve a waiting request, or return the handler coroutine.
+
+        A reply to a request nobody waits for any more (it timed out) is dropped and logged.
+        """
+        if envelope.in_reply_to is not None:
+            future = self._pending.get(envelope.in_reply_to)
+            if future is None:
+                log.info("carrier.late_reply", participant=self.id, sender=envelope.sender,
+                         kind=envelope.body.kind)
+            elif not future.done():
+                future.set_result(envelope.body)
+            return None
+        return self.participant.handle(self, envelope.body, envelope)
+
+    # -- transport specific --------------------------------------------------------------------
+    @abstractmethod
+    def _transmit(self, envelope: Envelope) -> None: ...
+
+    @abstractmethod
+    def subscribe(self, senders: Iterable[str]) -> None:
+        """Receive what ``senders`` publish (this participant's in-neighbours)."""
+
+    @abstractmethod
+    def others(self) -> list[str]:
+        """Ids of every other participant this carrier knows of."""
+
+    @abstractmethod
+    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """Run a long-lived driver as a named task owned by the runtime (its errors propagate)."""
+
+    @abstractmethod
+    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound ``function(*args)`` without stalling this carrier's message handling."""
+
+    async def sleep(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)

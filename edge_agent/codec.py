@@ -1,0 +1,48 @@
+"""Bytes <-> :class:`~edge_agent.messages.Envelope`, through the closed union of known message kinds.
+
+A new message kind becomes decodable by adding its class to :data:`AnyMessage`; decoding never
+looks a class up by a name taken from the payload.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, ValidationError
+
+from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
+from edge_agent.errors import ProtocolError
+from edge_agent.messages import SCHEMA_VERSION, Envelope
+
+__all__ = ["AnyMessage", "decode", "encode"]
+
+AnyMessage = Annotated[
+    AdmmRequest | AdmmAnswer | AdmmFailure,
+    Field(discriminator="kind"),
+]
+
+
+class _WireEnvelope(Envelope):
+    body: AnyMessage  # type: ignore[assignment]  # narrows the base field to the closed union
+
+
+def encode(envelope: Envelope) -> bytes:
+    """JSON bytes of ``envelope`` (arrays packed as base64)."""
+    return envelope.model_dump_json().encode()
+
+
+def decode(payload: bytes | str) -> Envelope:
+    """Parse and validate one envelope; any defect becomes a :class:`ProtocolError` naming the field."""
+    try:
+        envelope = _WireEnvelope.model_validate_json(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise ProtocolError(f"rejected message: {problems}") from None
+    if envelope.v != SCHEMA_VERSION:
+        raise ProtocolError(
+            f"schema version {envelope.v} is not supported (this build speaks {SCHEMA_VERSION})",
+            sender=envelope.sender,
+        )
+    return envelope

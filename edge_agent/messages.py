@@ -1,0 +1,109 @@
+"""Wire message models shared by every algorithm and carrier.
+
+A message body is a frozen pydantic model whose ``kind`` field names it; an :class:`Envelope`
+carries one body with its routing data. Arrays travel as :data:`FloatVector` / :data:`FloatMatrix`:
+numpy ``float64`` arrays, read-only once built, always finite, encoded in JSON as little-endian
+bytes in base64 (about half the size of a list of decimal floats). Decoding checks dtype, shape and
+finiteness, so an algorithm never sees a NaN that came over the wire.
+
+Bodies are decoded through the closed union in :mod:`edge_agent.codec`; nothing is looked up by
+name at run time.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, SerializeAsAny, WithJsonSchema
+
+__all__ = ["SCHEMA_VERSION", "Envelope", "FloatMatrix", "FloatVector", "Message", "as_array"]
+
+SCHEMA_VERSION: Final = 1
+
+
+def as_array(value: Any, ndim: int) -> NDArray[np.float64]:
+    """Turn a list, an ndarray or the compact wire form into a read-only, finite float64 array.
+
+    Raises ``ValueError`` (which pydantic reports with the field's path) on anything else.
+    """
+    if isinstance(value, dict):
+        try:
+            raw = base64.b64decode(value["b64"], validate=True)
+            shape = tuple(int(n) for n in value["shape"])
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = "a packed array needs 'b64' (base64 of little-endian float64) and 'shape' (list of ints)"
+            raise ValueError(msg) from exc
+        if value.get("dtype", "<f8") != "<f8":
+            msg = f"dtype {value.get('dtype')!r} is not accepted; only '<f8' (little-endian float64)"
+            raise ValueError(msg)
+        if len(raw) != 8 * int(np.prod(shape, dtype=np.int64)):
+            msg = f"{len(raw)} bytes do not hold a float64 array of shape {list(shape)}"
+            raise ValueError(msg)
+        array = np.frombuffer(raw, dtype="<f8").reshape(shape).astype(np.float64)
+    else:
+        try:
+            array = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            msg = f"expected numbers, got {type(value).__name__}"
+            raise ValueError(msg) from exc
+    if array.ndim != ndim:
+        shape_name = {1: "a list of numbers", 2: "a list of equal-length lists of numbers"}[ndim]
+        msg = f"expected {shape_name} (ndim {ndim}), got an array of shape {list(array.shape)}"
+        raise ValueError(msg)
+    if not np.isfinite(array).all():
+        msg = "NaN or infinite values are not accepted"
+        raise ValueError(msg)
+    array.flags.writeable = False
+    return array
+
+
+def _pack(array: NDArray[np.float64]) -> dict[str, Any]:
+    data = np.ascontiguousarray(array, dtype="<f8")
+    return {"dtype": "<f8", "shape": list(data.shape), "b64": base64.b64encode(data.tobytes()).decode()}
+
+
+def _array_type(ndim: int) -> Any:
+    items: dict[str, Any] = {"type": "number"}
+    for _ in range(ndim):
+        items = {"type": "array", "items": items}
+    return Annotated[
+        NDArray[np.float64],
+        PlainValidator(lambda value: as_array(value, ndim)),
+        PlainSerializer(_pack, when_used="json"),
+        WithJsonSchema(items),
+    ]
+
+
+FloatVector = _array_type(1)
+FloatMatrix = _array_type(2)
+
+
+class Message(BaseModel):
+    """Base of every message body. Subclasses set ``kind: Literal["..."] = "..."``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    kind: str
+
+
+class Envelope(BaseModel):
+    """Routing data around one message body.
+
+    ``seq`` counts the messages of one sender and ``id`` is unique per message: together they let a
+    receiver drop duplicates delivered by an at-least-once transport. ``in_reply_to`` holds the ``id``
+    of the request a reply answers.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: int = SCHEMA_VERSION
+    id: str
+    sender: str
+    receiver: str
+    seq: int
+    run: str | None = None
+    in_reply_to: str | None = None
+    body: SerializeAsAny[Message]
