@@ -21,9 +21,9 @@ __all__ = ["ConvexQP", "ProximalSolver"]
 
 Array = NDArray[np.float64]
 
-# Tight enough that ADMM's own tolerances, not the local solves, limit the final accuracy;
-# polishing then returns the exact active-set solution of these small problems.
-_OSQP_SETTINGS = {"verbose": False, "eps_abs": 1e-7, "eps_rel": 1e-7, "polishing": True, "max_iter": 20000}
+# Tight enough that ADMM's own tolerances, not the local solves, limit the final accuracy.
+# Polishing stays off: OSQP 1.x prints "Polishing not needed" to stdout from C even when not verbose.
+_OSQP_SETTINGS = {"verbose": False, "eps_abs": 1e-8, "eps_rel": 1e-8, "polishing": False, "max_iter": 50000}
 
 
 def _finite(name: str, value: object, owner: str, ndim: int) -> Array:

@@ -1,0 +1,134 @@
+"""ADMM scenarios: devices share (``admm-sharing``) or are pulled toward (``admm-consensus``) a target."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from edge_agent.algorithms.admm import (
+    AdmmCoordinator,
+    AdmmFlexActor,
+    AdmmResult,
+    AdmmSettings,
+    AdmmVariant,
+    ConsensusVariant,
+    SharingVariant,
+)
+from edge_agent.config import StrictModel
+from edge_agent.devices import DeviceSpec
+from edge_agent.results import RunReport
+from edge_agent.scenario.options import RunOptions
+
+__all__ = ["AdmmConsensusScenario", "AdmmSettingsSpec", "AdmmSharingScenario"]
+
+
+class AdmmSettingsSpec(StrictModel):
+    rho: float = Field(1.0, gt=0, description="ADMM penalty")
+    max_iters: int = Field(1000, ge=1)
+    abs_tol: float = Field(1e-6, gt=0)
+    rel_tol: float = Field(1e-5, gt=0)
+    round_timeout_s: float = Field(30.0, gt=0, description="deadline for every participant's answer, per round")
+
+    def settings(self) -> AdmmSettings:
+        return AdmmSettings(**self.model_dump())
+
+
+class _AdmmScenario(StrictModel):
+    name: str = "unnamed"
+    description: str = ""
+    target: list[float] = Field(min_length=1, description="net power the fleet must deliver, one value per slot")
+    settings: AdmmSettingsSpec = AdmmSettingsSpec()
+    participants: list[DeviceSpec]
+
+    @model_validator(mode="after")
+    def _check_participants(self) -> _AdmmScenario:
+        if not self.participants:
+            msg = "at least one participant is needed, got none"
+            raise ValueError(msg)
+        seen: set[str] = set()
+        for device in self.participants:
+            if device.id in seen:
+                msg = f"participant id {device.id!r} is used twice; ids must be unique"
+                raise ValueError(msg)
+            seen.add(device.id)
+            size = device.fixed_size()
+            if size is not None and size != len(self.target):
+                msg = (
+                    f"participant {device.id!r} has {size} variables but target has {len(self.target)} "
+                    "entries; they must match"
+                )
+                raise ValueError(msg)
+        return self
+
+    def variant(self) -> AdmmVariant:
+        raise NotImplementedError
+
+    async def run(self, options: RunOptions) -> RunReport:
+        horizon = len(self.target)
+        actors = [AdmmFlexActor(device.local_problem(horizon), self.settings.rho) for device in self.participants]
+        coordinator = AdmmCoordinator(self.variant(), [a.id for a in actors], horizon, self.settings.settings())
+        started = time.perf_counter()
+        async with options.network() as network:
+            for actor in actors:
+                network.add(actor)
+            result = await coordinator.run(network.add(coordinator))
+        return self.report(result, messages=network.stats.sent, wall_s=time.perf_counter() - started)
+
+    def report(self, result: AdmmResult, messages: int, wall_s: float) -> RunReport:
+        algorithm: str = self.algorithm  # type: ignore[attr-defined]
+        return RunReport(
+            scenario=self.name,
+            algorithm=algorithm,
+            status=result.status,
+            objective=result.objective,
+            iterations=result.iterations,
+            messages=messages,
+            wall_s=wall_s,
+            aggregate=result.aggregate.tolist(),
+            participants={
+                pid: {"x": x.tolist(), "cost": result.local_costs[pid]} for pid, x in result.x.items()
+            },
+            extra={
+                "target": self.target,
+                "history": [
+                    {"round": r.round, "r_primal": r.r_primal, "r_dual": r.r_dual,
+                     "eps_primal": r.eps_primal, "eps_dual": r.eps_dual}
+                    for r in result.history
+                ],
+            },
+        )
+
+
+class AdmmSharingScenario(_AdmmScenario):
+    """``min sum_i f_i(x_i) + sum_j |p_j| |sum_i x_ij - t_j|``: meet the target, trading off local costs."""
+
+    algorithm: Literal["admm-sharing"]
+    priorities: list[float] | None = Field(
+        None, description="weight of missing each target entry (default 1); above the marginal cost it is enforced"
+    )
+
+    @model_validator(mode="after")
+    def _check_priorities(self) -> AdmmSharingScenario:
+        if self.priorities is not None and len(self.priorities) != len(self.target):
+            msg = (
+                f"priorities has {len(self.priorities)} entries but target has {len(self.target)}; "
+                "give one priority per target entry"
+            )
+            raise ValueError(msg)
+        return self
+
+    def variant(self) -> AdmmVariant:
+        return SharingVariant(self.target, self.priorities)
+
+
+class AdmmConsensusScenario(_AdmmScenario):
+    """``min sum_i f_i(x_i) + (rho^2 / 2 alpha) ||sum_i x_i - t||^2``: larger alpha = weaker pull to the target."""
+
+    algorithm: Literal["admm-consensus"]
+    alpha: float = Field(100.0, gt=0)
+
+    def variant(self) -> AdmmVariant:
+        return ConsensusVariant(np.array(self.target), self.alpha)
