@@ -84,6 +84,7 @@ class ManualClock:
     async def advance(self, seconds: float) -> None:
         """Move time forward, firing due timers in order and letting woken tasks run."""
         end = self._now + seconds
+        await _settle()  # let already-runnable tasks register their timers first
         while self._timers and self._timers[0][0] <= end:
             due, _, timer = heapq.heappop(self._timers)
             self._now = due

@@ -6,11 +6,13 @@ looks a class up by a name taken from the payload.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from pydantic import Field, ValidationError
 
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
+from edge_agent.config import validation_problems
 from edge_agent.errors import ProtocolError
 from edge_agent.messages import SCHEMA_VERSION, Envelope
 
@@ -36,9 +38,11 @@ def decode(payload: bytes | str) -> Envelope:
     try:
         envelope = _WireEnvelope.model_validate_json(payload)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}" for err in exc.errors()[:5]
-        )
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            data = None
+        problems = "; ".join(validation_problems(exc, data, limit=5))
         raise ProtocolError(f"rejected message: {problems}") from None
     if envelope.v != SCHEMA_VERSION:
         raise ProtocolError(

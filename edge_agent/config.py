@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from edge_agent.errors import ConfigError
 
-__all__ = ["StrictModel", "describe_validation_error", "load_yaml", "parse"]
+__all__ = ["StrictModel", "describe_validation_error", "load_yaml", "parse", "validation_problems"]
 
 T = TypeVar("T")
 
@@ -45,18 +45,48 @@ def parse(adapter: TypeAdapter[T], data: Any, source: str, what: str = "scenario
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, what), source=source) from None
+        raise ConfigError(describe_validation_error(exc, data, what), source=source) from None
 
 
-def describe_validation_error(exc: ValidationError, what: str, limit: int = 8) -> str:
-    """One line per problem: dotted field path (list items by index), pydantic's message, the bad input."""
+_TAG_FIELDS = ("kind", "algorithm")
+
+
+def _location(loc: tuple[int | str, ...], data: Any) -> str:
+    """``participants[1] (id 'g1').p_max`` from pydantic's ``('participants', 1, 'generator', 'p_max')``.
+
+    Union tags that pydantic inserts into the path (the value of ``kind``/``algorithm``) are dropped, and
+    list items that have an ``id`` are named by it.
+    """
+    text = ""
+    for part in loc:
+        if isinstance(data, dict) and part not in data and any(data.get(f) == part for f in _TAG_FIELDS):
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+            data = data[part] if isinstance(data, list) and part < len(data) else None
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                text += f" (id {data['id']!r})"
+        else:
+            text += f".{part}" if text else str(part)
+            data = data.get(part) if isinstance(data, dict) else None
+    return text or "(top level)"
+
+
+def describe_validation_error(exc: ValidationError, data: Any, what: str) -> str:
+    return f"invalid {what}:\n  " + "\n  ".join(validation_problems(exc, data))
+
+
+def validation_problems(exc: ValidationError, data: Any, limit: int = 8) -> list[str]:
+    """One line per problem: where (field path), pydantic's message (which names what is accepted), the bad value."""
     lines = []
     for err in exc.errors()[:limit]:
-        loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        shown = repr(err.get("input"))
-        detail = f" (got {shown[:60]})" if err["type"] not in {"missing", "extra_forbidden"} else ""
-        lines.append(f"{loc}: {err['msg']}{detail}")
+        value = err.get("input")
+        shown = "" if isinstance(value, dict | list) or err["type"] in {"missing", "extra_forbidden"} else (
+            f" (got {value!r:.60})"
+        )
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{_location(err['loc'], data)}: {message}{shown}")
     more = len(exc.errors()) - limit
     if more > 0:
         lines.append(f"... and {more} more problem(s)")
-    return f"invalid {what}:\n  " + "\n  ".join(lines)
+    return lines

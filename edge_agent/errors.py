@@ -54,6 +54,7 @@ class SolverError(EdgeAgentError):
     def __init__(self, message: str, *, participant: str | None = None, status: str | None = None) -> None:
         self.participant = participant
         self.status = status
+        self.detail = message
         super().__init__(f"participant {participant!r}: {message}" if participant else message)
 
 

@@ -18,6 +18,7 @@ from edge_agent.algorithms.admm import (
     SharingVariant,
 )
 from edge_agent.config import StrictModel
+from edge_agent.errors import ConfigError
 from edge_agent.devices import DeviceSpec
 from edge_agent.results import RunReport
 from edge_agent.scenario.options import RunOptions
@@ -61,6 +62,10 @@ class _AdmmScenario(StrictModel):
                     "entries; they must match"
                 )
                 raise ValueError(msg)
+            try:
+                device.local_problem(len(self.target))
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
         return self
 
     def variant(self) -> AdmmVariant:
@@ -131,4 +136,4 @@ class AdmmConsensusScenario(_AdmmScenario):
     alpha: float = Field(100.0, gt=0)
 
     def variant(self) -> AdmmVariant:
-        return ConsensusVariant(np.array(self.target), self.alpha)
+        return ConsensusVariant(np.array(self.target), self.alpha, self.settings.rho)

@@ -9,6 +9,7 @@ stream of references ``r``: OSQP is set up once, then each call only updates ``q
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import osqp
@@ -24,6 +25,7 @@ Array = NDArray[np.float64]
 # Tight enough that ADMM's own tolerances, not the local solves, limit the final accuracy.
 # Polishing stays off: OSQP 1.x prints "Polishing not needed" to stdout from C even when not verbose.
 _OSQP_SETTINGS = {"verbose": False, "eps_abs": 1e-8, "eps_rel": 1e-8, "polishing": False, "max_iter": 50000}
+_SOLVED = osqp.SolverStatus.OSQP_SOLVED
 
 
 def _finite(name: str, value: object, owner: str, ndim: int) -> Array:
@@ -92,8 +94,13 @@ class ConvexQP:
     def size(self) -> int:
         return int(self.lb.size)
 
+    @cached_property
+    def _quadratic(self) -> bool:
+        return bool(self.Q.any())
+
     def cost(self, x: Array) -> float:
-        return float(0.5 * x @ self.Q @ x + self.c @ x)
+        linear = float(self.c @ x)
+        return linear + 0.5 * float(x @ self.Q @ x) if self._quadratic else linear
 
 
 class ProximalSolver:
@@ -114,6 +121,10 @@ class ProximalSolver:
         upper = np.concatenate([problem.ub, problem.hi])
         self._osqp = osqp.OSQP()
         self._osqp.setup(self._p_matrix(rho), problem.c.copy(), A, lower, upper, **_OSQP_SETTINGS)
+        # The compiled solver behind osqp 1.x's wrapper. ``OSQP.solve()`` copies every info field into a
+        # fresh namespace on each call, which costs more than a warm-started solve of these small problems;
+        # the hot path calls the compiled solver and reads only the status and x.
+        self._compiled = self._osqp._solver
 
     def _p_values(self, rho: float) -> Array:
         full = self.problem.Q + rho * np.eye(self.problem.size)
@@ -133,11 +144,14 @@ class ProximalSolver:
         if rho != self._rho:
             self._osqp.update(Px=self._p_values(rho))
             self._rho = rho
-        self._osqp.update(q=self.problem.c - rho * reference)
-        result = self._osqp.solve(raise_error=False)
-        if result.info.status_val != osqp.SolverStatus.OSQP_SOLVED:
+        solver = self._compiled
+        solver.update_data_vec(q=self.problem.c - rho * reference, l=None, u=None)
+        solver.solve()
+        info = solver.info
+        if info.status_val != _SOLVED:
             raise SolverError(
-                f"local QP not solved: OSQP status {result.info.status!r}", participant=self.problem.owner,
-                status=str(result.info.status),
+                f"local QP not solved: OSQP status {info.status!r}", participant=self.problem.owner,
+                status=str(info.status),
             )
-        return np.clip(np.asarray(result.x, dtype=np.float64), self.problem.lb, self.problem.ub)
+        x: Array = solver.solution.x  # a fresh float64 array on every read
+        return x.clip(self.problem.lb, self.problem.ub)

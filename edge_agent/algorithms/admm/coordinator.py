@@ -2,12 +2,12 @@
 
 State is kept stacked, one row per participant: ``X`` (answers), ``Z`` (the coordinator's copies) and
 ``U`` (scaled duals). Each round every participant ``i`` solves ``min f_i(x) + rho/2 ||x - (z_i - u_i)||^2``;
-the variant computes ``Z = argmin G(Z) + rho/2 ||Z - (X + U)||^2``; then ``U += X - Z``. Residuals and
-tolerances are Boyd et al.'s (2011, section 3.3) on the stacked variables:
-``s = rho ||Z - Z_prev||``,
-``eps_dual = sqrt(Nm) abs_tol + rel_tol rho ||U||``, except that the primal residual is measured on the
-aggregate, ``r = ||sum_i (x_i - z_i)||`` with ``eps_pri = sqrt(m) abs_tol + rel_tol max(||sum X||, ||sum Z||)``,
-so the delivered total does not drift from the agreed one as N grows.
+the variant computes ``Z = argmin G(Z) + rho/2 ||Z - (X + U)||^2``; then ``U += X - Z``.
+
+Stopping rule (Boyd et al. 2011, section 3.3): dual residual ``s = rho ||Z - Z_prev||`` (stacked) against
+``eps_dual = sqrt(Nm) abs_tol + rel_tol rho ||U||``; the primal residual is measured on the aggregate,
+``r = ||sum_i (x_i - z_i)||`` against ``eps_pri = sqrt(m) abs_tol + rel_tol max(||sum X||, ||sum Z||)``, so the
+delivered total does not drift from the agreed one as N grows (the stacked norm would hide a sqrt(N) factor).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class AdmmVariant(Protocol):
         """``argmin_Z G(Z) + rho/2 ||Z - (X + U)||^2`` for stacked ``X``, ``U`` of shape (N, m)."""
         ...
 
-    def coupling_cost(self, aggregate: Array, rho: float) -> float:
+    def coupling_cost(self, aggregate: Array) -> float:
         """The coupling term of the objective at ``aggregate = sum_i x_i``."""
         ...
 
@@ -131,18 +131,19 @@ class AdmmCoordinator:
         next_progress = carrier.clock.now() + PROGRESS_EVERY_S
         sqrt_nm, sqrt_m = float(np.sqrt(n * m)), float(np.sqrt(m))
         status: Literal["converged", "max_iterations"] = "max_iterations"
+        rho = cfg.rho
         for k in range(cfg.max_iters):
-            X, costs = await self._round(carrier, k, Z - U)
+            X, costs = await self._round(carrier, k, Z - U, rho)
             Z_prev = Z
-            Z = self.variant.z_update(X, U, cfg.rho)
+            Z = self.variant.z_update(X, U, rho)
             U = U + X - Z
             record = RoundRecord(
                 round=k,
                 r_primal=float(np.linalg.norm((X - Z).sum(axis=0))),
-                r_dual=float(cfg.rho * np.linalg.norm(Z - Z_prev)),
+                r_dual=float(rho * np.linalg.norm(Z - Z_prev)),
                 eps_primal=sqrt_m * cfg.abs_tol
                 + cfg.rel_tol * float(max(np.linalg.norm(X.sum(axis=0)), np.linalg.norm(Z.sum(axis=0)))),
-                eps_dual=sqrt_nm * cfg.abs_tol + cfg.rel_tol * cfg.rho * float(np.linalg.norm(U)),
+                eps_dual=sqrt_nm * cfg.abs_tol + cfg.rel_tol * rho * float(np.linalg.norm(U)),
             )
             history.append(record)
             bound.debug("admm.round", round=k, r_primal=record.r_primal, r_dual=record.r_dual,
@@ -155,7 +156,7 @@ class AdmmCoordinator:
                 status = "converged"
                 break
         aggregate = X.sum(axis=0)
-        objective = float(costs.sum()) + self.variant.coupling_cost(aggregate, cfg.rho)
+        objective = float(costs.sum()) + self.variant.coupling_cost(aggregate)
         bound.info("admm.finished", status=status, iterations=len(history), objective=objective)
         return AdmmResult(
             status=status,
@@ -166,8 +167,8 @@ class AdmmCoordinator:
             history=history,
         )
 
-    async def _round(self, carrier: Carrier, k: int, references: Array) -> tuple[Array, Array]:
-        rho, timeout = self.settings.rho, self.settings.round_timeout_s
+    async def _round(self, carrier: Carrier, k: int, references: Array, rho: float) -> tuple[Array, Array]:
+        timeout = self.settings.round_timeout_s
         futures = [
             carrier.request(AdmmRequest(round=k, rho=rho, reference=references[i]), pid, timeout)
             for i, pid in enumerate(self.participants)

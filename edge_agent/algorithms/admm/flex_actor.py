@@ -45,7 +45,7 @@ class AdmmFlexActor:
             x = await carrier.run_blocking(self._solver.solve, message.reference, message.rho)
         except SolverError as error:
             log.error("admm.local_solve_failed", participant=self.id, round=message.round, error=str(error))
-            carrier.reply(AdmmFailure(round=message.round, reason=str(error)), envelope)
+            carrier.reply(AdmmFailure(round=message.round, reason=error.detail), envelope)
             return
         self.x = x
         carrier.reply(AdmmAnswer(round=message.round, x=x, cost=self.problem.cost(x)), envelope)

@@ -5,7 +5,8 @@ the aggregate's z-update has a closed form (soft threshold): ``N zbar_j = t_j + 
 and each participant's copy is ``z_i = x_i + u_i - a + zbar``.
 
 **Consensus** (the seed's variant) solves ``min sum_i f_i(x_i) + (beta/2) ||sum_i x_i - t||^2`` with
-``beta = rho^2 / alpha``: ``delta = (t - sum_i (x_i + u_i)) / (N + alpha/rho)``, ``z_i = x_i + u_i + delta``.
+``beta = rho^2 / alpha``: ``delta = (t - sum_i (x_i + u_i)) / (N + alpha/rho)``, ``z_i = x_i + u_i + delta`` (the seed's update; with an
+adapted penalty ``rho_k`` the code uses ``N + rho_k/beta``, which equals it while ``rho_k = rho``).
 A larger ``alpha`` therefore means a *weaker* pull toward the target.
 """
 
@@ -53,22 +54,26 @@ class SharingVariant:
         zbar = (self.target + np.sign(excess) * np.maximum(np.abs(excess) - threshold, 0.0)) / n
         return W - a + zbar
 
-    def coupling_cost(self, aggregate: Array, rho: float) -> float:
+    def coupling_cost(self, aggregate: Array) -> float:
         return float(self.priorities @ np.abs(aggregate - self.target))
 
 
 class ConsensusVariant:
-    def __init__(self, target: Sequence[float] | Array, alpha: float = 100.0) -> None:
+    """``rho`` is the run's initial penalty: it fixes ``beta = rho^2 / alpha``, which then stays the same
+    when the coordinator adapts the penalty, so adaptation speeds the run up without changing the problem."""
+
+    def __init__(self, target: Sequence[float] | Array, alpha: float = 100.0, rho: float = 1.0) -> None:
         self.target = _vector("target", target)
-        if not (np.isfinite(alpha) and alpha > 0):
-            raise ConfigError(f"alpha must be a finite number > 0, got {alpha}")
+        for name, value in (("alpha", alpha), ("rho", rho)):
+            if not (np.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a finite number > 0, got {value}")
         self.alpha = float(alpha)
+        self.beta = rho * rho / self.alpha
 
     def z_update(self, X: Array, U: Array, rho: float) -> Array:
         W = X + U
-        delta = (self.target - W.sum(axis=0)) / (X.shape[0] + self.alpha / rho)
+        delta = (self.target - W.sum(axis=0)) / (X.shape[0] + rho / self.beta)
         return W + delta
 
-    def coupling_cost(self, aggregate: Array, rho: float) -> float:
-        beta = rho * rho / self.alpha
-        return float(0.5 * beta * np.sum((aggregate - self.target) ** 2))
+    def coupling_cost(self, aggregate: Array) -> float:
+        return float(0.5 * self.beta * np.sum((aggregate - self.target) ** 2))

@@ -1,0 +1,58 @@
+"""Fully distributed consensus algorithms (no coordinator): synchronous rounds over gossip.
+
+* :mod:`~.averaging`: averaging consensus with an optional gradient plug-in (seed 000), and
+  :mod:`~.dispatch`, its economic-dispatch actor;
+* :mod:`~.primal_dual`: the primal-dual subgradient dispatch for unbalanced directed networks (seed 001);
+* :mod:`~.rounds`: the round / buffering / termination machinery both share;
+* :mod:`~.runner`: running them to quiescence in a simulation.
+"""
+
+from edge_agent.algorithms.consensus.averaging import AveragingParticipant, AveragingSettings, ConsensusActor
+from edge_agent.algorithms.consensus.costs import ConvexCost, LocalCost, QuadraticCost, check_feasible_demand
+from edge_agent.algorithms.consensus.dispatch import EconomicDispatchActor
+from edge_agent.algorithms.consensus.messages import (
+    AveragingValue,
+    ConsensusStart,
+    PrimalDualState,
+    RoundMessage,
+    StopReason,
+)
+from edge_agent.algorithms.consensus.primal_dual import PrimalDualParticipant, PrimalDualSettings, StepSize
+from edge_agent.algorithms.consensus.rounds import RoundParticipant, Termination
+from edge_agent.algorithms.consensus.runner import (
+    LAUNCHER_ID,
+    AveragingResult,
+    PrimalDualResult,
+    QuiescentNetwork,
+    run_rounds,
+    simulate_averaging,
+    simulate_primal_dual,
+)
+
+__all__ = [
+    "LAUNCHER_ID",
+    "AveragingParticipant",
+    "AveragingResult",
+    "AveragingSettings",
+    "AveragingValue",
+    "ConsensusActor",
+    "ConsensusStart",
+    "ConvexCost",
+    "EconomicDispatchActor",
+    "LocalCost",
+    "PrimalDualParticipant",
+    "PrimalDualResult",
+    "PrimalDualSettings",
+    "PrimalDualState",
+    "QuadraticCost",
+    "QuiescentNetwork",
+    "RoundMessage",
+    "RoundParticipant",
+    "StepSize",
+    "StopReason",
+    "Termination",
+    "check_feasible_demand",
+    "run_rounds",
+    "simulate_averaging",
+    "simulate_primal_dual",
+]

@@ -1,0 +1,453 @@
+"""One paho-mqtt client driven by the running asyncio loop; the only module that imports paho.
+
+:class:`MqttLink` hands paho's socket to the loop through paho's external-loop callbacks
+(``add_reader``/``add_writer`` call ``loop_read``/``loop_write``; a one-second timer calls ``loop_misc``
+for keepalive), so no thread polls and every paho callback runs on the loop thread. The blocking part
+of connecting (TCP and TLS handshakes) runs in a worker thread; while it runs, publishes are held back
+and flushed in order afterwards. No paho callback ever raises: each is wrapped, logs
+``mqtt.callback_failed`` and carries on.
+
+The link speaks MQTT 5 with ``TCP_NODELAY`` on its socket, keeps a session across reconnects
+(clean start on the first connect only), restores every subscription after each CONNACK and reconnects
+after a lost connection with jittered exponential backoff. Unacknowledged QoS 1 messages stay in paho and
+are re-sent after the reconnect. Payloads are checked against ``max_payload`` before publishing: an
+oversized QoS 1 publish would make the broker drop the connection and paho re-send it forever.
+
+Transport timing (keepalive, CONNACK/PUBACK waits, backoff) follows the loop's real time because it
+tracks a real socket; protocol deadlines belong to the carrier's injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import paho.mqtt.client as paho
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from edge_agent.carrier.mqtt_options import BrokerAddress, Inbound, MqttOptions, Will
+from edge_agent.errors import TransportError
+
+__all__ = ["MqttLink"]
+
+log = structlog.get_logger("edge_agent.mqtt")
+F = TypeVar("F", bound=Callable[..., None])
+
+
+class _RefusedError(TransportError):
+    """The broker answered CONNECT with a failure reason code (bad credentials, not authorised...)."""
+
+
+def _properties(packet_type: int) -> Properties:
+    return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves this constructor untyped
+
+
+def _guarded(callback: F) -> F:
+    """Wrap a paho callback so that it can never raise into paho."""
+
+    def wrapper(*args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("mqtt.callback_failed", callback=callback.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class MqttLink:
+    """One MQTT 5 client on the running loop: publish, remember subscriptions, survive reconnects."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str,
+        on_message: Callable[[Inbound], None],
+        on_connected: Callable[[], None],
+        will: Will | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        options: MqttOptions | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        address = BrokerAddress.parse(url)
+        self.url, self.client_id = url, client_id
+        self.options = opts = options or MqttOptions()
+        self.connected = False
+        self.session = ""  # changes with every connect attempt; names the will
+        self.reconnects = 0
+        self._on_message_hook, self._on_connected_hook, self._will = on_message, on_connected, will
+        self._rng = rng or np.random.default_rng()
+        self._filters: list[str] = []
+        self._acks: dict[int, asyncio.Future[int]] = {}
+        self._subacks: dict[int, asyncio.Future[None]] = {}
+        self._deferred: list[tuple[str, bytes, int, bool, Properties | None]] = []
+        self._fd: int | None = None
+        self._misc_timer: asyncio.TimerHandle | None = None
+        self._attempt: asyncio.Future[None] | None = None
+        self._disconnected: asyncio.Future[None] | None = None
+        self._in_thread = False
+        self._thread_idle = asyncio.Event()
+        self._thread_idle.set()
+        self._closing = False  # no more reconnects
+        self._closed = False  # no more publishes
+        self._reconnector: asyncio.Task[None] | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5,
+                             reconnect_on_failure=False)
+        if username is not None or address.username is not None:
+            client.username_pw_set(username or address.username, password if username else address.password)
+        if tls is not None or address.tls:
+            client.tls_set_context(tls or ssl.create_default_context())
+        client.max_inflight_messages_set(opts.max_inflight)
+        client.max_queued_messages_set(opts.max_queued)
+        client.connect_timeout = opts.connect_timeout_s
+        properties = _properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = opts.session_expiry_s
+        client.connect_async(address.host, address.port, opts.keepalive_s,
+                             clean_start=paho.MQTT_CLEAN_START_FIRST_ONLY, properties=properties)
+        client.on_connect = _guarded(self._on_connect)
+        client.on_disconnect = _guarded(self._on_disconnect)
+        client.on_message = _guarded(self._on_message)
+        client.on_publish = _guarded(self._on_publish)
+        client.on_subscribe = _guarded(self._on_subscribe)
+        client.on_socket_open = _guarded(self._on_socket_open)
+        client.on_socket_close = _guarded(self._on_socket_close)
+        client.on_socket_register_write = _guarded(self._on_socket_register_write)
+        client.on_socket_unregister_write = _guarded(self._on_socket_unregister_write)
+        self._client = client
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self, tasks: asyncio.TaskGroup) -> None:
+        """Connect, retrying an unreachable broker for ``connect_timeout_s``; a refusal fails at once."""
+        self._tasks, self._loop = tasks, asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        deadline = self._loop.time() + self.options.connect_timeout_s
+        delay = self.options.reconnect_min_s
+        while True:
+            try:
+                await self._connect_once()
+            except _RefusedError:
+                raise
+            except (OSError, TransportError) as error:
+                if self._loop.time() + delay >= deadline:
+                    msg = (f"cannot connect to the MQTT broker at {self.url} within "
+                           f"{self.options.connect_timeout_s:g} s: {error}")
+                    raise TransportError(msg) from None
+                await asyncio.sleep(self._jitter(delay))
+                delay = min(2 * delay, self.options.reconnect_max_s)
+            else:
+                log.info("mqtt.connected", url=self.url, client_id=self.client_id)
+                return
+
+    def stop_reconnecting(self) -> None:
+        """Cancel a reconnect in progress and start no other (the first step of shutting down)."""
+        self._closing = True
+        if self._reconnector is not None:
+            self._reconnector.cancel()
+
+    async def close(self, grace_s: float = 2.0) -> None:
+        """Send DISCONNECT (ending the session, so the broker sends no will) and release the socket."""
+        self.stop_reconnecting()
+        await self._thread_idle.wait()
+        self._closed = True
+        if self.connected and self._loop is not None:
+            self._disconnected = self._loop.create_future()
+            properties = _properties(PacketTypes.DISCONNECT)
+            properties.SessionExpiryInterval = 0
+            self._client.disconnect(ReasonCode(PacketTypes.DISCONNECT, "Normal disconnection"), properties)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._disconnected), grace_s)
+            except TimeoutError:
+                log.warning("mqtt.disconnect_timeout", url=self.url, grace_s=grace_s)
+        self._unwatch()
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()  # no answer to DISCONNECT: drop the socket rather than leak it
+        for ack in self._acks.values():
+            ack.cancel()
+        for suback in self._subacks.values():
+            suback.cancel()
+        self.connected = False
+
+    async def _connect_once(self) -> None:
+        """One attempt: open the socket and send CONNECT in a worker thread, then await the CONNACK."""
+        assert self._loop is not None
+        self._unwatch()  # the old socket, if any, is closed by paho in the thread
+        self.session = secrets.token_hex(6)
+        if self._will is not None:
+            properties = _properties(PacketTypes.WILLMESSAGE)
+            properties.WillDelayInterval = self.options.will_delay_s
+            self._client.will_set(self._will.topic, self._will.payload(self.session), qos=1, retain=True,
+                                  properties=properties)
+        attempt = self._attempt = self._loop.create_future()
+        try:
+            await self._open_socket()
+            await asyncio.wait_for(asyncio.shield(attempt), self.options.connect_timeout_s)
+        except TimeoutError:
+            msg = f"no CONNACK from {self.url} within {self.options.connect_timeout_s:g} s"
+            raise TransportError(msg) from None
+        finally:
+            self._attempt = None
+            if not attempt.done():
+                attempt.cancel()
+        if not self.connected:
+            raise TransportError(f"the connection to {self.url} closed right after CONNACK")
+
+    async def _open_socket(self) -> None:
+        """paho's blocking ``reconnect()`` (TCP and TLS handshakes, CONNECT queued) in a worker thread."""
+        assert self._loop is not None
+        self._in_thread = True
+        self._thread_idle.clear()
+        job = self._loop.run_in_executor(None, self._client.reconnect)
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            await asyncio.wait([job])  # a handshake cannot be interrupted: let the thread end first
+            raise
+        finally:
+            self._in_thread = False
+            self._thread_idle.set()
+            self._flush_deferred()
+
+    async def _reconnect(self) -> None:
+        delay = self.options.reconnect_min_s
+        while not self._closing:
+            await asyncio.sleep(self._jitter(delay))
+            try:
+                await self._connect_once()
+            except (OSError, TransportError) as error:
+                delay = min(2 * delay, self.options.reconnect_max_s)
+                log.warning("mqtt.reconnect_failed", url=self.url, error=str(error), retry_s=round(delay, 3))
+            else:
+                self.reconnects += 1
+                log.info("mqtt.reconnected", url=self.url, client_id=self.client_id)
+                return
+
+    def _jitter(self, delay: float) -> float:
+        return delay * (0.5 + float(self._rng.random()))
+
+    # -- publishing and subscribing -----------------------------------------------------------
+    def check_size(self, topic: str, payload: bytes) -> None:
+        """:class:`TransportError` if ``payload`` is over ``max_payload`` (the broker would refuse it)."""
+        if len(payload) > self.options.max_payload:
+            msg = (f"payload of {len(payload)} bytes for {topic!r} exceeds the "
+                   f"{self.options.max_payload}-byte limit (max_payload, which must match the broker's "
+                   "message_size_limit); not published")
+            raise TransportError(msg)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                response_topic: str | None = None, correlation: bytes | None = None) -> None:
+        """Queue one PUBLISH; QoS 1 messages outlive a lost connection (paho re-sends them)."""
+        self.check_size(topic, payload)
+        if self._closed:
+            raise TransportError(f"the connection to {self.url} is closed; {topic!r} not published")
+        properties = None
+        if response_topic is not None or correlation is not None:
+            properties = _properties(PacketTypes.PUBLISH)
+            if response_topic is not None:
+                properties.ResponseTopic = response_topic
+            if correlation is not None:
+                properties.CorrelationData = correlation
+        if not self._in_thread:
+            self._publish_now(topic, payload, qos, retain, properties)
+        elif len(self._deferred) < self.options.max_queued:
+            self._deferred.append((topic, payload, qos, retain, properties))
+        else:
+            raise TransportError(f"{len(self._deferred)} messages already wait for {self.url}")
+
+    def _publish_now(self, topic: str, payload: bytes, qos: int, retain: bool,
+                     properties: Properties | None) -> paho.MQTTMessageInfo:
+        info = self._client.publish(topic, payload, qos, retain, properties)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            msg = f"{self.options.max_queued} messages already wait for {self.url}; {topic!r} not published"
+            raise TransportError(msg)
+        return info
+
+    def _flush_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for topic, payload, qos, retain, properties in deferred:
+            try:
+                self._publish_now(topic, payload, qos, retain, properties)
+            except TransportError:
+                log.exception("mqtt.dropped", topic=topic)
+
+    async def publish_acked(self, topic: str, payload: bytes, *, retain: bool = False,
+                            within_s: float = 5.0) -> int:
+        """Publish at QoS 1 and return the PUBACK reason code (0 accepted, 135 not authorised...)."""
+        self.check_size(topic, payload)
+        assert self._loop is not None
+        await self._thread_idle.wait()
+        info = self._publish_now(topic, payload, 1, retain, None)
+        ack = self._acks[info.mid] = self._loop.create_future()
+        try:
+            return await asyncio.wait_for(ack, within_s)
+        except TimeoutError:
+            raise TransportError(f"no PUBACK for {topic!r} from {self.url} within {within_s:g} s") from None
+        finally:
+            self._acks.pop(info.mid, None)
+
+    def subscribe(self, topic_filter: str) -> None:
+        """Subscribe at QoS 1 now (if connected) and again after every reconnect."""
+        if topic_filter not in self._filters:
+            self._filters.append(topic_filter)
+            if self.connected:
+                self._send_subscribe([topic_filter])
+
+    def _send_subscribe(self, filters: list[str]) -> None:
+        assert self._loop is not None
+        rc, mid = self._client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
+        if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+            self._subacks[mid] = self._loop.create_future()
+
+    async def subscriptions_settled(self, within_s: float = 5.0) -> None:
+        """Wait until the broker has acknowledged every SUBSCRIBE sent so far."""
+        if waiting := list(self._subacks.values()):
+            _, pending = await asyncio.wait(waiting, timeout=within_s)
+            if pending:
+                msg = f"{len(pending)} SUBSCRIBE(s) not acknowledged by {self.url} within {within_s:g} s"
+                raise TransportError(msg)
+
+    # -- paho callbacks (on the loop thread, except socket callbacks during a connect) -----------
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags,
+                    reason: ReasonCode, properties: Properties | None) -> None:
+        if reason.is_failure:
+            log.error("mqtt.connect_refused", url=self.url, reason=str(reason))
+            refused = _RefusedError(f"the MQTT broker at {self.url} refused the connection: {reason}")
+            self._settle_attempt(refused)
+            return
+        self.connected = True
+        for stale in self._subacks.values():
+            stale.cancel()  # SUBACKs of a lost connection never come; everything is subscribed again
+        self._subacks.clear()
+        if self._filters:
+            self._send_subscribe(self._filters)
+        self._on_connected_hook()
+        self._settle_attempt(None)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags,
+                       reason: ReasonCode, properties: Properties | None) -> None:
+        was_connected, self.connected = self.connected, False
+        if self._disconnected is not None and not self._disconnected.done():
+            self._disconnected.set_result(None)
+        if self._attempt is not None:
+            self._settle_attempt(TransportError(f"connection to {self.url} closed during CONNECT: {reason}"))
+        else:
+            if was_connected:
+                log.warning("mqtt.disconnected", url=self.url, reason=str(reason))
+            self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        running = self._reconnector is not None and not self._reconnector.done()
+        if not (self._closing or running or self._tasks is None):
+            name = f"mqtt.reconnect:{self.client_id}"
+            self._reconnector = self._tasks.create_task(self._reconnect(), name=name)
+
+    def _settle_attempt(self, error: TransportError | None) -> None:
+        attempt = self._attempt
+        if attempt is not None and not attempt.done():
+            if error is None:
+                attempt.set_result(None)
+            else:
+                attempt.set_exception(error)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        props = message.properties
+        self._on_message_hook(Inbound(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            retain=bool(message.retain),
+            response_topic=getattr(props, "ResponseTopic", None),
+            correlation=getattr(props, "CorrelationData", None),
+        ))
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode,
+                    properties: Properties | None) -> None:
+        if reason.is_failure:
+            log.warning("mqtt.publish_refused", url=self.url, mid=mid, reason=str(reason), code=reason.value)
+        ack = self._acks.pop(mid, None)
+        if ack is not None and not ack.done():
+            ack.set_result(reason.value)
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode],
+                      properties: Properties | None) -> None:
+        if refused := [str(r) for r in reasons if r.is_failure]:
+            log.error("mqtt.subscribe_refused", url=self.url, reasons=refused)
+        suback = self._subacks.pop(mid, None)
+        if suback is not None and not suback.done():
+            suback.set_result(None)
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Nagle costs 40+ ms per round trip
+        self._on_loop(self._watch, sock.fileno())
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._unwatch)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._want_write, True)
+
+    def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._want_write, False)
+
+    # -- the socket on the loop -------------------------------------------------------------------
+    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        if threading.get_ident() == self._loop_thread:
+            function(*args)
+        else:
+            self._loop.call_soon_threadsafe(function, *args)
+
+    def _watch(self, fd: int) -> None:
+        assert self._loop is not None
+        self._unwatch()
+        self._fd = fd
+        self._loop.add_reader(fd, self._service, self._client.loop_read)
+        self._misc_timer = self._loop.call_later(1.0, self._misc)
+
+    def _unwatch(self) -> None:
+        if self._fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+        self._fd = None
+        if self._misc_timer is not None:
+            self._misc_timer.cancel()
+            self._misc_timer = None
+
+    def _want_write(self, on: bool) -> None:
+        if self._fd is not None and self._loop is not None:
+            if on:
+                self._loop.add_writer(self._fd, self._service, self._client.loop_write)
+            else:
+                self._loop.remove_writer(self._fd)
+
+    def _misc(self) -> None:
+        assert self._loop is not None
+        self._service(self._client.loop_misc)  # keepalive: PINGREQ, and a dead broker detected
+        if self._fd is not None:
+            self._misc_timer = self._loop.call_later(1.0, self._misc)
+
+    def _service(self, step: Callable[[], MQTTErrorCode]) -> None:
+        try:
+            step()
+        except Exception:  # a broken socket must lead to a reconnect, never to a dead loop callback
+            log.exception("mqtt.socket_failed", url=self.url)
+            self._unwatch()
+            self.connected = False
+            self._schedule_reconnect()

@@ -1,0 +1,119 @@
+"""Who is online: retained presence records and the connection's Last Will, folded into one view.
+
+Every hosted agent has a retained record ``{"online": true, "agent": a, "node": n, "session": s}`` on
+``<prefix>/<a>/presence``; ``node`` is the MQTT client id of the connection hosting it and ``session``
+changes with every (re)connect. The connection's Last Will (sent by the broker when it loses the
+connection, after the MQTT 5 will-delay) is ``{"online": false, "agent": n, "node": n, "session": s}``
+on ``<prefix>/<n>/presence``, and a clean shutdown publishes the same for every agent.
+
+One rule folds all of them: a record that says ``online: false`` ends its *session*, and every agent
+last seen in that session is offline, whatever order retained records arrive in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import deque
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from edge_agent.clock import Clock
+from edge_agent.errors import ProtocolError, RunTimeout
+
+__all__ = ["PresenceRecord", "PresenceTracker"]
+
+_DEAD_SESSIONS_KEPT = 4096
+
+
+class PresenceRecord(BaseModel):
+    """The payload of a presence topic."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    online: bool
+    agent: str
+    node: str
+    session: str
+    reason: Literal["connected", "shutdown", "will"] = "connected"
+
+    def encode(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class PresenceTracker:
+    """The set of agents currently online, and waiting for a named set of them."""
+
+    def __init__(self) -> None:
+        self._session_of: dict[str, str] = {}
+        self._dead: set[str] = set()
+        self._dead_order: deque[str] = deque()
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    @property
+    def online(self) -> frozenset[str]:
+        return frozenset(self._session_of)
+
+    def update(self, agent: str, payload: bytes) -> None:
+        """Apply a payload of ``agent``'s presence topic; :class:`ProtocolError` if it is malformed."""
+        if not payload:  # a cleared retained record
+            self._forget(agent)
+            return
+        try:
+            record = PresenceRecord.model_validate_json(payload)
+        except ValidationError as exc:
+            msg = f"malformed presence record: {exc.errors()[0]['msg']}"
+            raise ProtocolError(msg, sender=agent) from None
+        if record.agent != agent:
+            msg = f"presence record for {record.agent!r} published on {agent!r}'s topic"
+            raise ProtocolError(msg, sender=agent)
+        if record.online:
+            if record.session not in self._dead:
+                self._session_of[agent] = record.session
+                self._notify()
+            return
+        self._end_session(record.session)
+        self._forget(agent)
+
+    def _end_session(self, session: str) -> None:
+        if session not in self._dead:
+            self._dead.add(session)
+            self._dead_order.append(session)
+            if len(self._dead_order) > _DEAD_SESSIONS_KEPT:
+                self._dead.discard(self._dead_order.popleft())
+        for agent in [a for a, s in self._session_of.items() if s == session]:
+            del self._session_of[agent]
+        self._notify()
+
+    def _forget(self, agent: str) -> None:
+        if self._session_of.pop(agent, None) is not None:
+            self._notify()
+
+    def _notify(self) -> None:
+        for waiter in self._waiters:
+            _resolve(waiter)
+
+    async def wait_for(self, agents: Iterable[str], within_s: float, clock: Clock) -> None:
+        """Return once every agent in ``agents`` is online; :class:`RunTimeout` naming the missing ones."""
+        wanted = set(agents)
+        deadline = clock.now() + within_s
+        while missing := wanted - self._session_of.keys():
+            left = deadline - clock.now()
+            if left <= 0:
+                msg = f"not online within {within_s:g} s: {', '.join(sorted(missing))}"
+                raise RunTimeout(msg, participants=tuple(sorted(missing)))
+            wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.add(wake)
+            timer = clock.call_later(left, functools.partial(_resolve, wake))
+            try:
+                await wake
+            finally:
+                timer.cancel()
+                self._waiters.discard(wake)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,122 @@
+"""The MQTT topic layout: everything a device publishes sits under ``<prefix>/<device-id>/``.
+
+::
+
+    <prefix>/<sender>/to/<receiver>   direct messages, requests and replies   QoS 1, not retained
+    <prefix>/<sender>/gossip          what <sender> publishes to its subscribers  QoS 1, not retained
+    <prefix>/<agent>/presence         retained JSON {"online": ..., "agent", "node", "session"}
+    <prefix>/<agent>/results          retained results a device reports (reserved)
+
+A participant's *inbox* is the filter ``<prefix>/+/to/<id>``: the sender is the topic level after the
+prefix, so a broker ACL ``pattern readwrite <prefix>/%u/#`` both confines a device to its own subtree and
+authenticates the ``sender`` of every envelope it receives (the receiving carrier rejects envelopes whose
+sender differs from the topic). :func:`acl_rules` renders the matching Mosquitto ACL; ``docs/topics.md``
+describes each topic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from edge_agent.errors import ConfigError
+
+__all__ = ["ID_PATTERN", "Route", "Topics", "acl_rules", "validate_id"]
+
+# A topic level, a Mosquitto user name and a client id at once: no '/', '+', '#', ':' or spaces.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})*")
+
+RouteKind = Literal["direct", "gossip", "presence", "results"]
+
+
+def validate_id(value: str, what: str = "participant id") -> str:
+    """Return ``value`` if it can serve as one topic level and user name, else raise :class:`ConfigError`."""
+    if not ID_PATTERN.fullmatch(value):
+        msg = (
+            f"{what} {value!r} cannot be used on MQTT: use 1-64 characters from A-Z a-z 0-9 _ . - "
+            "starting with a letter or digit (no '/', '+', '#', ':' or spaces)"
+        )
+        raise ConfigError(msg)
+    return value
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a received topic means: its kind, the publishing agent and (for direct messages) the receiver."""
+
+    kind: RouteKind
+    sender: str
+    receiver: str | None = None
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names under one ``prefix`` (one or more levels, e.g. ``"edge"`` or ``"site1/edge"``)."""
+
+    prefix: str = "edge"
+
+    def __post_init__(self) -> None:
+        if not _PREFIX_PATTERN.fullmatch(self.prefix):
+            msg = (
+                f"topic prefix {self.prefix!r} is not valid: use '/'-separated levels of 1-64 characters "
+                "from A-Z a-z 0-9 _ . - (no wildcards, no leading or trailing '/')"
+            )
+            raise ConfigError(msg)
+
+    def direct(self, sender: str, receiver: str) -> str:
+        return f"{self.prefix}/{sender}/to/{receiver}"
+
+    def inbox(self, receiver: str) -> str:
+        """The subscription filter for everything sent to ``receiver``."""
+        return f"{self.prefix}/+/to/{receiver}"
+
+    def gossip(self, sender: str) -> str:
+        return f"{self.prefix}/{sender}/gossip"
+
+    def presence(self, agent: str) -> str:
+        return f"{self.prefix}/{agent}/presence"
+
+    def presence_all(self) -> str:
+        return f"{self.prefix}/+/presence"
+
+    def results(self, agent: str) -> str:
+        return f"{self.prefix}/{agent}/results"
+
+    def owns(self, agent: str, topic: str) -> bool:
+        """Whether ``topic`` lies in ``agent``'s own subtree (the only place it may publish)."""
+        return topic.startswith(f"{self.prefix}/{agent}/")
+
+    def parse(self, topic: str) -> Route | None:
+        """The route of a topic of this layout, or ``None`` for anything else."""
+        head = self.prefix + "/"
+        if not topic.startswith(head):
+            return None
+        levels = topic[len(head):].split("/")
+        if not levels or not ID_PATTERN.fullmatch(levels[0]):
+            return None
+        sender, rest = levels[0], levels[1:]
+        if len(rest) == 2 and rest[0] == "to" and ID_PATTERN.fullmatch(rest[1]):
+            return Route("direct", sender, rest[1])
+        kind = _LEAF_KINDS.get(rest[0]) if len(rest) == 1 else None
+        return Route(kind, sender) if kind is not None else None
+
+
+_LEAF_KINDS: dict[str, RouteKind] = {"gossip": "gossip", "presence": "presence", "results": "results"}
+
+
+def acl_rules(prefix: str = "edge") -> list[str]:
+    """Mosquitto ACL ``pattern`` lines confining every device (user name = device id) to its subtree.
+
+    A device may publish and read anything under ``<prefix>/<its id>/``, read messages addressed to it,
+    read every gossip and presence topic. It can neither publish under another device's id nor read
+    direct messages between other devices.
+    """
+    Topics(prefix)  # validates the prefix
+    return [
+        f"pattern readwrite {prefix}/%u/#",
+        f"pattern read {prefix}/+/to/%u",
+        f"pattern read {prefix}/+/gossip",
+        f"pattern read {prefix}/+/presence",
+    ]

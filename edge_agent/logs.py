@@ -1,0 +1,46 @@
+"""Logging setup: called once, by the entry point. Library code only calls ``structlog.get_logger``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+import structlog
+
+__all__ = ["configure_logging"]
+
+
+def configure_logging(verbosity: int = 0, stream: TextIO | None = None, json: bool | None = None) -> None:
+    """Key-value events on stderr: warnings only by default, ``-v`` progress, ``-vv`` every round.
+
+    JSON lines when the stream is not a terminal (or ``json=True``), aligned console output otherwise.
+    """
+    stream = stream or sys.stderr
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    as_json = not stream.isatty() if json is None else json
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _plain_numbers,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _plain_numbers(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """numpy scalars -> Python numbers, so JSON output stays plain."""
+    for key, value in event.items():
+        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+            event[key] = value.item()
+    return event

@@ -1,0 +1,141 @@
+"""The in-process network: request/reply, timeouts on the injected clock, gossip, quiescence, simulation knobs."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
+from edge_agent.carrier import Carrier, InProcNetwork, LinkModel
+from edge_agent.clock import ManualClock
+from edge_agent.errors import ConfigError, RunTimeout, SolverError
+from edge_agent.messages import Envelope, Message
+
+
+@dataclass
+class Echo:
+    """Answers every request with its reference; remembers what it saw; can stay silent or fail."""
+
+    id: str
+    silent: bool = False
+    fail: bool = False
+    seen: list[int] = field(default_factory=list)
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        assert isinstance(message, AdmmRequest)
+        self.seen.append(message.round)
+        if self.fail:
+            raise SolverError("boom", participant=self.id)
+        if not self.silent:
+            carrier.reply(AdmmAnswer(round=message.round, x=message.reference), envelope)
+
+
+def _request(k: int) -> AdmmRequest:
+    return AdmmRequest(round=k, rho=1.0, reference=np.array([float(k)]))
+
+
+async def test_request_resolves_with_the_reply_body() -> None:
+    async with InProcNetwork(codec_check=True) as net:
+        net.add(Echo("a"))
+        me = net.add(Echo("me"))
+        answer = await me.request(_request(7), "a", timeout=5)
+    assert isinstance(answer, AdmmAnswer)
+    assert answer.round == 7
+    assert net.stats.sent == 2
+    assert net.stats.by_kind == {"admm.request": 1, "admm.answer": 1}
+
+
+async def test_request_times_out_on_the_injected_clock() -> None:
+    clock = ManualClock()
+    async with InProcNetwork(clock=clock) as net:
+        net.add(Echo("quiet", silent=True))
+        me = net.add(Echo("me"))
+        future = me.request(_request(1), "quiet", timeout=10)
+        await clock.advance(9.9)
+        assert not future.done()
+        await clock.advance(0.2)
+        with pytest.raises(RunTimeout, match="'quiet' did not answer 'admm.request' within 10 s") as info:
+            await future
+    assert info.value.participants == ("quiet",)
+
+
+async def test_handler_error_ends_the_run_with_that_error() -> None:
+    with pytest.raises(SolverError, match="participant 'bad': boom"):
+        async with InProcNetwork() as net:
+            net.add(Echo("bad", fail=True))
+            me = net.add(Echo("me"))
+            me.send(_request(0), "bad")
+            await net.quiescent()
+
+
+async def test_gossip_reaches_subscribers_only() -> None:
+    async with InProcNetwork() as net:
+        a, b, c = Echo("a"), Echo("b"), Echo("c")
+        sender = net.add(a)
+        net.add(b).subscribe(["a"])
+        net.add(c)
+        sender.publish(_request(3))
+        await net.quiescent()
+    assert (a.seen, b.seen, c.seen) == ([], [3], [])
+
+
+async def test_quiescence_waits_for_delayed_messages() -> None:
+    rng = np.random.default_rng(0)
+    async with InProcNetwork(rng=rng, link=LinkModel(delay_s=0.02, jitter_s=0.01)) as net:
+        target = Echo("t", silent=True)
+        net.add(target)
+        me = net.add(Echo("me"))
+        for k in range(5):
+            me.send(_request(k), "t")
+        await net.quiescent()
+        assert sorted(target.seen) == [0, 1, 2, 3, 4]
+
+
+def _delivery_order(seed: int) -> list[int]:
+    async def run() -> list[int]:
+        async with InProcNetwork(rng=np.random.default_rng(seed), shuffle=True) as net:
+            target = Echo("t", silent=True)
+            net.add(target)
+            me = net.add(Echo("me"))
+            for k in range(30):
+                me.send(_request(k), "t")
+            await net.quiescent()
+        return target.seen
+
+    return asyncio.run(run())
+
+
+def test_shuffle_is_seeded_and_actually_reorders() -> None:
+    first, again, other = _delivery_order(1), _delivery_order(1), _delivery_order(2)
+    assert first == again
+    assert first != other
+    assert sorted(first) == list(range(30))
+    assert first != list(range(30))
+
+
+async def test_loss_model_drops_about_the_configured_share() -> None:
+    async with InProcNetwork(rng=np.random.default_rng(5), link=LinkModel(loss=0.3)) as net:
+        target = Echo("t", silent=True)
+        net.add(target)
+        me = net.add(Echo("me"))
+        for k in range(2000):
+            me.send(_request(k), "t")
+        await net.quiescent()
+    assert net.stats.lost + len(target.seen) == 2000
+    assert 0.26 < net.stats.lost / 2000 < 0.34
+
+
+async def test_configuration_errors() -> None:
+    with pytest.raises(ConfigError, match="needs an rng"):
+        InProcNetwork(shuffle=True)
+    with pytest.raises(ConfigError, match="0 <= loss < 1"):
+        LinkModel(loss=1.5)
+    async with InProcNetwork() as net:
+        net.add(Echo("a"))
+        with pytest.raises(ConfigError, match="'a' is used twice"):
+            net.add(Echo("a"))
+        with pytest.raises(ConfigError, match="unknown participant 'ghost'"):
+            net.carriers["a"].send(_request(0), "ghost")
