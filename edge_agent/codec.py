@@ -25,7 +25,7 @@ AnyMessage = Annotated[
 
 
 class _WireEnvelope(Envelope):
-    body: AnyMessage  # type: ignore[assignment]  # narrows the base field to the closed union
+    body: AnyMessage  # narrows the base field to the closed union
 
 
 def encode(envelope: Envelope) -> bytes:

@@ -3,8 +3,9 @@
 An algorithm participant implements :class:`Participant` and is handed a :class:`Carrier` bound to
 its own id. The carrier sends, replies, issues requests whose reply arrives as an awaitable future
 (matched by message id, failed with :class:`RunTimeout` after ``timeout`` seconds of the carrier's
-clock), publishes gossip to the participants subscribed to it, lists the other participants, sleeps, spawns owned driver tasks, and runs CPU-heavy work
-where it does not stall message handling (:meth:`Carrier.run_blocking`).
+clock), publishes gossip to the participants subscribed to it, lists the other participants, sleeps,
+spawns owned driver tasks, and runs CPU-heavy work where it does not stall message handling
+(:meth:`Carrier.run_blocking`).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from edge_agent.algorithms.admm import (
     SharingVariant,
 )
 from edge_agent.config import StrictModel
-from edge_agent.errors import ConfigError
 from edge_agent.devices import DeviceSpec
+from edge_agent.errors import ConfigError
 from edge_agent.results import RunReport
 from edge_agent.scenario.options import RunOptions
 

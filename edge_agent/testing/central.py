@@ -30,29 +30,33 @@ class CentralSolution:
 
     @property
     def aggregate(self) -> Array:
-        return self.x.sum(axis=0)
+        return np.asarray(self.x.sum(axis=0), dtype=np.float64)
 
 
 def solve_sharing(problems: Sequence[ConvexQP], target: Array, priorities: Array) -> CentralSolution:
     m = len(target)
     extra_cost = np.abs(np.asarray(priorities, dtype=float))
     # rows: s_j - y_j >= -t_j  and  s_j + y_j >= t_j, with y_j = sum_i x_ij
-    return _solve(problems, m, extra_cost, np.zeros((m, m)), _slack_rows(len(problems), m, target), 0.0)
+    return _solve(problems, m, extra_cost, np.zeros((m, m)), _slack_rows(len(problems), m, target), constant=0.0)
 
 
 def solve_consensus(problems: Sequence[ConvexQP], target: Array, beta: float) -> CentralSolution:
     m = len(target)
     t = np.asarray(target, dtype=float)
     # extra variables y = sum_i x_i; objective beta/2 ||y||^2 - beta t'y + beta/2 ||t||^2
-    rows = []
+    rows: list[Row] = []
     for j in range(m):
         coeffs = {(i, j): 1.0 for i in range(len(problems))}
         rows.append((coeffs, {j: -1.0}, 0.0, 0.0))
-    return _solve(problems, m, -beta * t, beta * np.eye(m), rows, 0.5 * beta * float(t @ t))
+    return _solve(problems, m, -beta * t, beta * np.eye(m), rows, constant=0.5 * beta * float(t @ t))
 
 
-def _slack_rows(n: int, m: int, target: Array) -> list[tuple[dict[tuple[int, int], float], dict[int, float], float, float]]:
-    rows = []
+# A coupling row: coefficients on x (keyed by participant, entry), on the extra variables, lower, upper bound.
+Row = tuple[dict[tuple[int, int], float], dict[int, float], float, float]
+
+
+def _slack_rows(n: int, m: int, target: Array) -> list[Row]:
+    rows: list[Row] = []
     for j in range(m):
         plus = {(i, j): 1.0 for i in range(n)}
         minus = {(i, j): -1.0 for i in range(n)}
@@ -66,10 +70,11 @@ def _solve(
     m: int,
     extra_cost: Array,
     extra_hessian: Array,
-    coupling_rows: list[tuple[dict[tuple[int, int], float], dict[int, float], float, float]],
+    coupling_rows: list[Row],
+    *,
     constant: float,
 ) -> CentralSolution:
-    import highspy
+    import highspy  # noqa: PLC0415  (dev extra: imported only when an oracle is asked for)
 
     n = len(problems)
     nx = n * m
@@ -98,7 +103,7 @@ def _solve(
         row_hi.append(np.array([hi]))
     A = sp.vstack(blocks, format="csc")
 
-    h = highspy.Highs()
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()
@@ -117,7 +122,7 @@ def _solve(
     h.passModel(lp)
     lower_tri = sp.tril(hessian, format="csc")
     if lower_tri.nnz:
-        h.passHessian(total, lower_tri.nnz, highspy.HessianFormat.kTriangular,
+        h.passHessian(total, lower_tri.nnz, int(highspy.HessianFormat.kTriangular),
                       lower_tri.indptr, lower_tri.indices, lower_tri.data)
     h.run()
     status = h.getModelStatus()

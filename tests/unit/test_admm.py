@@ -42,7 +42,10 @@ def random_flex_fleet(rng: np.random.Generator, n: int, m: int = 3) -> tuple[lis
     capacity = rng.uniform(5, 20, n)
     eta = rng.uniform(-1, 1, (n, m))
     target = (capacity[:, None] * eta * rng.uniform(0, 1, (n, 1))).sum(axis=0)
-    actors = [create_admm_flex_actor_one_to_many(c, e, id=f"dev-{i}") for i, (c, e) in enumerate(zip(capacity, eta))]
+    actors = [
+        create_admm_flex_actor_one_to_many(c, e, id=f"dev-{i}")
+        for i, (c, e) in enumerate(zip(capacity, eta, strict=True))
+    ]
     return actors, target
 
 

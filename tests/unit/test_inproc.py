@@ -57,7 +57,7 @@ async def test_request_times_out_on_the_injected_clock() -> None:
         await clock.advance(9.9)
         assert not future.done()
         await clock.advance(0.2)
-        with pytest.raises(RunTimeout, match="'quiet' did not answer 'admm.request' within 10 s") as info:
+        with pytest.raises(RunTimeout, match=r"'quiet' did not answer 'admm\.request' within 10 s") as info:
             await future
     assert info.value.participants == ("quiet",)
 

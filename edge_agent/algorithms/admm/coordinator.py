@@ -86,7 +86,7 @@ class AdmmResult:
 
     @property
     def aggregate(self) -> Array:
-        return np.sum(list(self.x.values()), axis=0)
+        return np.asarray(np.sum(list(self.x.values()), axis=0), dtype=np.float64)
 
 
 class AdmmCoordinator:
@@ -98,7 +98,7 @@ class AdmmCoordinator:
         participants: Sequence[str],
         size: int,
         settings: AdmmSettings | None = None,
-        id: str = "coordinator",  # noqa: A002
+        id: str = "coordinator",
     ) -> None:
         if not participants:
             raise ConfigError("an ADMM run needs at least one participant, got none")

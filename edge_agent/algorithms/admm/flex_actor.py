@@ -44,7 +44,7 @@ class AdmmFlexActor:
         try:
             x = await carrier.run_blocking(self._solver.solve, message.reference, message.rho)
         except SolverError as error:
-            log.error("admm.local_solve_failed", participant=self.id, round=message.round, error=str(error))
+            log.warning("admm.local_solve_failed", participant=self.id, round=message.round, error=str(error))
             carrier.reply(AdmmFailure(round=message.round, reason=error.detail), envelope)
             return
         self.x = x
@@ -92,7 +92,7 @@ def create_admm_flex_actor_one_to_many(
     eta: Sequence[float] | NDArray[np.float64],
     P: Sequence[float] | None = None,
     *,
-    id: str,  # noqa: A002  (the participant id; named as everywhere else)
+    id: str,
     rho: float = 1.0,
 ) -> AdmmFlexActor:
     """The seed's one-to-many flex device as an ADMM participant."""

@@ -5,9 +5,8 @@ the aggregate's z-update has a closed form (soft threshold): ``N zbar_j = t_j + 
 and each participant's copy is ``z_i = x_i + u_i - a + zbar``.
 
 **Consensus** (the seed's variant) solves ``min sum_i f_i(x_i) + (beta/2) ||sum_i x_i - t||^2`` with
-``beta = rho^2 / alpha``: ``delta = (t - sum_i (x_i + u_i)) / (N + alpha/rho)``, ``z_i = x_i + u_i + delta`` (the seed's update; with an
-adapted penalty ``rho_k`` the code uses ``N + rho_k/beta``, which equals it while ``rho_k = rho``).
-A larger ``alpha`` therefore means a *weaker* pull toward the target.
+``beta = rho^2 / alpha``: ``delta = (t - sum_i (x_i + u_i)) / (N + alpha/rho)``, ``z_i = x_i + u_i + delta``.
+A larger ``alpha`` therefore means a *weaker* pull toward the target (the peer library's docs say otherwise).
 """
 
 from __future__ import annotations
@@ -52,15 +51,14 @@ class SharingVariant:
         excess = n * a - self.target
         threshold = n * self.priorities / rho
         zbar = (self.target + np.sign(excess) * np.maximum(np.abs(excess) - threshold, 0.0)) / n
-        return W - a + zbar
+        return np.asarray(W - a + zbar, dtype=np.float64)
 
     def coupling_cost(self, aggregate: Array) -> float:
         return float(self.priorities @ np.abs(aggregate - self.target))
 
 
 class ConsensusVariant:
-    """``rho`` is the run's initial penalty: it fixes ``beta = rho^2 / alpha``, which then stays the same
-    when the coordinator adapts the penalty, so adaptation speeds the run up without changing the problem."""
+    """``rho`` must be the run's penalty: the problem solved depends on it through ``beta = rho^2 / alpha``."""
 
     def __init__(self, target: Sequence[float] | Array, alpha: float = 100.0, rho: float = 1.0) -> None:
         self.target = _vector("target", target)
@@ -73,7 +71,7 @@ class ConsensusVariant:
     def z_update(self, X: Array, U: Array, rho: float) -> Array:
         W = X + U
         delta = (self.target - W.sum(axis=0)) / (X.shape[0] + rho / self.beta)
-        return W + delta
+        return np.asarray(W + delta, dtype=np.float64)
 
     def coupling_cost(self, aggregate: Array) -> float:
         return float(0.5 * self.beta * np.sum((aggregate - self.target) ** 2))

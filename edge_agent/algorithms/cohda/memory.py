@@ -63,7 +63,7 @@ class SystemConfig:
         return 0 if index is None else int(self._counters[index])
 
     def row(self, participant: str) -> Array:
-        return self._rows[self._index[participant]]
+        return np.asarray(self._rows[self._index[participant]], dtype=np.float64)
 
     def counters(self) -> tuple[int, ...]:
         return tuple(self._counters[: len(self._ids)].tolist())
@@ -151,6 +151,7 @@ class Rated:
     @classmethod
     def build(
         cls,
+        *,
         owner: str,
         ids: tuple[str, ...],
         counters: tuple[int, ...],
@@ -177,7 +178,7 @@ def _content(x: Rated) -> tuple[tuple[str, int], ...]:
 
 
 def merge_candidates(
-    mine: Rated, theirs: Rated, me: str, config: SystemConfig, performance: Performance, target: Target
+    mine: Rated, theirs: Rated, *, me: str, config: SystemConfig, performance: Performance, target: Target
 ) -> Rated:
     """COHDA's candidate merge; returns ``mine`` itself when nothing changes.
 

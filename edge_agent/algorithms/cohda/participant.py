@@ -137,7 +137,12 @@ class CohdaParticipant:
         self.history[1] = first
         self.config.set(self.id, 1, first.schedule)
         self.candidate = Rated.build(
-            self.id, self.config.ids, self.config.counters(), self.config.total.copy(), self.performance, target
+            owner=self.id,
+            ids=self.config.ids,
+            counters=self.config.counters(),
+            aggregate=self.config.total.copy(),
+            performance=self.performance,
+            target=target,
         )
         self._candidate_changed = self._candidate_built = True
         log.debug("cohda.target", participant=self.id, sender=sender, horizon=target.horizon)
@@ -163,7 +168,10 @@ class CohdaParticipant:
                 raise ProtocolError(msg, sender=sender)
             if update.candidate is not self.candidate.wire:
                 theirs = Rated.of(update.candidate, self.performance, self.target)
-                merged = merge_candidates(self.candidate, theirs, self.id, self.config, self.performance, self.target)
+                merged = merge_candidates(
+                    self.candidate, theirs, me=self.id, config=self.config, performance=self.performance,
+                    target=self.target,
+                )
                 if merged is not self.candidate:
                     self.candidate = merged
                     self._candidate_changed = True
@@ -198,11 +206,18 @@ class CohdaParticipant:
         if wins:
             if not proposal.same_as(own):
                 self._record(proposal)
-            self.candidate = Rated.build(
-                self.id, self.config.ids, self.config.counters(), aggregate, self.performance, target, members
+            candidate = Rated.build(
+                owner=self.id,
+                ids=self.config.ids,
+                counters=self.config.counters(),
+                aggregate=aggregate,
+                performance=self.performance,
+                target=target,
+                members=members,
             )
+            self.candidate = candidate
             self._candidate_changed = self._candidate_built = True
-        version = self.candidate.wire.counter_of(self.id)
+        version = candidate.wire.counter_of(self.id)
         if version != self.config.counter(self.id):
             self._record(self.history[version])
 
@@ -213,7 +228,8 @@ class CohdaParticipant:
         self.moves += 1
 
     def _act(self, carrier: Carrier) -> None:
-        assert self.target is not None and self.candidate is not None
+        assert self.target is not None
+        assert self.candidate is not None
         chunks = self.config.take_dirty(self.max_entries, only=None if self.relay else self.id)
         send_candidate = self._candidate_changed if self.relay else self._candidate_built
         self._candidate_changed = self._candidate_built = False

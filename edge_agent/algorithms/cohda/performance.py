@@ -84,17 +84,17 @@ Performance = Callable[[Array, Target], Array]
 
 def weighted_l1(aggregates: Array, target: Target) -> Array:
     """``-sum_t w_t |target_t - aggregate_t|`` (the default, as in the seed)."""
-    return -(np.abs(target.values - aggregates) * target.weights).sum(axis=-1)
+    return np.asarray(-(np.abs(target.values - aggregates) * target.weights).sum(axis=-1), dtype=np.float64)
 
 
 def weighted_squares(aggregates: Array, target: Target) -> Array:
     """``-sum_t w_t (target_t - aggregate_t)^2``: punishes large deviations more."""
-    return -(np.square(target.values - aggregates) * target.weights).sum(axis=-1)
+    return np.asarray(-(np.square(target.values - aggregates) * target.weights).sum(axis=-1), dtype=np.float64)
 
 
 def peak_deviation(aggregates: Array, target: Target) -> Array:
     """``-max_t w_t |target_t - aggregate_t|``: the worst slot counts."""
-    return -(np.abs(target.values - aggregates) * target.weights).max(axis=-1)
+    return np.asarray(-(np.abs(target.values - aggregates) * target.weights).max(axis=-1), dtype=np.float64)
 
 
 PERFORMANCES: dict[str, Performance] = {

@@ -1,0 +1,326 @@
+"""Participants over MQTT: one :class:`MqttConnection` per process hands each one an :class:`MqttCarrier`.
+
+::
+
+    async with MqttConnection("mqtt://broker:1883", prefix="edge", username=..., password=...) as conn:
+        carrier = conn.add(participant)            # subscribes its inbox, publishes its presence
+        await conn.wait_present(["coordinator"], within_s=30)
+
+The connection owns every task (handlers, spawned drivers, reconnects) in one ``TaskGroup``, decodes each
+payload once where it arrives, rejects what is malformed (logged as ``mqtt.rejected`` with topic and reason;
+the connection keeps serving), drops QoS 1 redeliveries by envelope id (a bounded LRU) and checks that an
+envelope's sender is the agent whose topic it came on. Topics are laid out by :mod:`.topics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import ssl
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import numpy as np
+import structlog
+
+from edge_agent import codec
+from edge_agent.carrier.base import GOSSIP, Carrier, Participant
+from edge_agent.carrier.mqtt import MqttLink
+from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
+from edge_agent.carrier.presence import PresenceRecord, PresenceTracker
+from edge_agent.carrier.topics import Route, Topics, validate_id
+from edge_agent.clock import Clock, LoopClock
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError
+from edge_agent.messages import Envelope, Message
+
+__all__ = ["ConnectionStats", "MqttCarrier", "MqttConnection"]
+
+T = TypeVar("T")
+log = structlog.get_logger("edge_agent.mqtt")
+_REPLY_ROUTES_KEPT = 4096
+
+
+@dataclass
+class ConnectionStats:
+    sent: int = 0
+    received: int = 0  # envelopes decoded and accepted (before duplicate removal)
+    duplicates: int = 0
+    rejected: int = 0
+
+
+class MqttCarrier(Carrier):
+    """One participant's view of an :class:`MqttConnection`."""
+
+    def __init__(self, connection: MqttConnection, participant: Participant) -> None:
+        super().__init__(participant, connection.clock, connection.run_id)
+        self._connection = connection
+        self._requesting = False
+
+    def request(self, body: Message, receiver: str, timeout: float) -> asyncio.Future[Message]:
+        self._requesting = True  # _transmit adds an MQTT 5 response topic and correlation data
+        try:
+            return super().request(body, receiver, timeout)
+        finally:
+            self._requesting = False
+
+    def _transmit(self, envelope: Envelope) -> None:
+        try:
+            self._connection.transmit(envelope, expects_reply=self._requesting)
+        except EdgeAgentError:
+            pending = self._pending.get(envelope.id)
+            if pending is not None:
+                pending.cancel()  # the request never left: release its future and timer
+            raise
+
+    def subscribe(self, senders: Iterable[str]) -> None:
+        self._connection.subscribe_gossip(self.id, senders)
+
+    def others(self) -> list[str]:
+        return self._connection.online(excluding=self.id)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        return self._connection.spawn(coroutine, name)
+
+    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(function, *args)  # the connection keeps being serviced meanwhile
+
+    async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
+        """Wait until ``agents`` are online; :class:`RunTimeout` naming those still missing."""
+        await self._connection.wait_present(agents, within_s)
+
+
+class MqttConnection:
+    """One MQTT client per process hosting any number of participants."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "edge",
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        options: MqttOptions | None = None,
+        clock: Clock | None = None,
+        rng: np.random.Generator | None = None,
+        run_id: str | None = None,
+        dedup_size: int = 8192,
+    ) -> None:
+        if dedup_size < 1:
+            raise ConfigError(f"dedup_size must be >= 1, got {dedup_size}")
+        self.topics = Topics(prefix)
+        self.node = validate_id(client_id or username or f"ea-{secrets.token_hex(6)}", "MQTT client id")
+        self.clock: Clock = clock or LoopClock()
+        self.run_id = run_id
+        self.stats = ConnectionStats()
+        self.carriers: dict[str, MqttCarrier] = {}
+        self.presence = PresenceTracker()
+        self._gossip_subscribers: dict[str, set[str]] = {}
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._dedup_size = dedup_size
+        self._reply_routes: OrderedDict[tuple[str, str], tuple[str | None, bytes | None]] = OrderedDict()
+        self._tasks: asyncio.TaskGroup | None = None
+        will = Will(self.topics.presence(self.node), self._will_payload)
+        self._link = MqttLink(url, client_id=self.node, on_message=self._on_message,
+                              on_connected=self._announce_all, will=will, username=username,
+                              password=password, tls=tls, options=options, rng=rng)
+        self.options = self._link.options
+        self._link.subscribe(self.topics.presence_all())
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        tasks = self._tasks = asyncio.TaskGroup()
+        await tasks.__aenter__()
+        try:
+            await self._link.start(tasks)
+        except BaseException as error:
+            self._tasks = None
+            await tasks.__aexit__(type(error), error, error.__traceback__)
+            await self._link.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._tasks is not None
+        self._link.stop_reconnecting()
+        try:
+            await self._tasks.__aexit__(kind, error, tb)
+        except BaseExceptionGroup as group:
+            raise _first_edge_error(group) from None
+        finally:
+            self._tasks = None
+            await self._goodbye()
+
+    async def _goodbye(self) -> None:
+        """Retained offline records for every hosted agent, then a clean DISCONNECT (no will)."""
+        if self._link.connected:
+            for agent in self.carriers:
+                try:
+                    await self._link.publish_acked(self.topics.presence(agent),
+                                                   self._record(agent, online=False, reason="shutdown"),
+                                                   retain=True, within_s=1.0)
+                except EdgeAgentError as error:
+                    log.warning("mqtt.offline_record_failed", agent=agent, error=str(error))
+        await self._link.close()
+
+    def add(self, participant: Participant) -> MqttCarrier:
+        """Host ``participant``: subscribe its inbox, then announce it (in that order on the wire)."""
+        pid = validate_id(participant.id)
+        if pid in self.carriers:
+            raise ConfigError(f"participant id {pid!r} is used twice; ids must be unique")
+        carrier = MqttCarrier(self, participant)
+        self.carriers[pid] = carrier
+        self._link.subscribe(self.topics.inbox(pid))
+        if self._link.connected:
+            self._announce(pid)
+        return carrier
+
+    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        if self._tasks is None:
+            coroutine.close()
+            raise RuntimeError("the connection is not open: use `async with MqttConnection(...)`")
+        return self._tasks.create_task(coroutine, name=name)
+
+    # -- presence ------------------------------------------------------------------------------
+    def online(self, excluding: str | None = None) -> list[str]:
+        """Agents online now (hosted here or announced by others), sorted."""
+        agents = self.presence.online | self.carriers.keys()
+        return sorted(a for a in agents if a != excluding)
+
+    async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
+        await self.presence.wait_for(agents, within_s, self.clock)
+
+    async def settled(self, within_s: float = 5.0) -> None:
+        """Wait until the broker acknowledged every subscription made so far (e.g. before gossip starts)."""
+        await self._link.subscriptions_settled(within_s)
+
+    def _record(self, agent: str, *, online: bool, reason: str) -> bytes:
+        return PresenceRecord.model_validate(
+            {"online": online, "agent": agent, "node": self.node, "session": self._link.session, "reason": reason}
+        ).encode()
+
+    def _will_payload(self, session: str) -> bytes:
+        return PresenceRecord(online=False, agent=self.node, node=self.node, session=session,
+                              reason="will").encode()
+
+    def _announce(self, agent: str) -> None:
+        self._link.publish(self.topics.presence(agent), self._record(agent, online=True, reason="connected"),
+                           retain=True)
+
+    def _announce_all(self) -> None:
+        for agent in self.carriers:
+            self._announce(agent)
+
+    # -- sending -------------------------------------------------------------------------------
+    def transmit(self, envelope: Envelope, *, expects_reply: bool = False) -> None:
+        """Publish ``envelope`` on its topic; :class:`TransportError` if it is too large to publish."""
+        sender, receiver = envelope.sender, envelope.receiver
+        response_topic: str | None = None
+        correlation: bytes | None = None
+        if receiver == GOSSIP:
+            topic = self.topics.gossip(sender)
+        else:
+            validate_id(receiver, "receiver id")
+            topic = self.topics.direct(sender, receiver)
+            if expects_reply:
+                response_topic, correlation = self.topics.direct(receiver, sender), envelope.id.encode()
+            elif envelope.in_reply_to is not None:
+                asked, correlation = self._reply_routes.pop((sender, envelope.in_reply_to), (None, None))
+                if asked is not None and self.topics.owns(sender, asked):
+                    topic = asked
+        payload = codec.encode(envelope)
+        self._link.publish(topic, payload, response_topic=response_topic, correlation=correlation)
+        self.stats.sent += 1
+
+    def subscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None:
+        for sender in senders:
+            validate_id(sender, "gossip sender id")
+            self._gossip_subscribers.setdefault(sender, set()).add(subscriber)
+            self._link.subscribe(self.topics.gossip(sender))
+
+    async def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, within_s: float = 5.0) -> int:
+        """Publish bytes as they are (tools, tests) at QoS 1; returns the PUBACK reason code."""
+        return await self._link.publish_acked(topic, payload, retain=retain, within_s=within_s)
+
+    # -- receiving -----------------------------------------------------------------------------
+    def _on_message(self, message: Inbound) -> None:
+        route = self.topics.parse(message.topic)
+        if route is None:
+            self._reject(message, "topic outside the layout")
+        elif len(message.payload) > self.options.max_payload:
+            self._reject(message, f"payload of {len(message.payload)} bytes exceeds {self.options.max_payload}")
+        elif route.kind == "presence":
+            try:
+                self.presence.update(route.sender, message.payload)
+            except ProtocolError as error:
+                self._reject(message, str(error))
+        elif route.kind in ("direct", "gossip"):
+            try:
+                envelope = codec.decode(message.payload)
+            except ProtocolError as error:
+                self._reject(message, str(error))
+            else:
+                self._accept(message, route, envelope)
+
+    def _accept(self, message: Inbound, route: Route, envelope: Envelope) -> None:
+        if envelope.sender != route.sender:
+            self._reject(message, f"envelope sender {envelope.sender!r} differs from the topic's {route.sender!r}")
+            return
+        expected_receiver = GOSSIP if route.kind == "gossip" else route.receiver
+        if envelope.receiver != expected_receiver:
+            self._reject(message, f"envelope receiver {envelope.receiver!r} does not match the topic")
+            return
+        self.stats.received += 1
+        key = (message.topic, envelope.id)
+        if key in self._seen:
+            self.stats.duplicates += 1
+            log.debug("mqtt.duplicate", topic=message.topic, id=envelope.id)
+            return
+        self._seen[key] = None
+        if len(self._seen) > self._dedup_size:
+            self._seen.popitem(last=False)
+        if route.kind == "gossip":
+            for pid in sorted(self._gossip_subscribers.get(route.sender, ())):
+                self._deliver(self.carriers[pid], envelope.model_copy(update={"receiver": pid}))
+            return
+        carrier = self.carriers.get(envelope.receiver)
+        if carrier is None:
+            self._reject(message, f"no participant {envelope.receiver!r} is hosted here")
+            return
+        if message.response_topic is not None and envelope.in_reply_to is None:
+            self._reply_routes[(envelope.receiver, envelope.id)] = (message.response_topic, message.correlation)
+            if len(self._reply_routes) > _REPLY_ROUTES_KEPT:
+                self._reply_routes.popitem(last=False)
+        self._deliver(carrier, envelope)
+
+    def _deliver(self, carrier: MqttCarrier, envelope: Envelope) -> None:
+        handler = carrier._receive(envelope)
+        if handler is None:
+            return
+        if self._tasks is None:  # arrived while shutting down, after the last handler finished
+            handler.close()
+            log.info("mqtt.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
+            return
+        self._tasks.create_task(handler, name=f"handle:{carrier.id}:{envelope.body.kind}")
+
+    def _reject(self, message: Inbound, reason: str) -> None:
+        self.stats.rejected += 1
+        log.warning("mqtt.rejected", topic=message.topic, reason=reason, size=len(message.payload))
+
+
+def _first_edge_error(group: BaseExceptionGroup) -> BaseException:
+    """The error to report for a failed connection: its first own error if any, else the group itself."""
+    stack: list[BaseException] = [group]
+    while stack:
+        error = stack.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            stack[:0] = list(error.exceptions)
+        elif isinstance(error, EdgeAgentError):
+            return error
+    return group
