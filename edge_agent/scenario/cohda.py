@@ -1,0 +1,341 @@
+"""COHDA scenarios (``algorithm: cohda``): each participant picks one schedule so the sum follows a target.
+
+A participant is described by a finite schedule set (``kind: schedules``, the default), a device that
+generates one (``shifted-load``, ``battery``), or continuous per-slot corridors searched locally
+(``corridor``). :func:`run_cohda` wires participants over a topology in one process and runs until
+quiescence; :meth:`CohdaScenario.run` builds everything from the file and reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from edge_agent.algorithms.cohda import (
+    PERFORMANCES,
+    Choice,
+    CohdaCandidate,
+    CohdaParticipant,
+    CohdaStart,
+    Decider,
+    EnumerationDecider,
+    LocalSearchDecider,
+    Target,
+    battery_schedules,
+    rate,
+    shifted_profiles,
+)
+from edge_agent.config import StrictModel
+from edge_agent.devices import ParticipantId
+from edge_agent.errors import ConfigError
+from edge_agent.results import RunReport, Status
+from edge_agent.scenario.options import RunOptions
+from edge_agent.topology import CompleteTopology, Graph, TopologySpec
+
+__all__ = [
+    "CohdaBatterySpec",
+    "CohdaCorridorSpec",
+    "CohdaOutcome",
+    "CohdaScenario",
+    "CohdaSchedulesSpec",
+    "CohdaSettingsSpec",
+    "CohdaShiftedLoadSpec",
+    "run_cohda",
+]
+
+
+class _Spec(StrictModel):
+    id: ParticipantId
+
+    def horizon(self) -> int | None:
+        return None
+
+    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+        raise NotImplementedError
+
+
+class CohdaSchedulesSpec(_Spec):
+    """A finite set of feasible schedules, one row per schedule."""
+
+    kind: Literal["schedules"] = "schedules"
+    schedules: list[list[float]] = Field(min_length=1, description="feasible schedules (at least one)")
+    initial_index: int = Field(0, ge=0, description="the schedule to start from")
+
+    @model_validator(mode="after")
+    def _check(self) -> CohdaSchedulesSpec:
+        lengths = {len(row) for row in self.schedules}
+        if len(lengths) != 1 or 0 in lengths:
+            msg = f"all schedules must have the same non-zero length, got lengths {sorted(lengths)}"
+            raise ValueError(msg)
+        if self.initial_index >= len(self.schedules):
+            msg = f"initial_index {self.initial_index} is out of range for {len(self.schedules)} schedules"
+            raise ValueError(msg)
+        return self
+
+    def horizon(self) -> int:
+        return len(self.schedules[0])
+
+    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+        return EnumerationDecider(self.id, self.schedules, initial_index=self.initial_index)
+
+
+class CohdaShiftedLoadSpec(_Spec):
+    """A load with a fixed power profile (drawn, >= 0) that can start at any slot in a window."""
+
+    kind: Literal["shifted-load"]
+    profile: list[float] = Field(min_length=1)
+    earliest_start: int = Field(0, ge=0)
+    latest_start: int | None = Field(None, ge=0, description="default: the last start that fits")
+
+    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+        rows = shifted_profiles(self.profile, horizon, self.earliest_start, self.latest_start)
+        return EnumerationDecider(self.id, rows)
+
+
+class CohdaBatterySpec(_Spec):
+    """A battery offering ``count`` random feasible schedules (the first idle), drawn from the scenario seed."""
+
+    kind: Literal["battery"]
+    power_max: float = Field(gt=0)
+    energy_max: float = Field(gt=0)
+    energy_initial: float = Field(ge=0)
+    energy_min: float = Field(0.0, ge=0)
+    slot_hours: float = Field(1.0, gt=0)
+    count: int = Field(20, ge=1, le=10_000)
+
+    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+        rows = battery_schedules(
+            horizon, self.count, rng, power_max=self.power_max, energy_max=self.energy_max,
+            energy_initial=self.energy_initial, energy_min=self.energy_min, slot_hours=self.slot_hours,
+        )
+        return EnumerationDecider(self.id, rows)
+
+
+class CohdaCorridorSpec(_Spec):
+    """Continuous schedule within ``lower <= x <= upper`` per slot, searched by the local-search decider."""
+
+    kind: Literal["corridor"]
+    lower: list[float] = Field(min_length=1)
+    upper: list[float] = Field(min_length=1)
+    initial: list[float] | None = Field(None, description="default: the corridor midpoints")
+    convergence_force_factor: float = Field(0.1, ge=0)
+    max_iterations: int = Field(10, ge=1)
+    sample_size_per_value: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> CohdaCorridorSpec:
+        if len(self.upper) != len(self.lower) or (self.initial is not None and len(self.initial) != len(self.lower)):
+            msg = "lower, upper (and initial) must have the same length"
+            raise ValueError(msg)
+        return self
+
+    def horizon(self) -> int:
+        return len(self.lower)
+
+    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+        return LocalSearchDecider(
+            self.id, self.lower, self.upper, rng, initial=self.initial,
+            convergence_force_factor=self.convergence_force_factor, max_iterations=self.max_iterations,
+            sample_size_per_value=self.sample_size_per_value,
+        )
+
+
+def _participant_kind(data: Any) -> str:
+    if isinstance(data, dict):
+        return str(data.get("kind", "schedules"))
+    return str(getattr(data, "kind", "schedules"))
+
+
+CohdaParticipantSpec = Annotated[
+    Annotated[CohdaSchedulesSpec, Tag("schedules")]
+    | Annotated[CohdaShiftedLoadSpec, Tag("shifted-load")]
+    | Annotated[CohdaBatterySpec, Tag("battery")]
+    | Annotated[CohdaCorridorSpec, Tag("corridor")],
+    Discriminator(_participant_kind),
+]
+
+
+class CohdaSettingsSpec(StrictModel):
+    batch: bool = Field(True, description="perceive every update delivered together before deciding once")
+    relay: Literal["auto", "always", "never"] = Field(
+        "auto", description="pass others' news on; auto = only when the topology is not complete"
+    )
+    max_decisions: int = Field(10_000, ge=1, description="per participant; a safety net")
+    improvement_tol: float = Field(1e-9, ge=0, description="relative gain a new candidate needs")
+
+
+class CohdaScenario(StrictModel):
+    """Choose one schedule per participant minimising the weighted distance of their sum to ``target``."""
+
+    algorithm: Literal["cohda"]
+    name: str = "unnamed"
+    description: str = ""
+    target: list[float] = Field(min_length=1, description="one value per slot")
+    weights: list[float] | None = Field(None, description="weight of a deviation per slot (default 1)")
+    performance: Literal["weighted-l1", "weighted-squares", "peak"] = "weighted-l1"
+    topology: TopologySpec = CompleteTopology(kind="complete")
+    seed: int = Field(0, description="draws device schedules and the local search")
+    settings: CohdaSettingsSpec = CohdaSettingsSpec()
+    participants: list[CohdaParticipantSpec]
+
+    @model_validator(mode="after")
+    def _check(self) -> CohdaScenario:
+        if len(self.participants) < 2:
+            msg = f"COHDA needs at least two participants, got {len(self.participants)}"
+            raise ValueError(msg)
+        if self.weights is not None and len(self.weights) != len(self.target):
+            msg = f"weights has {len(self.weights)} entries but target has {len(self.target)}; they must match"
+            raise ValueError(msg)
+        if self.weights is not None and min(self.weights) < 0:
+            msg = "weights must be >= 0"
+            raise ValueError(msg)
+        seen: set[str] = set()
+        for spec in self.participants:
+            if spec.id in seen:
+                msg = f"participant id {spec.id!r} is used twice; ids must be unique"
+                raise ValueError(msg)
+            seen.add(spec.id)
+            size = spec.horizon()
+            if size is not None and size != len(self.target):
+                msg = f"participant {spec.id!r} has schedules of {size} slots but target has {len(self.target)}"
+                raise ValueError(msg)
+        return self
+
+    def build(self, options: RunOptions) -> tuple[list[CohdaParticipant], Graph, Target]:
+        target = Target.of(self.target, self.weights)
+        graph = self.topology.build([p.id for p in self.participants])
+        relay = {"always": True, "never": False, "auto": not _is_complete(graph)}[self.settings.relay]
+        participants = []
+        for i, spec in enumerate(self.participants):
+            rng = np.random.default_rng([self.seed, i, options.seed or 0])
+            participants.append(
+                CohdaParticipant(
+                    spec.id, spec.decider(len(self.target), rng), performance=PERFORMANCES[self.performance],
+                    relay=relay, batch=self.settings.batch, max_decisions=self.settings.max_decisions,
+                    improvement_tol=self.settings.improvement_tol,
+                )
+            )
+        return participants, graph, target
+
+    async def run(self, options: RunOptions) -> RunReport:
+        participants, graph, target = self.build(options)
+        outcome = await run_cohda(participants, graph, target, options)
+        return outcome.report(self.name, topology=self.topology.kind)
+
+
+def _is_complete(graph: Graph) -> bool:
+    n = len(graph)
+    return all(len(graph.in_neighbours(node)) == n - 1 for node in graph.nodes)
+
+
+@dataclass
+class CohdaOutcome:
+    """A finished in-process run: the participants (with their memories), what they agreed on, counts."""
+
+    participants: list[CohdaParticipant]
+    target: Target
+    candidate: CohdaCandidate
+    agreed: bool
+    messages: int
+    wall_s: float
+
+    def choices(self) -> dict[str, Choice]:
+        """Each participant's schedule in the final candidate."""
+        return {p.id: p.history[self.candidate.counter_of(p.id)] for p in self.participants}
+
+    def aggregate(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return np.sum([c.schedule for c in self.choices().values()], axis=0)
+
+    def distance(self) -> float:
+        """Weighted L1 distance of the final aggregate to the target."""
+        return float((np.abs(self.target.values - self.aggregate()) * self.target.weights).sum())
+
+    def start_distance(self) -> float:
+        start = np.sum([p.decider.initial().schedule for p in self.participants], axis=0)
+        return float((np.abs(self.target.values - start) * self.target.weights).sum())
+
+    def status(self) -> Status:
+        if any(p.capped for p in self.participants):
+            return "max_iterations"
+        complete = set(self.candidate.ids) == {p.id for p in self.participants}
+        return "converged" if self.agreed and complete else "failed"
+
+    def report(self, scenario: str, topology: str = "") -> RunReport:
+        choices = self.choices()
+        aggregate = self.aggregate()
+        performance = self.participants[0].performance
+        return RunReport(
+            scenario=scenario,
+            algorithm="cohda",
+            status=self.status(),
+            objective=-rate(performance, aggregate, self.target),
+            iterations=max(p.decisions for p in self.participants),
+            messages=self.messages,
+            wall_s=self.wall_s,
+            aggregate=aggregate.tolist(),
+            participants={
+                p.id: {"x": choices[p.id].schedule.tolist(), "index": choices[p.id].index, "decisions": p.decisions}
+                for p in self.participants
+            },
+            extra={
+                "target": self.target.values.tolist(),
+                "weights": self.target.weights.tolist(),
+                "distance": self.distance(),
+                "start_distance": self.start_distance(),
+                "chosen_index": {pid: c.index for pid, c in choices.items()},
+                "agreed": self.agreed,
+                "topology": topology,
+                "moves": sum(p.moves for p in self.participants),
+                "dropped_updates": sum(p.dropped for p in self.participants),
+            },
+        )
+
+
+async def run_cohda(
+    participants: Sequence[CohdaParticipant],
+    graph: Graph,
+    target: Target,
+    options: RunOptions,
+    *,
+    start_at: str | None = None,
+) -> CohdaOutcome:
+    """Run COHDA in one process: subscribe everyone to its in-neighbours, start one, wait for quiescence."""
+    ids = [p.id for p in participants]
+    if len(participants) < 2:
+        msg = f"COHDA needs at least two participants, got {len(participants)}"
+        raise ConfigError(msg)
+    if len(set(ids)) != len(ids):
+        twice = sorted({pid for pid in ids if ids.count(pid) > 1})
+        msg = f"participant ids {twice} are used twice; ids must be unique"
+        raise ConfigError(msg)
+    if set(graph.nodes) != set(ids):
+        msg = f"the topology's nodes {sorted(graph.nodes)[:10]} are not the participants {sorted(ids)[:10]}"
+        raise ConfigError(msg)
+    graph.require_strongly_connected()
+    for p in participants:
+        if p.decider.horizon != target.horizon:
+            msg = f"participant {p.id!r} has schedules of {p.decider.horizon} slots but target has {target.horizon}"
+            raise ConfigError(msg)
+    first = start_at or ids[0]
+    started = time.perf_counter()
+    async with options.network() as network:
+        carriers = {p.id: network.add(p) for p in participants}
+        for p in participants:
+            carriers[p.id].subscribe(graph.in_neighbours(p.id))
+        carriers[first].send(CohdaStart(target=target.to_wire()), first)
+        await network.quiescent()
+    wall_s = time.perf_counter() - started
+    candidates = [p.candidate for p in participants]
+    if any(c is None for c in candidates):
+        silent = [p.id for p in participants if p.candidate is None]
+        msg = f"participants {silent[:10]} never received the target"
+        raise ConfigError(msg)
+    final = [c for c in candidates if c is not None]
+    agreed = all(c.wire.same_choice(final[0].wire) for c in final[1:])
+    best = max(final, key=lambda c: (len(c.members), c.perf))
+    return CohdaOutcome(list(participants), target, best.wire, agreed, network.stats.sent, wall_s)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Shared set-up for the README commands: a virtual environment in .venv with edge-agent installed,
+# and Mosquitto when it is missing and we may install it (Debian, root). Sourced, not run.
+set -euo pipefail
+
+EXTRAS="${1:-plot}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+as_root_apt() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing $* with apt-get"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+        return 0
+    fi
+    return 1
+}
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    log "error: Python 3.11 or newer is needed ($PYTHON is $("$PYTHON" -V 2>&1 || echo missing))"
+    exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        as_root_apt python3-venv || { log "error: '$PYTHON -m venv' failed; install python3-venv"; exit 1; }
+        "$PYTHON" -m venv .venv
+    fi
+fi
+log "installing edge-agent[$EXTRAS] into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    as_root_apt mosquitto mosquitto-clients \
+        || log "warning: Mosquitto is not installed and cannot be installed here (needs root and apt-get)"
+fi

@@ -1,0 +1,159 @@
+"""The command line: results on stdout, clear errors and exit codes, never a traceback for user mistakes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from edge_agent.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+IEEE14_OPTIMUM = [66.240, 71.653, 47.131, 54.986, 59.990]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ieee14_dispatch_matches_the_exact_optimum(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "solve", str(ROOT / "scenarios/ieee14_dispatch_admm.yaml"), "--json")
+    result = json.loads(out)
+    assert code == 0
+    powers = [result["participants"][f"gen-{i}"]["x"][0] for i in range(1, 6)]
+    assert powers == pytest.approx(IEEE14_OPTIMUM, abs=0.01)
+    assert result["objective"] == pytest.approx(1547.82, abs=0.01)
+    assert result["aggregate"] == pytest.approx([300.0], abs=1e-3)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+def test_every_example_scenario_runs_and_reports_the_common_keys(
+    scenario: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_file = tmp_path / "result.json"
+    code, out, err = run_cli(capsys, "solve", str(scenario), "--json", "--out", str(out_file))
+    assert code == 0, err
+    result = json.loads(out)
+    assert json.loads(out_file.read_text()) == result
+    assert {"status", "objective", "iterations", "messages", "wall_s", "aggregate", "participants"} <= result.keys()
+    assert result["status"] == "converged"
+    assert result["messages"] > 0
+    assert all(isinstance(v, float) for p in result["participants"].values() for v in p["x"])
+
+
+def test_table_output_lists_every_participant(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "solve", str(ROOT / "scenarios/three_actor_sharing.yaml"))
+    assert code == 0
+    assert "status     converged" in out
+    for pid in ("chp-1", "chp-2", "heat-pump"):
+        assert re.search(rf"^{pid}\s+\[", out, re.MULTILINE)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    return path
+
+
+GEN = "{id: g, kind: generator, p_max: 5}"
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("algorithm: admm-sharing\ntarget: [1\n", ["not valid YAML at line 3"]),
+        ("- 1\n- 2\n", ["expected a mapping at the top level"]),
+        ("algorithm: admm-magic\ntarget: [1]\n", ["'admm-sharing', 'admm-consensus'"]),
+        ("algorithm: admm-sharing\ntarget: [1]\nparticipants: []\n", ["at least one participant is needed"]),
+        (
+            "algorithm: admm-sharing\ntarget: [1]\nparticipants:\n  - {id: b, kind: generator, p_min: 5, p_max: 1}\n",
+            ["participant 'b': infeasible bounds, lb[0] = 5 > ub[0] = 1"],
+        ),
+        (
+            "algorithm: admm-sharing\ntarget: [1, 2]\nparticipants:\n  - {id: d, kind: one-to-many, capacity: 1, eta: [1, 2, 3]}\n",
+            ["participant 'd' has 3 variables but target has 2 entries"],
+        ),
+        (f"algorithm: admm-sharing\ntarget: [1, .nan]\nparticipants: [{GEN}]\n",
+         ["target[1]: Input should be a finite number"]),
+        ("algorithm: admm-sharing\ntarget: [1]\nparticipants:\n  - {id: g, kind: generator, p_max: .inf}\n",
+         ["participants[0] (id 'g').p_max: Input should be a finite number"]),
+        (f"algorithm: admm-sharing\ntarget: [1, 2]\npriorities: [1]\nparticipants: [{GEN}]\n",
+         ["priorities has 1 entries but target has 2"]),
+        (f"algorithm: admm-sharing\ntarget: [1]\nparticipants: [{GEN}, {GEN}]\n", ["'g' is used twice"]),
+        (f"algorithm: admm-sharing\ntarget: [1]\nbogus: 1\nparticipants: [{GEN}]\n",
+         ["bogus: Extra inputs are not permitted"]),
+        ("algorithm: admm-sharing\ntarget: [1]\nparticipants:\n  - {id: t, kind: toaster}\n",
+         ["participants[0] (id 't')", "'generator', 'battery', 'flexible-load', 'one-to-many', 'qp'"]),
+        (f"algorithm: admm-sharing\ntarget: [1]\nsettings: {{rho: 0}}\nparticipants: [{GEN}]\n",
+         ["settings.rho: Input should be greater than 0"]),
+    ],
+)
+@pytest.mark.timeout(20)
+def test_bad_scenarios_exit_2_naming_file_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needles: list[str]
+) -> None:
+    path = _write(tmp_path, text)
+    code, out, err = run_cli(capsys, "solve", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"edge-agent: error: {path}")
+    for needle in needles:
+        assert needle in err
+    assert "Traceback" not in err
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "solve", str(tmp_path / "nope.yaml"))
+    assert code == 2
+    assert "nope.yaml: file not found" in err
+
+
+@pytest.mark.timeout(20)
+def test_infeasible_local_constraints_fail_at_run_time_naming_the_participant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, "algorithm: admm-sharing\ntarget: [1, 2]\nparticipants:\n"
+                           "  - {id: stuck, kind: qp, lb: [0, 0], ub: [1, 1], A: [[1, 1]], lo: [5], hi: [6]}\n")
+    code, _, err = run_cli(capsys, "solve", str(path))
+    assert code == 1
+    assert "SolverError: participant 'stuck'" in err
+    assert "primal infeasible" in err
+
+
+def test_iteration_limit_gives_status_and_exit_code_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, f"algorithm: admm-sharing\ntarget: [3]\nsettings: {{max_iters: 2}}\nparticipants: [{GEN}]\n")
+    code, out, _ = run_cli(capsys, "solve", str(path), "--json")
+    assert code == 3
+    assert json.loads(out)["status"] == "max_iterations"
+
+
+def test_schema_describes_every_algorithm_and_device(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "schema")
+    schema = json.loads(out)
+    assert code == 0
+    text = json.dumps(schema)
+    for name in ("admm-sharing", "admm-consensus", "generator", "battery", "flexible-load", "one-to-many"):
+        assert f'"{name}"' in text
+
+
+def test_readme_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+    out = capsys.readouterr().out
+    status, objective = out.split()[:2]
+    assert status == "converged"
+    assert float(objective) == pytest.approx(2.0, abs=2e-3)
+
+
+def test_readme_names_exactly_the_two_setup_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert re.findall(r"^bash scripts/\w+\.sh", readme, re.MULTILINE) == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+    assert "bash scripts/test.sh" in (ROOT / ".ci/run").read_text()
