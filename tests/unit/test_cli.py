@@ -75,7 +75,8 @@ GEN = "{id: g, kind: generator, p_max: 5}"
             ["participant 'b': infeasible bounds, lb[0] = 5 > ub[0] = 1"],
         ),
         (
-            "algorithm: admm-sharing\ntarget: [1, 2]\nparticipants:\n  - {id: d, kind: one-to-many, capacity: 1, eta: [1, 2, 3]}\n",
+            "algorithm: admm-sharing\ntarget: [1, 2]\nparticipants:\n"
+            "  - {id: d, kind: one-to-many, capacity: 1, eta: [1, 2, 3]}\n",
             ["participant 'd' has 3 variables but target has 2 entries"],
         ),
         (f"algorithm: admm-sharing\ntarget: [1, .nan]\nparticipants: [{GEN}]\n",
@@ -126,7 +127,8 @@ def test_infeasible_local_constraints_fail_at_run_time_naming_the_participant(
 
 
 def test_iteration_limit_gives_status_and_exit_code_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(tmp_path, f"algorithm: admm-sharing\ntarget: [3]\nsettings: {{max_iters: 2}}\nparticipants: [{GEN}]\n")
+    text = f"algorithm: admm-sharing\ntarget: [3]\nsettings: {{max_iters: 2}}\nparticipants: [{GEN}]\n"
+    path = _write(tmp_path, text)
     code, out, _ = run_cli(capsys, "solve", str(path), "--json")
     assert code == 3
     assert json.loads(out)["status"] == "max_iterations"
@@ -146,7 +148,7 @@ def test_readme_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
     assert blocks
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out
     status, objective = out.split()[:2]
     assert status == "converged"
@@ -155,5 +157,6 @@ def test_readme_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_readme_names_exactly_the_two_setup_commands() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert re.findall(r"^bash scripts/\w+\.sh", readme, re.MULTILINE) == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+    commands = re.findall(r"^bash scripts/\w+\.sh", readme, re.MULTILINE)
+    assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (ROOT / ".ci/run").read_text()

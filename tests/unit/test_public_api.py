@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import edge_agent
-import edge_agent.algorithms.admm as admm
+from edge_agent.algorithms import admm
 
 
 def test_top_level_names() -> None:
