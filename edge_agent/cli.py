@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="edge-agent", description="Distributed resource optimisation for device fleets."
     )
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="-v: progress and run events; -vv: every round")
+                        help="log every round and run event (default: warnings and progress of long runs)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     solve = commands.add_parser("solve", help="run scenario file(s) and print the results")

@@ -12,12 +12,13 @@ __all__ = ["configure_logging"]
 
 
 def configure_logging(verbosity: int = 0, stream: TextIO | None = None, json: bool | None = None) -> None:
-    """Key-value events on stderr: warnings only by default, ``-v`` progress, ``-vv`` every round.
+    """Key-value events on stderr. By default only warnings and ``info`` events, which are kept rare
+    (progress of a long run every few seconds, a device joining or leaving); ``-v`` adds every round.
 
     JSON lines when the stream is not a terminal (or ``json=True``), aligned console output otherwise.
     """
     stream = stream or sys.stderr
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    level = logging.INFO if verbosity == 0 else logging.DEBUG
     as_json = not stream.isatty() if json is None else json
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)

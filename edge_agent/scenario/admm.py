@@ -10,7 +10,6 @@ from pydantic import Field, model_validator
 
 from edge_agent.algorithms.admm import (
     AdmmCoordinator,
-    AdmmFlexActor,
     AdmmResult,
     AdmmSettings,
     AdmmVariant,
@@ -21,6 +20,7 @@ from edge_agent.config import StrictModel
 from edge_agent.devices import DeviceSpec
 from edge_agent.errors import ConfigError
 from edge_agent.results import RunReport
+from edge_agent.runtime.device_agent import DeviceAgent
 from edge_agent.scenario.options import RunOptions
 
 __all__ = ["AdmmConsensusScenario", "AdmmSettingsSpec", "AdmmSharingScenario"]
@@ -73,12 +73,12 @@ class _AdmmScenario(StrictModel):
 
     async def run(self, options: RunOptions) -> RunReport:
         horizon = len(self.target)
-        actors = [AdmmFlexActor(device.local_problem(horizon), self.settings.rho) for device in self.participants]
-        coordinator = AdmmCoordinator(self.variant(), [a.id for a in actors], horizon, self.settings.settings())
+        agents = [DeviceAgent(device) for device in self.participants]
+        coordinator = AdmmCoordinator(self.variant(), [a.id for a in agents], horizon, self.settings.settings())
         started = time.perf_counter()
         async with options.network() as network:
-            for actor in actors:
-                network.add(actor)
+            for agent in agents:
+                network.add(agent)
             result = await coordinator.run(network.add(coordinator))
         return self.report(result, messages=network.stats.sent, wall_s=time.perf_counter() - started)
 

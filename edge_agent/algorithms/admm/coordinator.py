@@ -127,7 +127,7 @@ class AdmmCoordinator:
         costs = np.zeros(n)
         history: list[RoundRecord] = []
         bound = log.bind(run=carrier.run_id, participants=n)
-        bound.info("admm.start", size=m, rho=cfg.rho, max_iters=cfg.max_iters)
+        bound.debug("admm.start", size=m, rho=cfg.rho, max_iters=cfg.max_iters)
         next_progress = carrier.clock.now() + PROGRESS_EVERY_S
         sqrt_nm, sqrt_m = float(np.sqrt(n * m)), float(np.sqrt(m))
         status: Literal["converged", "max_iterations"] = "max_iterations"
@@ -157,7 +157,7 @@ class AdmmCoordinator:
                 break
         aggregate = X.sum(axis=0)
         objective = float(costs.sum()) + self.variant.coupling_cost(aggregate)
-        bound.info("admm.finished", status=status, iterations=len(history), objective=objective)
+        bound.debug("admm.finished", status=status, iterations=len(history), objective=objective)
         return AdmmResult(
             status=status,
             iterations=len(history),
