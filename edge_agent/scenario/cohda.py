@@ -167,6 +167,9 @@ class CohdaSettingsSpec(StrictModel):
     )
     max_decisions: int = Field(10_000, ge=1, description="per participant; a safety net")
     improvement_tol: float = Field(1e-9, ge=0, description="relative gain a new candidate needs")
+    respond_to: Literal["config", "candidate", "both"] = Field(
+        "config", description="decide against the system configuration (COHDA), the best candidate, or both"
+    )
 
 
 class CohdaScenario(StrictModel):
@@ -217,7 +220,7 @@ class CohdaScenario(StrictModel):
                 CohdaParticipant(
                     spec.id, spec.decider(len(self.target), rng), performance=PERFORMANCES[self.performance],
                     relay=relay, batch=self.settings.batch, max_decisions=self.settings.max_decisions,
-                    improvement_tol=self.settings.improvement_tol,
+                    improvement_tol=self.settings.improvement_tol, respond_to=self.settings.respond_to,
                 )
             )
         return participants, graph, target

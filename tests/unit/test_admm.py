@@ -176,3 +176,21 @@ def test_invalid_inputs_are_rejected_when_built() -> None:
         AdmmSettings(rho=float("inf"))
     with pytest.raises(ConfigError, match="P has length 2, expected 3"):
         create_admm_flex_actor_one_to_many(10, [0.1, 0.2, 0.3], [1.0, 2.0], id="p")
+
+
+async def test_silent_participant_can_be_dropped_and_the_run_finishes_without_it() -> None:
+    problems = mixed_fleet(np.random.default_rng(50), 2, 2)
+    agents = [AdmmFlexActor(p) for p in problems]
+    target = np.array([1.0, 2.0])
+    coordinator = AdmmCoordinator(SharingVariant(target, [20.0, 20.0]), [*(a.id for a in agents), "mute"], 2,
+                                  AdmmSettings(round_timeout_s=0.2, on_silent="continue"))
+    async with InProcNetwork() as net:
+        for agent in agents:
+            net.add(agent)
+        net.add(Echo("mute", silent=True))
+        result = await coordinator.run(net.add(coordinator))
+    central = solve_sharing(problems, target, np.array([20.0, 20.0]))
+    assert result.dropped == {"mute": 0}
+    assert "mute" not in result.x
+    assert result.status == "converged"
+    assert abs(result.objective - central.objective) <= OBJ_RTOL * max(1.0, abs(central.objective))

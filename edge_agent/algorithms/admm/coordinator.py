@@ -44,6 +44,7 @@ class AdmmSettings:
     abs_tol: float = 1e-6
     rel_tol: float = 1e-5
     round_timeout_s: float = 30.0
+    on_silent: Literal["fail", "continue"] = "fail"  # a participant silent past its deadline: end or drop it
 
     def __post_init__(self) -> None:
         for name in ("rho", "abs_tol", "rel_tol", "round_timeout_s"):
@@ -52,6 +53,8 @@ class AdmmSettings:
                 raise ConfigError(f"ADMM setting {name} must be a finite number > 0, got {value}")
         if self.max_iters < 1:
             raise ConfigError(f"ADMM setting max_iters must be >= 1, got {self.max_iters}")
+        if self.on_silent not in ("fail", "continue"):
+            raise ConfigError(f"ADMM setting on_silent must be 'fail' or 'continue', got {self.on_silent!r}")
 
 
 class AdmmVariant(Protocol):
@@ -83,6 +86,7 @@ class AdmmResult:
     local_costs: dict[str, float]
     objective: float
     history: list[RoundRecord] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # participant -> round it fell silent in
 
     @property
     def aggregate(self) -> Array:
@@ -120,7 +124,9 @@ class AdmmCoordinator:
 
     async def run(self, carrier: Carrier) -> AdmmResult:
         cfg = self.settings
-        n, m = len(self.participants), self.size
+        participants = list(self.participants)
+        dropped: dict[str, int] = {}
+        n, m = len(participants), self.size
         X = np.zeros((n, m))
         Z = np.zeros((n, m))
         U = np.zeros((n, m))
@@ -133,7 +139,14 @@ class AdmmCoordinator:
         status: Literal["converged", "max_iterations"] = "max_iterations"
         rho = cfg.rho
         for k in range(cfg.max_iters):
-            X, costs = await self._round(carrier, k, Z - U, rho)
+            X, costs, silent = await self._round(carrier, participants, k, Z - U, rho)
+            if silent:
+                keep = [i for i, pid in enumerate(participants) if pid not in silent]
+                dropped.update(dict.fromkeys(silent, k))
+                bound.warning("admm.participants_dropped", round=k, dropped=sorted(silent), remaining=len(keep))
+                participants = [participants[i] for i in keep]
+                X, costs, Z, U = X[keep], costs[keep], Z[keep], U[keep]
+                sqrt_nm = float(np.sqrt(len(participants) * m))
             Z_prev = Z
             Z = self.variant.z_update(X, U, rho)
             U = U + X - Z
@@ -161,28 +174,35 @@ class AdmmCoordinator:
         return AdmmResult(
             status=status,
             iterations=len(history),
-            x={pid: X[i].copy() for i, pid in enumerate(self.participants)},
-            local_costs={pid: float(costs[i]) for i, pid in enumerate(self.participants)},
+            x={pid: X[i].copy() for i, pid in enumerate(participants)},
+            local_costs={pid: float(costs[i]) for i, pid in enumerate(participants)},
             objective=objective,
             history=history,
+            dropped=dropped,
         )
 
-    async def _round(self, carrier: Carrier, k: int, references: Array, rho: float) -> tuple[Array, Array]:
+    async def _round(
+        self, carrier: Carrier, participants: list[str], k: int, references: Array, rho: float
+    ) -> tuple[Array, Array, set[str]]:
+        """One request to every participant; the answers stacked, and who stayed silent (if tolerated)."""
         timeout = self.settings.round_timeout_s
         futures = [
             carrier.request(AdmmRequest(round=k, rho=rho, reference=references[i]), pid, timeout)
-            for i, pid in enumerate(self.participants)
+            for i, pid in enumerate(participants)
         ]
         answers = await asyncio.gather(*futures, return_exceptions=True)
-        silent = tuple(pid for pid, a in zip(self.participants, answers, strict=True) if isinstance(a, RunTimeout))
-        if silent:
+        silent = {pid for pid, a in zip(participants, answers, strict=True) if isinstance(a, RunTimeout)}
+        if silent and (self.settings.on_silent == "fail" or len(silent) == len(participants)):
+            names = ", ".join(p for p in participants if p in silent)
             raise RunTimeout(
-                f"ADMM round {k}: no answer within {timeout:g} s from {', '.join(silent)}",
-                participants=silent, round=k,
+                f"ADMM round {k}: no answer within {timeout:g} s from {names}",
+                participants=tuple(p for p in participants if p in silent), round=k,
             )
-        X = np.empty((len(answers), self.size))
-        costs = np.empty(len(answers))
-        for i, (pid, answer) in enumerate(zip(self.participants, answers, strict=True)):
+        X = np.zeros((len(answers), self.size))
+        costs = np.zeros(len(answers))
+        for i, (pid, answer) in enumerate(zip(participants, answers, strict=True)):
+            if pid in silent:
+                continue
             if isinstance(answer, BaseException):
                 raise answer
             if isinstance(answer, AdmmFailure):
@@ -196,4 +216,4 @@ class AdmmCoordinator:
                 )
             X[i] = answer.x
             costs[i] = answer.cost
-        return X, costs
+        return X, costs, silent
