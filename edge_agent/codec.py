@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import Field, ValidationError
 
+from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
 from edge_agent.config import validation_problems
 from edge_agent.errors import ProtocolError
@@ -19,7 +20,7 @@ from edge_agent.messages import SCHEMA_VERSION, Envelope
 __all__ = ["AnyMessage", "decode", "encode"]
 
 AnyMessage = Annotated[
-    AdmmRequest | AdmmAnswer | AdmmFailure,
+    AdmmRequest | AdmmAnswer | AdmmFailure | AdmmJob | AdmmJobResult,
     Field(discriminator="kind"),
 ]
 

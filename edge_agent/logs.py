@@ -17,9 +17,8 @@ def configure_logging(verbosity: int = 0, stream: TextIO | None = None, json: bo
 
     JSON lines when the stream is not a terminal (or ``json=True``), aligned console output otherwise.
     """
-    stream = stream or sys.stderr
     level = logging.INFO if verbosity == 0 else logging.DEBUG
-    as_json = not stream.isatty() if json is None else json
+    as_json = not (stream or sys.stderr).isatty() if json is None else json
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -32,9 +31,19 @@ def configure_logging(verbosity: int = 0, stream: TextIO | None = None, json: bo
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(stream or _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of writing (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _plain_numbers(

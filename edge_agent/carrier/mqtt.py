@@ -1,8 +1,9 @@
 """One paho-mqtt client driven by the running asyncio loop; the only module that imports paho.
 
-:class:`MqttLink` hands paho's socket to the loop through paho's external-loop callbacks
-(``add_reader``/``add_writer`` call ``loop_read``/``loop_write``; a one-second timer calls ``loop_misc``
-for keepalive), so no thread polls and every paho callback runs on the loop thread. The blocking part
+:class:`MqttLink` hands paho's socket to the loop through paho's external-loop callbacks and a
+:class:`~edge_agent.carrier.loop_socket.LoopSocket` (``add_reader``/``add_writer`` call ``loop_read``/
+``loop_write``; a one-second timer calls ``loop_misc`` for keepalive), so no thread polls and every paho
+callback that handles a packet runs on the loop thread. The blocking part
 of connecting (TCP and TLS handshakes) runs in a worker thread; while it runs, publishes are held back
 and flushed in order afterwards. No paho callback ever raises: each is wrapped, logs
 ``mqtt.callback_failed`` and carries on.
@@ -20,10 +21,10 @@ tracks a real socket; protocol deadlines belong to the carrier's injected clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import ssl
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge_agent.carrier.loop_socket import LoopSocket
 from edge_agent.carrier.mqtt_options import BrokerAddress, Inbound, MqttOptions, Will
 from edge_agent.errors import TransportError
 
@@ -49,6 +51,21 @@ class _RefusedError(TransportError):
     """The broker answered CONNECT with a failure reason code (bad credentials, not authorised...)."""
 
 
+class _PahoClient(paho.Client):
+    """paho's client, except that a failed TLS handshake closes its socket (paho 2.2 leaks it)."""
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        assert self._ssl_context is not None
+        tls_sock = self._ssl_context.wrap_socket(tcp_sock, server_hostname=self._host, do_handshake_on_connect=False)
+        try:
+            tls_sock.settimeout(self._connect_timeout)
+            tls_sock.do_handshake()  # verifies the certificate chain and, with check_hostname, the host name
+        except BaseException:
+            tls_sock.close()
+            raise
+        return tls_sock
+
+
 def _properties(packet_type: int) -> Properties:
     return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves this constructor untyped
 
@@ -60,7 +77,8 @@ def _guarded(callback: F) -> F:
         try:
             callback(*args)
         except Exception:
-            log.exception("mqtt.callback_failed", callback=callback.__name__)
+            with contextlib.suppress(Exception):  # even a broken log sink must not reach paho
+                log.exception("mqtt.callback_failed", callback=callback.__name__)
 
     return wrapper  # type: ignore[return-value]
 
@@ -94,8 +112,6 @@ class MqttLink:
         self._acks: dict[int, asyncio.Future[int]] = {}
         self._subacks: dict[int, asyncio.Future[None]] = {}
         self._deferred: list[tuple[str, bytes, int, bool, Properties | None]] = []
-        self._fd: int | None = None
-        self._misc_timer: asyncio.TimerHandle | None = None
         self._attempt: asyncio.Future[None] | None = None
         self._disconnected: asyncio.Future[None] | None = None
         self._in_thread = False
@@ -106,9 +122,8 @@ class MqttLink:
         self._reconnector: asyncio.Task[None] | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
 
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5,
+        client = _PahoClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5,
                              reconnect_on_failure=False)
         if username is not None or address.username is not None:
             client.username_pw_set(username or address.username, password if username else address.password)
@@ -131,12 +146,14 @@ class MqttLink:
         client.on_socket_register_write = _guarded(self._on_socket_register_write)
         client.on_socket_unregister_write = _guarded(self._on_socket_unregister_write)
         self._client = client
+        # paho's socket on the loop; loop_misc sends PINGREQ and notices a silent broker (keepalive)
+        self._socket = LoopSocket(client.loop_read, client.loop_write, client.loop_misc, self._socket_failed)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, tasks: asyncio.TaskGroup) -> None:
         """Connect, retrying an unreachable broker for ``connect_timeout_s``; a refusal fails at once."""
         self._tasks, self._loop = tasks, asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        self._socket.bind(self._loop)
         deadline = self._loop.time() + self.options.connect_timeout_s
         delay = self.options.reconnect_min_s
         while True:
@@ -144,6 +161,8 @@ class MqttLink:
                 await self._connect_once()
             except _RefusedError:
                 raise
+            except ssl.SSLCertVerificationError as error:
+                raise TransportError(f"the MQTT broker at {self.url} failed TLS verification: {error}") from None
             except (OSError, TransportError) as error:
                 if self._loop.time() + delay >= deadline:
                     msg = (f"cannot connect to the MQTT broker at {self.url} within "
@@ -175,7 +194,7 @@ class MqttLink:
                 await asyncio.wait_for(asyncio.shield(self._disconnected), grace_s)
             except TimeoutError:
                 log.warning("mqtt.disconnect_timeout", url=self.url, grace_s=grace_s)
-        self._unwatch()
+        self._socket.forget()
         sock = self._client.socket()
         if sock is not None:
             sock.close()  # no answer to DISCONNECT: drop the socket rather than leak it
@@ -188,7 +207,7 @@ class MqttLink:
     async def _connect_once(self) -> None:
         """One attempt: open the socket and send CONNECT in a worker thread, then await the CONNACK."""
         assert self._loop is not None
-        self._unwatch()  # the old socket, if any, is closed by paho in the thread
+        self._socket.forget()  # the old socket, if any, is closed by paho in the thread
         self.session = secrets.token_hex(6)
         if self._will is not None:
             properties = _properties(PacketTypes.WILLMESSAGE)
@@ -219,6 +238,8 @@ class MqttLink:
             await asyncio.shield(job)
         except asyncio.CancelledError:
             await asyncio.wait([job])  # a handshake cannot be interrupted: let the thread end first
+            if not job.cancelled():
+                job.exception()  # retrieved: a failure no longer matters once cancelled
             raise
         finally:
             self._in_thread = False
@@ -348,7 +369,7 @@ class MqttLink:
         if self._attempt is not None:
             self._settle_attempt(TransportError(f"connection to {self.url} closed during CONNECT: {reason}"))
         else:
-            if was_connected:
+            if was_connected and not self._closed:
                 log.warning("mqtt.disconnected", url=self.url, reason=str(reason))
             self._schedule_reconnect()
 
@@ -395,59 +416,17 @@ class MqttLink:
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         if isinstance(sock, socket.socket):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Nagle costs 40+ ms per round trip
-        self._on_loop(self._watch, sock.fileno())
+        self._socket.opened(sock.fileno())
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._on_loop(self._unwatch)
+        self._socket.closed()
 
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._on_loop(self._want_write, True)
+        self._socket.want_write(True)
 
     def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._on_loop(self._want_write, False)
+        self._socket.want_write(False)
 
-    # -- the socket on the loop -------------------------------------------------------------------
-    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
-        assert self._loop is not None
-        if threading.get_ident() == self._loop_thread:
-            function(*args)
-        else:
-            self._loop.call_soon_threadsafe(function, *args)
-
-    def _watch(self, fd: int) -> None:
-        assert self._loop is not None
-        self._unwatch()
-        self._fd = fd
-        self._loop.add_reader(fd, self._service, self._client.loop_read)
-        self._misc_timer = self._loop.call_later(1.0, self._misc)
-
-    def _unwatch(self) -> None:
-        if self._fd is not None and self._loop is not None:
-            self._loop.remove_reader(self._fd)
-            self._loop.remove_writer(self._fd)
-        self._fd = None
-        if self._misc_timer is not None:
-            self._misc_timer.cancel()
-            self._misc_timer = None
-
-    def _want_write(self, on: bool) -> None:
-        if self._fd is not None and self._loop is not None:
-            if on:
-                self._loop.add_writer(self._fd, self._service, self._client.loop_write)
-            else:
-                self._loop.remove_writer(self._fd)
-
-    def _misc(self) -> None:
-        assert self._loop is not None
-        self._service(self._client.loop_misc)  # keepalive: PINGREQ, and a dead broker detected
-        if self._fd is not None:
-            self._misc_timer = self._loop.call_later(1.0, self._misc)
-
-    def _service(self, step: Callable[[], MQTTErrorCode]) -> None:
-        try:
-            step()
-        except Exception:  # a broken socket must lead to a reconnect, never to a dead loop callback
-            log.exception("mqtt.socket_failed", url=self.url)
-            self._unwatch()
-            self.connected = False
-            self._schedule_reconnect()
+    def _socket_failed(self) -> None:
+        self.connected = False
+        self._schedule_reconnect()

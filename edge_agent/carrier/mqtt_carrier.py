@@ -10,6 +10,9 @@ The connection owns every task (handlers, spawned drivers, reconnects) in one ``
 payload once where it arrives, rejects what is malformed (logged as ``mqtt.rejected`` with topic and reason;
 the connection keeps serving), drops QoS 1 redeliveries by envelope id (a bounded LRU) and checks that an
 envelope's sender is the agent whose topic it came on. Topics are laid out by :mod:`.topics`.
+
+Leaving the block waits for handlers and spawned drivers (reconnecting if the broker goes away meanwhile),
+then publishes a retained offline record for every hosted agent and disconnects cleanly (so no will).
 """
 
 from __future__ import annotations
@@ -70,9 +73,9 @@ class MqttCarrier(Carrier):
         try:
             self._connection.transmit(envelope, expects_reply=self._requesting)
         except EdgeAgentError:
-            pending = self._pending.get(envelope.id)
+            pending = self._pending.pop(envelope.id, None)
             if pending is not None:
-                pending.cancel()  # the request never left: release its future and timer
+                pending.cancel()  # the request never left: release its future (its callback, the timer)
             raise
 
     def subscribe(self, senders: Iterable[str]) -> None:
@@ -90,6 +93,10 @@ class MqttCarrier(Carrier):
     async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
         """Wait until ``agents`` are online; :class:`RunTimeout` naming those still missing."""
         await self._connection.wait_present(agents, within_s)
+
+    async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
+        """Wait until ``agents`` are offline; :class:`RunTimeout` naming those still online."""
+        await self._connection.wait_absent(agents, within_s)
 
 
 class MqttConnection:
@@ -124,6 +131,7 @@ class MqttConnection:
         self._dedup_size = dedup_size
         self._reply_routes: OrderedDict[tuple[str, str], tuple[str | None, bytes | None]] = OrderedDict()
         self._tasks: asyncio.TaskGroup | None = None
+        self._work: set[asyncio.Task[Any]] = set()  # handlers and drivers: awaited on exit, unlike reconnects
         will = Will(self.topics.presence(self.node), self._will_payload)
         self._link = MqttLink(url, client_id=self.node, on_message=self._on_message,
                               on_connected=self._announce_all, will=will, username=username,
@@ -137,9 +145,10 @@ class MqttConnection:
         await tasks.__aenter__()
         try:
             await self._link.start(tasks)
-        except BaseException as error:
+        except BaseException:
             self._tasks = None
-            await tasks.__aexit__(type(error), error, error.__traceback__)
+            self._link.stop_reconnecting()
+            await tasks.__aexit__(None, None, None)  # nothing was spawned yet: this returns at once
             await self._link.close()
             raise
         return self
@@ -148,6 +157,11 @@ class MqttConnection:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._tasks is not None
+        if kind is None:
+            try:
+                await self._drain()
+            except asyncio.CancelledError as cancelled:  # a task failed: the TaskGroup cancelled us
+                kind, error, tb = type(cancelled), cancelled, cancelled.__traceback__
         self._link.stop_reconnecting()
         try:
             await self._tasks.__aexit__(kind, error, tb)
@@ -156,6 +170,11 @@ class MqttConnection:
         finally:
             self._tasks = None
             await self._goodbye()
+
+    async def _drain(self) -> None:
+        """Let handlers and spawned drivers finish while the connection still reconnects if it must."""
+        while busy := [t for t in self._work if not t.done()]:
+            await asyncio.wait(busy)
 
     async def _goodbye(self) -> None:
         """Retained offline records for every hosted agent, then a clean DISCONNECT (no will)."""
@@ -185,7 +204,10 @@ class MqttConnection:
         if self._tasks is None:
             coroutine.close()
             raise RuntimeError("the connection is not open: use `async with MqttConnection(...)`")
-        return self._tasks.create_task(coroutine, name=name)
+        task = self._tasks.create_task(coroutine, name=name)
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+        return task
 
     # -- presence ------------------------------------------------------------------------------
     def online(self, excluding: str | None = None) -> list[str]:
@@ -195,6 +217,9 @@ class MqttConnection:
 
     async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
         await self.presence.wait_for(agents, within_s, self.clock)
+
+    async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
+        await self.presence.wait_for(agents, within_s, self.clock, online=False)
 
     async def settled(self, within_s: float = 5.0) -> None:
         """Wait until the broker acknowledged every subscription made so far (e.g. before gossip starts)."""
@@ -307,7 +332,7 @@ class MqttConnection:
             handler.close()
             log.info("mqtt.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
             return
-        self._tasks.create_task(handler, name=f"handle:{carrier.id}:{envelope.body.kind}")
+        self.spawn(handler, name=f"handle:{carrier.id}:{envelope.body.kind}")
 
     def _reject(self, message: Inbound, reason: str) -> None:
         self.stats.rejected += 1
@@ -315,12 +340,16 @@ class MqttConnection:
 
 
 def _first_edge_error(group: BaseExceptionGroup) -> BaseException:
-    """The error to report for a failed connection: its first own error if any, else the group itself."""
+    """The error to report for a failed connection: its first own error, else its only error, else the group."""
+    leaves: list[BaseException] = []
     stack: list[BaseException] = [group]
     while stack:
         error = stack.pop(0)
         if isinstance(error, BaseExceptionGroup):
             stack[:0] = list(error.exceptions)
-        elif isinstance(error, EdgeAgentError):
-            return error
-    return group
+        else:
+            leaves.append(error)
+    for leaf in leaves:
+        if isinstance(leaf, EdgeAgentError):
+            return leaf
+    return leaves[0] if len(leaves) == 1 else group

@@ -95,14 +95,20 @@ class PresenceTracker:
         for waiter in self._waiters:
             _resolve(waiter)
 
-    async def wait_for(self, agents: Iterable[str], within_s: float, clock: Clock) -> None:
-        """Return once every agent in ``agents`` is online; :class:`RunTimeout` naming the missing ones."""
+    async def wait_for(self, agents: Iterable[str], within_s: float, clock: Clock, *, online: bool = True) -> None:
+        """Return once every agent in ``agents`` is online (or, with ``online=False``, offline);
+        :class:`RunTimeout` naming those that are not."""
         wanted = set(agents)
+
+        def pending() -> set[str]:
+            return wanted - self._session_of.keys() if online else wanted & self._session_of.keys()
+
         deadline = clock.now() + within_s
-        while missing := wanted - self._session_of.keys():
+        while missing := pending():
             left = deadline - clock.now()
             if left <= 0:
-                msg = f"not online within {within_s:g} s: {', '.join(sorted(missing))}"
+                state = "online" if online else "offline"
+                msg = f"not {state} within {within_s:g} s: {', '.join(sorted(missing))}"
                 raise RunTimeout(msg, participants=tuple(sorted(missing)))
             wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.add(wake)

@@ -71,15 +71,20 @@ class PrivateBroker:
         max_queued_messages: int = 10_000,
         persistence: bool = False,
         extra_config: Sequence[str] = (),
+        config_template: str | None = None,
+        files: Sequence[Path] = (),
         binary: str | None = None,
         startup_timeout_s: float = 5.0,
     ) -> None:
         for name, value in (("message_size_limit", message_size_limit), ("max_queued_messages", max_queued_messages)):
             if value < 1:
                 raise ConfigError(f"PrivateBroker {name} must be >= 1, got {value}")
-        for path in (password_file, acl_file):
+        for path in (password_file, acl_file, *files):
             if path is not None and not Path(path).is_file():
                 raise ConfigError(f"PrivateBroker: {path} does not exist or is not a file")
+        if config_template is not None and (password_file or acl_file or extra_config or per_listener_settings):
+            msg = "PrivateBroker: give either config_template or the individual settings, not both"
+            raise ConfigError(msg)
         self._fixed_port = port
         self.port = port or 0
         self._password_file, self._acl_file = password_file, acl_file
@@ -88,6 +93,8 @@ class PrivateBroker:
         self._max_queued = max_queued_messages
         self._persistence = persistence
         self._extra = list(extra_config)
+        self._template = config_template
+        self._files = [Path(f) for f in files]
         self._binary = binary or shutil.which("mosquitto", path=_SEARCH_PATH)
         self._startup_timeout_s = startup_timeout_s
         self._dir: Path | None = None
@@ -181,9 +188,24 @@ class PrivateBroker:
         await asyncio.to_thread(self.close)
 
     # -- internals -----------------------------------------------------------------------------
+    @property
+    def directory(self) -> Path:
+        """The broker's private directory (config, log, copied files, persistence)."""
+        if self._dir is None:
+            raise TransportError("the broker has not been started")
+        return self._dir
+
     def config_lines(self, listener: str | None = None) -> list[str]:
-        """The Mosquitto config; ``listener`` overrides ``"<port> 127.0.0.1"`` (e.g. inside a container)."""
+        """The Mosquitto config; ``listener`` overrides ``"<port> 127.0.0.1"`` (e.g. inside a container).
+
+        With ``config_template``, that text is used instead, ``{port}`` and ``{dir}`` (the broker's private
+        directory, where ``files`` are copied) replaced.
+        """
         assert self._dir is not None
+        for path in self._files:
+            self._copy_in(path)
+        if self._template is not None:
+            return self._template.replace("{port}", str(self.port)).replace("{dir}", str(self._dir)).splitlines()
         lines = ["per_listener_settings true"] if self._per_listener else []
         if self._persistence:
             lines += ["persistence true", f"persistence_location {self._dir}/", "autosave_interval 1"]

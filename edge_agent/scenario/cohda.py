@@ -168,8 +168,9 @@ class CohdaSettingsSpec(StrictModel):
     max_decisions: int = Field(10_000, ge=1, description="per participant; a safety net")
     improvement_tol: float = Field(1e-9, ge=0, description="relative gain a new candidate needs")
     respond_to: Literal["config", "candidate", "both"] = Field(
-        "config", description="decide against the system configuration (COHDA), the best candidate, or both"
+        "both", description="decide against the system configuration (COHDA), the best candidate, or both"
     )
+    offers: int = Field(3, ge=0, description="alternatives offered to neighbours for pair moves (0: plain COHDA)")
 
 
 class CohdaScenario(StrictModel):
@@ -221,6 +222,7 @@ class CohdaScenario(StrictModel):
                     spec.id, spec.decider(len(self.target), rng), performance=PERFORMANCES[self.performance],
                     relay=relay, batch=self.settings.batch, max_decisions=self.settings.max_decisions,
                     improvement_tol=self.settings.improvement_tol, respond_to=self.settings.respond_to,
+                    offers=self.settings.offers,
                 )
             )
         return participants, graph, target
@@ -249,10 +251,10 @@ class CohdaOutcome:
 
     def choices(self) -> dict[str, Choice]:
         """Each participant's schedule in the final candidate."""
-        return {p.id: p.history[self.candidate.counter_of(p.id)] for p in self.participants}
+        return {p.id: p.memory.own(self.candidate.counter_of(p.id)) for p in self.participants}
 
     def aggregate(self) -> np.ndarray[Any, np.dtype[np.float64]]:
-        return np.sum([c.schedule for c in self.choices().values()], axis=0)
+        return np.asarray(np.sum([c.schedule for c in self.choices().values()], axis=0), dtype=np.float64)
 
     def distance(self) -> float:
         """Weighted L1 distance of the final aggregate to the target."""
@@ -293,7 +295,7 @@ class CohdaOutcome:
                 "chosen_index": {pid: c.index for pid, c in choices.items()},
                 "agreed": self.agreed,
                 "topology": topology,
-                "moves": sum(p.moves for p in self.participants),
+                "moves": sum(p.memory.moves for p in self.participants),
                 "dropped_updates": sum(p.dropped for p in self.participants),
             },
         )
@@ -333,9 +335,9 @@ async def run_cohda(
         carriers[first].send(CohdaStart(target=target.to_wire()), first)
         await network.quiescent()
     wall_s = time.perf_counter() - started
-    candidates = [p.candidate for p in participants]
+    candidates = [p.memory.candidate for p in participants]
     if any(c is None for c in candidates):
-        silent = [p.id for p in participants if p.candidate is None]
+        silent = [p.id for p in participants if p.memory.candidate is None]
         msg = f"participants {silent[:10]} never received the target"
         raise ConfigError(msg)
     final = [c for c in candidates if c is not None]

@@ -35,3 +35,4 @@ class AdmmFailure(Message):
     kind: Literal["admm.failure"] = "admm.failure"
     round: int = Field(ge=0)
     reason: str
+

@@ -1,0 +1,47 @@
+"""Participants and settings shared by the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
+from edge_agent.carrier.base import Carrier
+from edge_agent.carrier.mqtt_options import MqttOptions
+from edge_agent.messages import Envelope, Message
+
+# Fast reconnects and no will delay, so crash tests spend little time in backoff.
+FAST = MqttOptions(reconnect_min_s=0.02, reconnect_max_s=0.25, keepalive_s=5, will_delay_s=0, connect_timeout_s=5)
+
+
+@dataclass
+class Echo:
+    """Answers every ``admm.request`` with its reference; counts handler calls per envelope id."""
+
+    id: str
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    seen: list[Envelope] = field(default_factory=list)
+    silent: bool = False
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        self.calls[envelope.id] += 1
+        self.seen.append(envelope)
+        self.arrived.set()
+        if isinstance(message, AdmmRequest) and not self.silent:
+            carrier.reply(AdmmAnswer(round=message.round, x=message.reference), envelope)
+
+    async def received(self, count: int, within_s: float = 5.0) -> None:
+        """Wait until ``count`` messages were handled."""
+        async with asyncio.timeout(within_s):
+            while len(self.seen) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+def request(k: int, size: int = 2) -> AdmmRequest:
+    return AdmmRequest(round=k, rho=1.0, reference=np.full(size, float(k)))

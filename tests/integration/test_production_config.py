@@ -1,0 +1,140 @@
+"""broker/mosquitto.prod.conf with credentials and ACL from broker/make_credentials.py: anonymous and wrong
+passwords are refused, devices are confined to their own topics, the carrier works through the ACL and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edge_agent.algorithms.admm.messages import AdmmAnswer
+from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.carrier.mqtt_options import MqttOptions
+from edge_agent.carrier.topics import acl_rules
+from edge_agent.errors import TransportError
+from edge_agent.runtime import PrivateBroker, free_port
+
+from .helpers import FAST, Echo, request
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIX = "fleet"
+NOT_AUTHORISED = 135  # MQTT 5 PUBACK reason codes: < 128 success (16: no subscribers), 135 not authorised
+
+
+@dataclass
+class ProdBroker:
+    broker: PrivateBroker
+    tls_port: int
+    passwords: dict[str, str]
+    ca_file: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _make_certificates(directory: Path) -> None:
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test CA",
+             cwd=directory)
+    _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost", cwd=directory)
+    (directory / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.crt", "-days", "2", "-extfile", "ext", cwd=directory)
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProdBroker]:
+    if shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("needs the openssl and mosquitto_passwd commands")
+    work = tmp_path_factory.mktemp("prod-broker")
+    subprocess.run(
+        [sys.executable, str(ROOT / "broker/make_credentials.py"), "--out", str(work), "--prefix", PREFIX,
+         "d1", "d2", "d3"], check=True, capture_output=True,
+    )
+    passwords = json.loads((work / "credentials.json").read_text())
+    _make_certificates(work)
+    tls_port = free_port()
+    config = (
+        (ROOT / "broker/mosquitto.prod.conf").read_text()
+        .replace("listener 1883 127.0.0.1", "listener {port} 127.0.0.1")
+        .replace("listener 8883", f"listener {tls_port} 127.0.0.1")
+        .replace("/etc/mosquitto/edge-agent/", "{dir}/")
+        .replace("/etc/mosquitto/certs/", "{dir}/")
+        .replace("/var/lib/mosquitto/", "{dir}/")
+        .replace("log_dest syslog", "log_dest stderr")
+    )
+    files = [work / name for name in ("passwd", "acl", "ca.crt", "server.crt", "server.key")]
+    with PrivateBroker(config_template=config, files=files) as broker:
+        yield ProdBroker(broker, tls_port, passwords, work / "ca.crt")
+
+
+def test_the_acl_template_renders_the_rules_the_topic_layout_needs(tmp_path: Path) -> None:
+    acl = (ROOT / "broker/acl.template").read_text().replace("{prefix}", PREFIX)
+    rules = [line for line in acl.splitlines() if line and not line.startswith("#")]
+    assert rules == acl_rules(PREFIX)
+
+
+async def test_anonymous_and_wrong_passwords_are_refused(prod: ProdBroker) -> None:
+    with pytest.raises(TransportError, match="refused the connection: Not authorized"):
+        async with MqttConnection(prod.broker.url, prefix=PREFIX, options=FAST):
+            pass
+    with pytest.raises(TransportError, match="refused the connection: Not authorized"):
+        async with MqttConnection(prod.broker.url, prefix=PREFIX, username="d1", password="guess", options=FAST):
+            pass
+
+
+async def test_devices_talk_through_the_acl_but_cannot_publish_as_another(prod: ProdBroker) -> None:
+    def device(name: str) -> MqttConnection:
+        return MqttConnection(prod.broker.url, prefix=PREFIX, username=name, password=prod.passwords[name],
+                              options=FAST)
+
+    async with device("d1") as c1, device("d2") as c2, device("d3") as c3:
+        d1, d2, d3 = Echo("d1"), Echo("d2"), Echo("d3")
+        me = c1.add(d1)
+        c2.add(d2)
+        c3.add(d3).subscribe(["d2"])
+        await me.wait_present(["d1", "d2", "d3"], within_s=5)
+        answer = await me.request(request(1), "d2", timeout=5)  # d1 -> d2 and back, each on its own topics
+        assert isinstance(answer, AdmmAnswer)
+
+        spoofed = c1.topics.direct("d2", "d3")  # d1 posing as d2
+        assert await c1.publish_raw(spoofed, b"{}") == NOT_AUTHORISED
+        assert await c1.publish_raw(c1.topics.presence("d2"), b"", retain=True) == NOT_AUTHORISED
+        assert await c1.publish_raw(c1.topics.gossip("d2"), b"{}") == NOT_AUTHORISED
+        assert await c1.publish_raw(c1.topics.results("d1"), b"{}") < 128  # its own subtree: accepted
+        c2.carriers["d2"].publish(request(2))  # the real d2's gossip, after the refused copy
+        await d3.received(1)
+        assert [(e.sender, e.receiver) for e in d3.seen] == [("d2", "d3")]
+        assert c3.stats.rejected == 0  # the spoofed messages never arrived
+        assert me.others() == ["d2", "d3"]  # d2's presence was not cleared
+
+
+async def test_devices_connect_over_tls(prod: ProdBroker) -> None:
+    trusting = ssl.create_default_context(cafile=str(prod.ca_file))
+    url = f"mqtts://127.0.0.1:{prod.tls_port}"
+    async with (
+        MqttConnection(url, prefix=PREFIX, username="d1", password=prod.passwords["d1"], tls=trusting,
+                       options=FAST) as c1,
+        MqttConnection(url, prefix=PREFIX, username="d2", password=prod.passwords["d2"], tls=trusting,
+                       options=FAST) as c2,
+    ):
+        me = c1.add(Echo("d1"))
+        c2.add(Echo("d2"))
+        await me.wait_present(["d2"], within_s=5)
+        answers = await asyncio.gather(*(me.request(request(k), "d2", timeout=5) for k in range(10)))
+        assert [a.round for a in answers if isinstance(a, AdmmAnswer)] == list(range(10))
+    with pytest.raises(TransportError, match=r"failed TLS verification: .*CERTIFICATE_VERIFY_FAILED"):
+        async with MqttConnection(url, prefix=PREFIX, username="d1", password=prod.passwords["d1"],
+                                  options=MqttOptions(connect_timeout_s=0.5)):
+            pass
