@@ -16,7 +16,11 @@ from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.logs import configure_logging
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
-from edge_agent.scenario import RunOptions, load_scenario, scenario_schema
+from edge_agent.runtime.device_config import DeviceConfig, load_device_config
+from edge_agent.runtime.fleet import FleetSpec, load_fleet, run_fleet
+from edge_agent.runtime.services import run_agent, run_coordinator
+from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
+from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
 
 __all__ = ["main"]
 
@@ -33,12 +37,28 @@ def _parser() -> argparse.ArgumentParser:
 
     solve = commands.add_parser("solve", help="run scenario file(s) and print the results")
     solve.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario YAML file(s)")
-    solve.add_argument("--carrier", choices=["inproc"], default="inproc",
-                       help="how participants talk: inproc = one asyncio loop (default)")
+    solve.add_argument("--carrier", choices=["inproc", "mqtt"], default="inproc",
+                       help="inproc: one asyncio loop (default); mqtt: one OS process per participant over Mosquitto")
+    solve.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
     solve.add_argument("--json", action="store_true", help="print the machine-readable result instead of a table")
     solve.add_argument("--out", type=Path, help="also write the JSON result to this file")
     solve.add_argument("--seed", type=int, default=None, help="seed for message-order shuffling and random choices")
     solve.add_argument("--shuffle", action="store_true", help="deliver ready messages in a seeded random order")
+
+    agent = commands.add_parser("agent", help="run one device agent process (until SIGTERM/SIGINT)")
+    agent.add_argument("--config", type=Path, required=True, help="device configuration YAML")
+    agent.add_argument("--broker", help="mqtt://host:port, overrides the configuration's broker")
+
+    coordinator = commands.add_parser("coordinator", help="run the coordinator service (until SIGTERM/SIGINT)")
+    coordinator.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    coordinator.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+
+    fleet = commands.add_parser("fleet", help="emulated fleets: one process per device on a broker")
+    fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
+    up = fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down")
+    up.add_argument("fleet_file", type=Path, metavar="FLEET", help="fleet YAML file")
+    up.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
+    up.add_argument("--json", action="store_true", help="print the results as a JSON list instead of tables")
 
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
@@ -53,18 +73,53 @@ def _solve(args: argparse.Namespace) -> int:
     for path, scenario in zip(args.scenarios, scenarios, strict=True):
         options = RunOptions(run_id=uuid.uuid4().hex[:12], seed=args.seed, shuffle=args.shuffle)
         structlog.contextvars.bind_contextvars(run=options.run_id, scenario=str(path))
-        reports.append(asyncio.run(scenario.run(options)))
+        if args.carrier == "mqtt":
+            reports.append(_solve_over_mqtt(scenario, str(path), args.broker))
+        else:
+            reports.append(asyncio.run(scenario.run(options)))
         structlog.contextvars.clear_contextvars()
+    _print_reports(reports, args.json, args.out)
+    return 0 if all(r.status == "converged" for r in reports) else 3
+
+
+def _solve_over_mqtt(scenario: Scenario, source: str, broker: str | None) -> RunReport:
+    if not isinstance(scenario, AdmmSharingScenario | AdmmConsensusScenario):
+        raise ConfigError(f"--carrier mqtt runs ADMM scenarios so far, not {scenario.algorithm!r}", source=source)
+    devices = [DeviceConfig(id=device.id, device=device) for device in scenario.participants]
+    spec = FleetSpec(name=scenario.name, devices=devices, jobs=[scenario.job()])
+    return run_fleet(spec, devices, broker)[0]
+
+
+def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) -> None:
     for index, report in enumerate(reports):
         payload = report.to_json()
-        if args.out:
-            args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        if args.json:
+        if out:
+            out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        if as_json:
             print(json.dumps(payload))
         else:
             if index:
                 print()
             print(format_report(report))
+
+
+def _agent(args: argparse.Namespace) -> int:
+    asyncio.run(run_agent(load_device_config(args.config), args.broker))
+    return 0
+
+
+def _coordinator(args: argparse.Namespace) -> int:
+    asyncio.run(run_coordinator(args.broker, args.prefix))
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    spec, devices = load_fleet(args.fleet_file)
+    reports = run_fleet(spec, devices, args.broker)
+    if args.json:
+        print(json.dumps([r.to_json() for r in reports]))
+    else:
+        _print_reports(reports, as_json=False, out=None)
     return 0 if all(r.status == "converged" for r in reports) else 3
 
 
@@ -81,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
-        return {"solve": _solve, "schema": _schema}[args.command](args)
+        commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
+                    "fleet": _fleet}
+        return commands[args.command](args)
     except ConfigError as error:
         print(f"edge-agent: error: {error}", file=sys.stderr)
         return 2

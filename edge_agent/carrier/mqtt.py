@@ -171,7 +171,7 @@ class MqttLink:
                 await asyncio.sleep(self._jitter(delay))
                 delay = min(2 * delay, self.options.reconnect_max_s)
             else:
-                log.info("mqtt.connected", url=self.url, client_id=self.client_id)
+                log.debug("mqtt.connected", url=self.url, client_id=self.client_id)
                 return
 
     def stop_reconnecting(self) -> None:

@@ -138,7 +138,7 @@ class PrivateBroker:
                 if self._fixed_port is None and "Address already in use" in self.log_tail():
                     continue  # another process took the free port in between: pick a new one
                 raise
-            log.info("broker.started", url=self.url, pid=self._pid())
+            log.debug("broker.started", url=self.url, pid=self._pid())
             return self
         raise TransportError(f"could not find a free port for Mosquitto; log:\n{self.log_tail()}")
 
@@ -283,7 +283,7 @@ class PrivateBroker:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        log.info("broker.stopped", url=self.url, signal=signum.name)
+        log.debug("broker.stopped", url=self.url, signal=signum.name)
 
     def _start_container(self) -> None:
         try:

@@ -194,3 +194,13 @@ async def test_silent_participant_can_be_dropped_and_the_run_finishes_without_it
     assert "mute" not in result.x
     assert result.status == "converged"
     assert abs(result.objective - central.objective) <= OBJ_RTOL * max(1.0, abs(central.objective))
+
+
+async def test_the_coordinator_counts_the_messages_the_network_carried() -> None:
+    actors, target = random_flex_fleet(np.random.default_rng(60), 4)
+    coordinator = AdmmCoordinator(SharingVariant(target), [a.id for a in actors], 3)
+    async with InProcNetwork() as net:
+        for actor in actors:
+            net.add(actor)
+        result = await coordinator.run(net.add(coordinator))
+    assert result.messages == net.stats.sent == 2 * 4 * result.iterations

@@ -87,6 +87,7 @@ class AdmmResult:
     objective: float
     history: list[RoundRecord] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)  # participant -> round it fell silent in
+    messages: int = 0  # requests sent plus answers received
 
     @property
     def aggregate(self) -> Array:
@@ -138,8 +139,10 @@ class AdmmCoordinator:
         sqrt_nm, sqrt_m = float(np.sqrt(n * m)), float(np.sqrt(m))
         status: Literal["converged", "max_iterations"] = "max_iterations"
         rho = cfg.rho
+        messages = 0
         for k in range(cfg.max_iters):
             X, costs, silent = await self._round(carrier, participants, k, Z - U, rho)
+            messages += 2 * len(participants) - len(silent)
             if silent:
                 keep = [i for i, pid in enumerate(participants) if pid not in silent]
                 dropped.update(dict.fromkeys(silent, k))
@@ -179,6 +182,7 @@ class AdmmCoordinator:
             objective=objective,
             history=history,
             dropped=dropped,
+            messages=messages,
         )
 
     async def _round(

@@ -1,0 +1,173 @@
+"""Emulated fleets: a private broker, one OS process per device, the coordinator service, then jobs.
+
+A fleet file lists devices (paths to device configuration files, relative to the fleet file, or inline
+``{id, device}`` blocks) and the jobs to run::
+
+    name: demo
+    devices:
+      - ../firmware_configs/gen-1.yaml
+      - {id: battery-1, device: {kind: battery, power_max: 3, energy_max: 10, energy_initial: 5}}
+    jobs:
+      - {name: dispatch, algorithm: admm-sharing, target: [300], priorities: [100], participants: [gen-1]}
+
+:func:`run_fleet` starts everything, waits until every device and the coordinator are present, submits the
+jobs one after the other, and tears everything down whatever happens (Ctrl-C, a child that dies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import yaml
+from pydantic import Field, TypeAdapter, model_validator
+
+from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult, AdmmJobSpec
+from edge_agent.carrier.base import Carrier
+from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.config import StrictModel, load_yaml, parse
+from edge_agent.errors import ConfigError, ProtocolError, RunTimeout
+from edge_agent.messages import Envelope, Message
+from edge_agent.results import RunReport
+from edge_agent.runtime.broker import PrivateBroker
+from edge_agent.runtime.device_config import DeviceConfig, load_device_config
+from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.runtime.services import COORDINATOR_ID
+
+__all__ = ["FleetSpec", "load_fleet", "run_fleet"]
+
+log = structlog.get_logger("edge_agent.fleet")
+
+STARTUP_S = 30.0  # every process present on the broker within this
+
+
+class FleetSpec(StrictModel):
+    name: str = "fleet"
+    prefix: str = "edge"
+    devices: list[Annotated[str, Field(description="path of a device config, relative to the fleet file")]
+                  | DeviceConfig] = Field(min_length=1)
+    jobs: list[AdmmJobSpec] = Field(min_length=1)
+    job_timeout_s: float = Field(600.0, gt=0, description="how long to wait for each job's result")
+
+    @model_validator(mode="after")
+    def _participants_exist(self) -> FleetSpec:
+        inline = {d.id for d in self.devices if isinstance(d, DeviceConfig)}
+        if len(inline) == len(self.devices):  # file references are checked once loaded
+            _check_jobs(self.jobs, inline)
+        return self
+
+
+def _check_jobs(jobs: Sequence[AdmmJobSpec], devices: set[str]) -> None:
+    for job in jobs:
+        unknown = sorted(set(job.participants) - devices)
+        if unknown:
+            msg = (f"job {job.name!r} names participants that are not fleet devices: {unknown}; "
+                   f"devices: {sorted(devices)}")
+            raise ConfigError(msg)
+
+
+def load_fleet(path: Path) -> tuple[FleetSpec, list[DeviceConfig]]:
+    spec = parse(TypeAdapter(FleetSpec), load_yaml(path), str(path), what="fleet")
+    devices = [
+        d if isinstance(d, DeviceConfig) else load_device_config((path.parent / d).resolve())
+        for d in spec.devices
+    ]
+    ids = [d.id for d in devices]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ConfigError(f"device ids must be unique within a fleet; repeated: {repeated}", source=str(path))
+    try:
+        _check_jobs(spec.jobs, set(ids))
+    except ConfigError as error:
+        raise ConfigError(str(error), source=str(path)) from None
+    return spec, devices
+
+
+class _Requester:
+    """The fleet launcher's own participant: it only sends jobs and awaits their results."""
+
+    def __init__(self, id: str) -> None:
+        self._id = id
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        log.warning("fleet.unexpected_message", kind=message.kind, sender=envelope.sender)
+
+
+def run_fleet(
+    spec: FleetSpec, devices: Sequence[DeviceConfig], broker_url: str | None = None
+) -> list[RunReport]:
+    """Run the fleet's jobs over MQTT with one process per device; return one report per job."""
+    with ExitStack() as stack:
+        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-fleet-")))
+        if broker_url is None:
+            broker_url = stack.enter_context(PrivateBroker()).url
+        processes = stack.enter_context(ProcessGroup(work_dir))
+        for device in devices:
+            config_path = work_dir / f"{device.id}.yaml"
+            data = device.model_dump(mode="json", exclude_none=True)
+            data["broker"] = broker_url
+            data["device"].pop("id", None)
+            config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+            processes.start(device.id, [sys.executable, "-m", "edge_agent", "agent", "--config", str(config_path)])
+        processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
+                                         "--broker", broker_url, "--prefix", spec.prefix])
+        return asyncio.run(_submit_all(spec, [d.id for d in devices], broker_url, processes))
+
+
+async def _submit_all(
+    spec: FleetSpec, device_ids: list[str], broker_url: str, processes: ProcessGroup
+) -> list[RunReport]:
+    requester = _Requester(f"fleet-{secrets.token_hex(4)}")
+    async with MqttConnection(broker_url, prefix=spec.prefix, client_id=requester.id) as connection:
+        carrier = connection.add(requester)
+        await _wait_for_processes(connection, [*device_ids, COORDINATOR_ID], processes)
+        reports = []
+        for job in spec.jobs:
+            started = time.perf_counter()
+            log.info("fleet.job_submitted", job=job.name, participants=len(job.participants) or "all")
+            answer = await carrier.request(AdmmJob(job=job), COORDINATOR_ID, timeout=spec.job_timeout_s)
+            if not isinstance(answer, AdmmJobResult):
+                raise ProtocolError(f"expected admm.job_result, got {answer.kind!r}", sender=COORDINATOR_ID)
+            if answer.error is not None or answer.report is None:
+                raise RunTimeout(f"job {job.name!r} failed: {answer.error}")
+            reports.append(_report_from_json(answer.report, wall_s=time.perf_counter() - started))
+        return reports
+
+
+async def _wait_for_processes(connection: MqttConnection, names: list[str], processes: ProcessGroup) -> None:
+    """Wait until every named agent is present, failing early (with its output) if a child exits."""
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        processes.check()
+        try:
+            await connection.wait_present(names, within_s=0.5)
+        except RunTimeout:
+            if time.monotonic() > deadline:
+                missing = sorted(set(names) - set(connection.online()))
+                raise RunTimeout(f"not present on the broker after {STARTUP_S:g} s: {', '.join(missing)}",
+                                 participants=tuple(missing)) from None
+        else:
+            return
+
+
+def _report_from_json(data: dict[str, Any], wall_s: float) -> RunReport:
+    core = {"scenario", "algorithm", "status", "objective", "iterations", "messages", "wall_s", "aggregate",
+            "participants"}
+    try:
+        return RunReport(**{k: data[k] for k in core if k != "wall_s"}, wall_s=wall_s,
+                         extra={k: v for k, v in data.items() if k not in core})
+    except (KeyError, TypeError) as error:
+        raise ProtocolError(f"job result is missing {error}", sender=COORDINATOR_ID) from None
+

@@ -1,0 +1,95 @@
+"""Child processes of a fleet: started with their output in log files, watched, and always torn down.
+
+Children ask the kernel for SIGTERM when their parent dies (``PR_SET_PDEATHSIG`` on Linux), so even a
+``kill -9`` of the launcher leaves no orphan agent behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import structlog
+
+from edge_agent.errors import TransportError
+
+__all__ = ["ChildProcess", "ProcessGroup"]
+
+log = structlog.get_logger("edge_agent.fleet")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class ChildProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class ProcessGroup:
+    """Use as ``with ProcessGroup(log_dir) as group: group.start(name, argv)``; leaving stops them all."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.children: list[ChildProcess] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self, name: str, argv: list[str]) -> ChildProcess:
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("wb") as output:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509  (only calls prctl; no threads are started before)
+            )
+        child = ChildProcess(name, process, log_path)
+        self.children.append(child)
+        log.debug("fleet.process_started", name=name, pid=process.pid)
+        return child
+
+    def check(self) -> None:
+        """Raise :class:`TransportError` naming the first child that has exited, with its last output."""
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None:
+                raise TransportError(
+                    f"{child.name} exited with status {code}; its last output:\n{child.log_tail()}"
+                )
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM every child, wait up to ``grace_s``, then SIGKILL whoever is left."""
+        running = [c for c in self.children if c.process.poll() is None]
+        for child in running:
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("fleet.process_killed", name=child.name, pid=child.process.pid)
+                child.process.kill()
+                child.process.wait()

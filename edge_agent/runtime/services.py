@@ -1,0 +1,103 @@
+"""Long-running processes: a device agent and the coordinator service, each on one MQTT connection.
+
+Both run until SIGTERM/SIGINT, then leave cleanly (retained offline presence, clean DISCONNECT); both
+ride through broker restarts (the connection reconnects and restores its subscriptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+
+import structlog
+
+from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
+from edge_agent.carrier.base import Carrier
+from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.errors import EdgeAgentError
+from edge_agent.messages import Envelope, Message
+from edge_agent.runtime.device_agent import DeviceAgent
+from edge_agent.runtime.device_config import DeviceConfig
+
+__all__ = ["COORDINATOR_ID", "CoordinatorService", "run_agent", "run_coordinator"]
+
+log = structlog.get_logger("edge_agent.service")
+
+COORDINATOR_ID = "coordinator"
+
+
+class CoordinatorService:
+    """Runs ADMM jobs it is sent (:class:`AdmmJob`) and answers each with an :class:`AdmmJobResult`.
+
+    Jobs run concurrently, each as its own owned task; a failing job is answered with its error and the
+    service keeps serving. ``online`` lists the agents present (used when a job names no participants).
+    """
+
+    def __init__(self, online: Callable[[], list[str]], id: str = COORDINATOR_ID) -> None:
+        self._id = id
+        self._online = online
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        if not isinstance(message, AdmmJob):
+            log.warning("coordinator.unexpected_message", kind=message.kind, sender=envelope.sender)
+            return
+        carrier.spawn(self._run(carrier, message, envelope), name=f"job:{message.job.name}:{envelope.id}")
+
+    async def _run(self, carrier: Carrier, message: AdmmJob, envelope: Envelope) -> None:
+        job = message.job
+        participants = job.participants or [p for p in self._online() if p not in {self.id, envelope.sender}]
+        bound = log.bind(job=job.name, requester=envelope.sender, participants=len(participants))
+        bound.info("coordinator.job_started")
+        started = time.perf_counter()
+        try:
+            result = await job.coordinator(participants, id=self.id).run(carrier)
+        except EdgeAgentError as error:
+            bound.warning("coordinator.job_failed", error=str(error))
+            carrier.reply(AdmmJobResult(job=job.name, error=f"{type(error).__name__}: {error}"), envelope)
+            return
+        report = job.report(result, messages=result.messages, wall_s=time.perf_counter() - started)
+        bound.info("coordinator.job_finished", status=report.status, iterations=report.iterations)
+        carrier.reply(AdmmJobResult(job=job.name, report=report.to_json()), envelope)
+
+
+async def _serve_until_signalled(what: str, **fields: object) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(f"{what}.ready", **fields)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info(f"{what}.stopping", **fields)
+
+
+async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
+    """Serve one device until signalled."""
+    credentials = config.credentials
+    url = broker or config.broker
+    async with MqttConnection(
+        url,
+        prefix=config.prefix,
+        client_id=config.id,
+        username=credentials.username or (config.id if credentials.password_file else None),
+        password=credentials.password(),
+        tls=credentials.tls_context(),
+    ) as connection:
+        connection.add(DeviceAgent(config.device))
+        await _serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=url)
+
+
+async def run_coordinator(broker: str, prefix: str = "edge", id: str = COORDINATOR_ID) -> None:
+    """Serve ADMM jobs until signalled."""
+    async with MqttConnection(broker, prefix=prefix, client_id=id) as connection:
+        connection.add(CoordinatorService(connection.online, id=id))
+        await _serve_until_signalled("coordinator", broker=broker)
