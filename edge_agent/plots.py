@@ -1,0 +1,48 @@
+"""Figures of run results (PNG). matplotlib is optional: it is imported only when a figure is asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import ConfigError
+
+__all__ = ["plot_admm_convergence"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib as mpl  # noqa: PLC0415  (optional dependency, loaded on demand)
+    except ImportError:
+        raise ConfigError("plots need matplotlib: pip install 'edge-agent[plot]'") from None
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
+def plot_admm_convergence(reports: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Primal and dual residuals against rounds, one panel per ADMM run, tolerances dashed."""
+    plt = _pyplot()
+    runs = [r for r in reports if r.get("history")]
+    if not runs:
+        raise ConfigError("no ADMM residual history to plot")
+    figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4.2), squeeze=False)
+    for axis, report in zip(axes[0], runs, strict=True):
+        history = report["history"]
+        rounds = [h["round"] for h in history]
+        axis.semilogy(rounds, [max(h["r_primal"], 1e-16) for h in history], label="primal residual")
+        axis.semilogy(rounds, [max(h["r_dual"], 1e-16) for h in history], label="dual residual")
+        axis.semilogy(rounds, [h["eps_primal"] for h in history], "--", color="C0", lw=0.8, label="primal tolerance")
+        axis.semilogy(rounds, [h["eps_dual"] for h in history], "--", color="C1", lw=0.8, label="dual tolerance")
+        axis.set_title(f"{report['scenario']}: {report['status']} after {report['iterations']} rounds")
+        axis.set_xlabel("ADMM round")
+        axis.set_ylabel("residual (log scale)")
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize="small")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
