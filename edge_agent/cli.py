@@ -14,10 +14,11 @@ import structlog
 
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.logs import configure_logging
+from edge_agent.plots import plot_admm_convergence
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
-from edge_agent.runtime.fleet import FleetSpec, load_fleet, run_fleet
+from edge_agent.runtime.fleet import FleetSpec, load_fleet, run_fleet, run_fleet_inproc
 from edge_agent.runtime.services import run_agent, run_coordinator
 from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
 from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, help="also write the JSON result to this file")
     solve.add_argument("--seed", type=int, default=None, help="seed for message-order shuffling and random choices")
     solve.add_argument("--shuffle", action="store_true", help="deliver ready messages in a seeded random order")
+    solve.add_argument("--plot", type=Path, metavar="PNG", help="also draw the run's figure into this PNG file")
 
     agent = commands.add_parser("agent", help="run one device agent process (until SIGTERM/SIGINT)")
     agent.add_argument("--config", type=Path, required=True, help="device configuration YAML")
@@ -58,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     up = fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down")
     up.add_argument("fleet_file", type=Path, metavar="FLEET", help="fleet YAML file")
     up.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
+    up.add_argument("--carrier", choices=["mqtt", "inproc"], default="mqtt",
+                    help="mqtt: one process per device (default); inproc: the same jobs in this process")
     up.add_argument("--json", action="store_true", help="print the results as a JSON list instead of tables")
+    up.add_argument("--plot", type=Path, metavar="PNG", help="draw the convergence of every job into this PNG")
 
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
@@ -79,7 +84,15 @@ def _solve(args: argparse.Namespace) -> int:
             reports.append(asyncio.run(scenario.run(options)))
         structlog.contextvars.clear_contextvars()
     _print_reports(reports, args.json, args.out)
+    if args.plot:
+        _plot(reports, args.plot)
     return 0 if all(r.status == "converged" for r in reports) else 3
+
+
+def _plot(reports: list[RunReport], path: Path) -> None:
+    payloads = [r.to_json() for r in reports]
+    plot_admm_convergence(payloads, path)
+    print(f"figure written to {path}", file=sys.stderr)
 
 
 def _solve_over_mqtt(scenario: Scenario, source: str, broker: str | None) -> RunReport:
@@ -115,11 +128,16 @@ def _coordinator(args: argparse.Namespace) -> int:
 
 def _fleet(args: argparse.Namespace) -> int:
     spec, devices = load_fleet(args.fleet_file)
-    reports = run_fleet(spec, devices, args.broker)
+    if args.carrier == "inproc":
+        reports = asyncio.run(run_fleet_inproc(spec, devices))
+    else:
+        reports = run_fleet(spec, devices, args.broker)
     if args.json:
         print(json.dumps([r.to_json() for r in reports]))
     else:
         _print_reports(reports, as_json=False, out=None)
+    if args.plot:
+        _plot(reports, args.plot)
     return 0 if all(r.status == "converged" for r in reports) else 3
 
 

@@ -32,6 +32,7 @@ from pydantic import Field, TypeAdapter, model_validator
 
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult, AdmmJobSpec
 from edge_agent.carrier.base import Carrier
+from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.config import StrictModel, load_yaml, parse
 from edge_agent.errors import ConfigError, ProtocolError, RunTimeout
@@ -41,8 +42,9 @@ from edge_agent.runtime.broker import PrivateBroker
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.runtime.services import COORDINATOR_ID
+from edge_agent.scenario.admm import run_admm_job
 
-__all__ = ["FleetSpec", "load_fleet", "run_fleet"]
+__all__ = ["FleetSpec", "load_fleet", "run_fleet", "run_fleet_inproc"]
 
 log = structlog.get_logger("edge_agent.fleet")
 
@@ -103,6 +105,12 @@ class _Requester:
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
         log.warning("fleet.unexpected_message", kind=message.kind, sender=envelope.sender)
+
+
+async def run_fleet_inproc(spec: FleetSpec, devices: Sequence[DeviceConfig]) -> list[RunReport]:
+    """The same jobs on the same device models, all in this process (no broker needed)."""
+    models = [device.device for device in devices]
+    return [await run_admm_job(job, models, InProcNetwork(run_id=job.name)) for job in spec.jobs]
 
 
 def run_fleet(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from edge_agent.algorithms.admm.job import AdmmJobSpec, AdmmSettingsSpec
+from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.config import StrictModel
 from edge_agent.devices import DeviceSpec
 from edge_agent.errors import ConfigError
@@ -15,7 +17,20 @@ from edge_agent.results import RunReport
 from edge_agent.runtime.device_agent import DeviceAgent
 from edge_agent.scenario.options import RunOptions
 
-__all__ = ["AdmmConsensusScenario", "AdmmSharingScenario"]
+__all__ = ["AdmmConsensusScenario", "AdmmSharingScenario", "run_admm_job"]
+
+
+async def run_admm_job(job: AdmmJobSpec, devices: Sequence[DeviceSpec], network: InProcNetwork) -> RunReport:
+    """Run ``job`` in one process: a :class:`DeviceAgent` per device taking part, the coordinator beside them."""
+    participants = job.participants or [device.id for device in devices]
+    coordinator = job.coordinator(participants)
+    started = time.perf_counter()
+    async with network:
+        for device in devices:
+            if device.id in participants:
+                network.add(DeviceAgent(device))
+        result = await coordinator.run(network.add(coordinator))
+    return job.report(result, messages=network.stats.sent, wall_s=time.perf_counter() - started)
 
 
 class _AdmmScenario(StrictModel):
@@ -55,14 +70,7 @@ class _AdmmScenario(StrictModel):
         return AdmmJobSpec(**fields, participants=[device.id for device in self.participants])
 
     async def run(self, options: RunOptions) -> RunReport:
-        job = self.job()
-        coordinator = job.coordinator(job.participants)
-        started = time.perf_counter()
-        async with options.network() as network:
-            for device in self.participants:
-                network.add(DeviceAgent(device))
-            result = await coordinator.run(network.add(coordinator))
-        return job.report(result, messages=network.stats.sent, wall_s=time.perf_counter() - started)
+        return await run_admm_job(self.job(), self.participants, options.network())
 
 
 class AdmmSharingScenario(_AdmmScenario):

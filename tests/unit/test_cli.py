@@ -160,3 +160,28 @@ def test_readme_names_exactly_the_two_setup_commands() -> None:
     commands = re.findall(r"^bash scripts/\w+\.sh", readme, re.MULTILINE)
     assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (ROOT / ".ci/run").read_text()
+
+
+def test_fleet_jobs_run_in_process_and_draw_their_convergence(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    png = tmp_path / "convergence.png"
+    code, out, err = run_cli(capsys, "fleet", "up", str(ROOT / "deploy/fleets/demo.yaml"), "--carrier", "inproc",
+                             "--json", "--plot", str(png))
+    assert code == 0, err
+    reports = json.loads(out)
+    assert [r["scenario"] for r in reports] == ["ieee14-dispatch", "household-4h"]
+    powers = [reports[0]["participants"][f"gen-{i}"]["x"][0] for i in range(1, 6)]
+    assert powers == pytest.approx(IEEE14_OPTIMUM, abs=0.01)
+    assert reports[1]["aggregate"] == pytest.approx([2.0, 1.0, -1.0, -2.0], abs=1e-3)
+    assert png.stat().st_size > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fleet_naming_an_unknown_participant_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("devices:\n  - {id: g1, device: {kind: generator, p_max: 5}}\n"
+                     "jobs:\n  - {algorithm: admm-sharing, target: [1], participants: [g1, ghost]}\n")
+    code, _, err = run_cli(capsys, "fleet", "up", str(fleet), "--carrier", "inproc")
+    assert code == 2
+    assert "names participants that are not fleet devices: ['ghost']" in err
