@@ -18,7 +18,7 @@ from edge_agent.plots import plot_admm_convergence
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
-from edge_agent.runtime.fleet import FleetSpec, load_fleet, run_fleet, run_fleet_inproc
+from edge_agent.runtime.fleet import FleetSpec, load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
 from edge_agent.runtime.services import run_agent, run_coordinator
 from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
 from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     coordinator = commands.add_parser("coordinator", help="run the coordinator service (until SIGTERM/SIGINT)")
     coordinator.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
     coordinator.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+
+    submit = commands.add_parser("submit", help="send job(s) to a running coordinator service and print the results")
+    submit.add_argument("job_file", type=Path, metavar="JOB", help="job YAML: one job, or `jobs: [...]`")
+    submit.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    submit.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+    submit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each job's result")
+    submit.add_argument("--json", action="store_true", help="print the results as JSON lines")
 
     fleet = commands.add_parser("fleet", help="emulated fleets: one process per device on a broker")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
@@ -126,6 +133,14 @@ def _coordinator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _submit(args: argparse.Namespace) -> int:
+    jobs = load_jobs(args.job_file)
+    reports = asyncio.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
+                                      wait_for=sorted({p for job in jobs for p in job.participants})))
+    _print_reports(reports, args.json, out=None)
+    return 0 if all(r.status == "converged" for r in reports) else 3
+
+
 def _fleet(args: argparse.Namespace) -> int:
     spec, devices = load_fleet(args.fleet_file)
     if args.carrier == "inproc":
@@ -155,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
-                    "fleet": _fleet}
+                    "submit": _submit, "fleet": _fleet}
         return commands[args.command](args)
     except ConfigError as error:
         print(f"edge-agent: error: {error}", file=sys.stderr)

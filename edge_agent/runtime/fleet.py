@@ -35,7 +35,7 @@ from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.config import StrictModel, load_yaml, parse
-from edge_agent.errors import ConfigError, ProtocolError, RunTimeout
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
 from edge_agent.runtime.broker import PrivateBroker
@@ -44,7 +44,7 @@ from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.runtime.services import COORDINATOR_ID
 from edge_agent.scenario.admm import run_admm_job
 
-__all__ = ["FleetSpec", "load_fleet", "run_fleet", "run_fleet_inproc"]
+__all__ = ["FleetSpec", "load_fleet", "load_jobs", "run_fleet", "run_fleet_inproc", "submit_jobs"]
 
 log = structlog.get_logger("edge_agent.fleet")
 
@@ -93,6 +93,18 @@ def load_fleet(path: Path) -> tuple[FleetSpec, list[DeviceConfig]]:
     return spec, devices
 
 
+class _JobFile(StrictModel):
+    jobs: list[AdmmJobSpec] = Field(min_length=1)
+
+
+def load_jobs(path: Path) -> list[AdmmJobSpec]:
+    """A job file: one job (the keys of :class:`AdmmJobSpec`) or ``jobs: [...]``."""
+    data = load_yaml(path)
+    if "jobs" not in data:
+        data = {"jobs": [data]}
+    return parse(TypeAdapter(_JobFile), data, str(path), what="job file").jobs
+
+
 class _Requester:
     """The fleet launcher's own participant: it only sends jobs and awaits their results."""
 
@@ -131,34 +143,43 @@ def run_fleet(
             processes.start(device.id, [sys.executable, "-m", "edge_agent", "agent", "--config", str(config_path)])
         processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
                                          "--broker", broker_url, "--prefix", spec.prefix])
-        return asyncio.run(_submit_all(spec, [d.id for d in devices], broker_url, processes))
+        return asyncio.run(submit_jobs(spec.jobs, broker_url, spec.prefix, spec.job_timeout_s,
+                                       wait_for=[d.id for d in devices], processes=processes))
 
 
-async def _submit_all(
-    spec: FleetSpec, device_ids: list[str], broker_url: str, processes: ProcessGroup
+async def submit_jobs(
+    jobs: Sequence[AdmmJobSpec],
+    broker_url: str,
+    prefix: str = "edge",
+    job_timeout_s: float = 600.0,
+    *,
+    wait_for: Sequence[str] = (),
+    processes: ProcessGroup | None = None,
 ) -> list[RunReport]:
-    requester = _Requester(f"fleet-{secrets.token_hex(4)}")
-    async with MqttConnection(broker_url, prefix=spec.prefix, client_id=requester.id) as connection:
+    """Send each job to the coordinator service (once it and ``wait_for`` are present); one report per job."""
+    requester = _Requester(f"cli-{secrets.token_hex(4)}")
+    async with MqttConnection(broker_url, prefix=prefix, client_id=requester.id) as connection:
         carrier = connection.add(requester)
-        await _wait_for_processes(connection, [*device_ids, COORDINATOR_ID], processes)
+        await _wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
         reports = []
-        for job in spec.jobs:
+        for job in jobs:
             started = time.perf_counter()
             log.info("fleet.job_submitted", job=job.name, participants=len(job.participants) or "all")
-            answer = await carrier.request(AdmmJob(job=job), COORDINATOR_ID, timeout=spec.job_timeout_s)
+            answer = await carrier.request(AdmmJob(job=job), COORDINATOR_ID, timeout=job_timeout_s)
             if not isinstance(answer, AdmmJobResult):
                 raise ProtocolError(f"expected admm.job_result, got {answer.kind!r}", sender=COORDINATOR_ID)
             if answer.error is not None or answer.report is None:
-                raise RunTimeout(f"job {job.name!r} failed: {answer.error}")
+                raise EdgeAgentError(f"job {job.name!r} failed on the coordinator: {answer.error}")
             reports.append(_report_from_json(answer.report, wall_s=time.perf_counter() - started))
         return reports
 
 
-async def _wait_for_processes(connection: MqttConnection, names: list[str], processes: ProcessGroup) -> None:
-    """Wait until every named agent is present, failing early (with its output) if a child exits."""
+async def _wait_for_agents(connection: MqttConnection, names: list[str], processes: ProcessGroup | None) -> None:
+    """Wait until every named agent is present, failing early (with its output) if a child of ours exits."""
     deadline = time.monotonic() + STARTUP_S
     while True:
-        processes.check()
+        if processes is not None:
+            processes.check()
         try:
             await connection.wait_present(names, within_s=0.5)
         except RunTimeout:

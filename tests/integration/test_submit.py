@@ -1,0 +1,44 @@
+"""`edge-agent submit` against a running coordinator service and device agents (all real processes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_agent.runtime import PrivateBroker
+from edge_agent.runtime.processes import ProcessGroup
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_jobs_submitted_from_the_cli_are_run_by_the_coordinator_service(
+    broker: PrivateBroker, prefix: str, tmp_path: Path
+) -> None:
+    with ProcessGroup(tmp_path) as group:
+        for i in range(1, 6):
+            config = yaml.safe_load((ROOT / f"firmware_configs/gen-{i}.yaml").read_text())
+            config["prefix"] = prefix
+            path = tmp_path / f"gen-{i}.yaml"
+            path.write_text(yaml.safe_dump(config))
+            group.start(f"gen-{i}", [sys.executable, "-m", "edge_agent", "agent", "--config", str(path),
+                                     "--broker", broker.url])
+        group.start("coordinator", [sys.executable, "-m", "edge_agent", "coordinator", "--broker", broker.url,
+                                    "--prefix", prefix])
+        done = subprocess.run(
+            [sys.executable, "-m", "edge_agent", "submit", str(ROOT / "deploy/jobs/ieee14.yaml"),
+             "--broker", broker.url, "--prefix", prefix, "--json"],
+            capture_output=True, text=True, timeout=100, check=False,
+        )
+        group.check()  # every service is still running after serving the job
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    powers = [report["participants"][f"gen-{i}"]["x"][0] for i in range(1, 6)]
+    assert powers == pytest.approx([66.240, 71.653, 47.131, 54.986, 59.990], abs=0.01)
+    assert report["messages"] == 2 * 5 * report["iterations"]
