@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -32,12 +32,19 @@ class CoordinatorService:
     """Runs ADMM jobs it is sent (:class:`AdmmJob`) and answers each with an :class:`AdmmJobResult`.
 
     Jobs run concurrently, each as its own owned task; a failing job is answered with its error and the
-    service keeps serving. ``online`` lists the agents present (used when a job names no participants).
+    service keeps serving. ``online`` lists the agents present (used when a job names no participants);
+    ``publish_result`` also publishes each result (over MQTT: retained on ``<prefix>/<coordinator>/results``).
     """
 
-    def __init__(self, online: Callable[[], list[str]], id: str = COORDINATOR_ID) -> None:
+    def __init__(
+        self,
+        online: Callable[[], list[str]],
+        id: str = COORDINATOR_ID,
+        publish_result: Callable[[bytes], Awaitable[object]] | None = None,
+    ) -> None:
         self._id = id
         self._online = online
+        self._publish_result = publish_result
 
     @property
     def id(self) -> str:
@@ -63,7 +70,13 @@ class CoordinatorService:
             return
         report = job.report(result, messages=result.messages, wall_s=time.perf_counter() - started)
         bound.info("coordinator.job_finished", status=report.status, iterations=report.iterations)
-        carrier.reply(AdmmJobResult(job=job.name, report=report.to_json()), envelope)
+        answer = AdmmJobResult(job=job.name, report=report.to_json())
+        carrier.reply(answer, envelope)
+        if self._publish_result is not None:
+            try:
+                await self._publish_result(answer.model_dump_json().encode())
+            except EdgeAgentError as error:  # the requester has its answer; the retained copy is a courtesy
+                bound.warning("coordinator.result_not_published", error=str(error))
 
 
 async def _serve_until_signalled(what: str, **fields: object) -> None:
@@ -99,5 +112,10 @@ async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
 async def run_coordinator(broker: str, prefix: str = "edge", id: str = COORDINATOR_ID) -> None:
     """Serve ADMM jobs until signalled."""
     async with MqttConnection(broker, prefix=prefix, client_id=id) as connection:
-        connection.add(CoordinatorService(connection.online, id=id))
+        topic = connection.topics.results(id)
+
+        async def publish(payload: bytes) -> int:
+            return await connection.publish_raw(topic, payload, retain=True)
+
+        connection.add(CoordinatorService(connection.online, id=id, publish_result=publish))
         await _serve_until_signalled("coordinator", broker=broker)

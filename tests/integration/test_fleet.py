@@ -145,3 +145,33 @@ def test_agent_with_a_bad_config_exits_2_naming_the_field(tmp_path: Path) -> Non
     assert "invalid device configuration" in done.stderr
     assert "device.cost_quadratic: Input should be greater than or equal to 0" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_agents_ride_through_a_broker_crash_mid_run(prefix: str, tmp_path: Path) -> None:
+    generators = [Generator(id=f"r{i}", kind="generator", p_max=50, cost_linear=1 + i, cost_quadratic=0.05)
+                  for i in range(2)]
+    job = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
+                      participants=[g.id for g in generators],
+                      settings=AdmmSettingsSpec(round_timeout_s=2.0, max_iters=300, abs_tol=1e-300, rel_tol=1e-300))
+    with PrivateBroker() as own_broker, ProcessGroup(tmp_path) as group:
+        for generator in generators:
+            _start_agent(group, tmp_path, generator, own_broker.url, prefix)
+        async with MqttConnection(own_broker.url, prefix=prefix, client_id="coord", options=FAST) as connection:
+            carrier = connection.add(CoordinatorService(connection.online, id="coord"))
+            await connection.wait_present(job.participants, within_s=30)
+            run = asyncio.create_task(job.coordinator(job.participants, id="coord").run(carrier))
+            await asyncio.sleep(0.3)
+            own_broker.kill()
+            await asyncio.sleep(0.5)
+            own_broker.restart()
+            try:  # completes (QoS 1 messages are resent after reconnect) or fails clearly: never hangs
+                result = await asyncio.wait_for(run, timeout=60)
+                assert result.iterations == 300
+            except RunTimeout as error:
+                assert set(error.participants) <= {"r0", "r1"}
+            # the agent processes survived and serve a new run
+            await connection.wait_present(job.participants, within_s=30)
+            after = await job.coordinator(job.participants, id="coord").run(carrier)
+            assert after.iterations == 300
+            assert after.aggregate == pytest.approx([60.0], abs=1e-3)
+        group.check()

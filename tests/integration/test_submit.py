@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 import yaml
 
@@ -42,3 +44,22 @@ def test_jobs_submitted_from_the_cli_are_run_by_the_coordinator_service(
     powers = [report["participants"][f"gen-{i}"]["x"][0] for i in range(1, 6)]
     assert powers == pytest.approx([66.240, 71.653, 47.131, 54.986, 59.990], abs=0.01)
     assert report["messages"] == 2 * 5 * report["iterations"]
+    retained = _retained(broker, f"{prefix}/coordinator/results")
+    assert retained["kind"] == "admm.job_result"
+    assert retained["job"] == "ieee14-dispatch"
+    assert retained["report"]["objective"] == pytest.approx(report["objective"])
+
+
+def _retained(broker: PrivateBroker, topic: str) -> dict[str, object]:
+    """The retained message on ``topic``, read with a plain paho client."""
+    got: queue.Queue[bytes] = queue.Queue()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.on_message = lambda _c, _u, message: got.put(message.payload)
+    client.connect("127.0.0.1", broker.port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    try:
+        return dict(json.loads(got.get(timeout=10)))
+    finally:
+        client.loop_stop()
+        client.disconnect()
