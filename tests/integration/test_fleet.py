@@ -23,6 +23,7 @@ from edge_agent.runtime.fleet import FleetSpec, load_fleet, run_fleet
 from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.runtime.services import CoordinatorService
 from edge_agent.scenario import RunOptions, load_scenario
+from edge_agent.scenario.admm import AdmmSharingScenario
 
 from .helpers import FAST
 
@@ -45,6 +46,7 @@ def test_fleet_of_five_generator_processes_matches_the_in_process_run(
     broker: PrivateBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scenario = load_scenario(ROOT / "scenarios/ieee14_dispatch_admm.yaml")
+    assert isinstance(scenario, AdmmSharingScenario)
     expected = asyncio.run(scenario.run(RunOptions(run_id="inproc")))
     started: list[ProcessGroup] = []
     original_enter = ProcessGroup.__enter__
@@ -91,7 +93,7 @@ async def test_a_device_killed_mid_run_is_reported_by_the_coordinator(
                       participants=[g.id for g in generators],
                       # tolerances no run can meet: it goes on until max_iters, so the kill lands mid-run
                       settings=AdmmSettingsSpec(round_timeout_s=1.0, max_iters=400, abs_tol=1e-300, rel_tol=1e-300,
-                                                on_silent=on_silent))  # type: ignore[arg-type]
+                                                on_silent=on_silent))
     with ProcessGroup(tmp_path) as group:
         for generator in generators:
             _start_agent(group, tmp_path, generator, broker.url, prefix)
