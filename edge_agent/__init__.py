@@ -51,6 +51,26 @@ _HOMES = {
     "load_scenario": "edge_agent.scenario",
 }
 
-__all__ = [*sorted(_HOMES), "__version__"]
+__all__ = [
+    "Carrier",
+    "Clock",
+    "ConfigError",
+    "EdgeAgentError",
+    "Envelope",
+    "InProcNetwork",
+    "LinkModel",
+    "LoopClock",
+    "ManualClock",
+    "Message",
+    "Participant",
+    "ProtocolError",
+    "RunOptions",
+    "RunReport",
+    "RunTimeout",
+    "SolverError",
+    "TransportError",
+    "__version__",
+    "load_scenario",
+]
 
 __getattr__ = lazy_getattr(__name__, globals(), _HOMES)

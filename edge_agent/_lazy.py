@@ -12,7 +12,7 @@ __all__ = ["lazy_getattr"]
 def lazy_getattr(package: str, namespace: dict[str, Any], homes: Mapping[str, str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` that imports ``name`` from ``homes[name]`` when first asked for."""
 
-    def __getattr__(name: str) -> Any:
+    def attribute(name: str) -> Any:
         home = homes.get(name)
         if home is None:
             msg = f"module {package!r} has no attribute {name!r}"
@@ -21,4 +21,4 @@ def lazy_getattr(package: str, namespace: dict[str, Any], homes: Mapping[str, st
         namespace[name] = value
         return value
 
-    return __getattr__
+    return attribute

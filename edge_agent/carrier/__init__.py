@@ -28,6 +28,16 @@ _HOMES = {
     "MqttOptions": "edge_agent.carrier.mqtt_options",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "Carrier",
+    "InProcCarrier",
+    "InProcNetwork",
+    "LinkModel",
+    "MqttCarrier",
+    "MqttConnection",
+    "MqttOptions",
+    "NetworkStats",
+    "Participant",
+]
 
 __getattr__ = lazy_getattr(__name__, globals(), _HOMES)
