@@ -14,7 +14,7 @@ import structlog
 
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.logs import configure_logging
-from edge_agent.plots import plot_admm_convergence
+from edge_agent.plots import plot_admm_convergence, plot_cohda, plot_dispatch_history
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
@@ -97,8 +97,19 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _plot(reports: list[RunReport], path: Path) -> None:
+    """ADMM runs: residuals of every run; dispatch and COHDA runs (one at a time): their own figure."""
     payloads = [r.to_json() for r in reports]
-    plot_admm_convergence(payloads, path)
+    algorithms = {r.algorithm for r in reports}
+    if algorithms <= {"admm-sharing", "admm-consensus"}:
+        plot_admm_convergence(payloads, path)
+    elif len(reports) == 1 and algorithms <= {"consensus-dispatch", "primal-dual-dispatch"}:
+        plot_dispatch_history(payloads[0], path)
+    elif len(reports) == 1 and algorithms == {"cohda"}:
+        plot_cohda(payloads[0], path)
+    else:
+        raise ConfigError(
+            f"--plot draws ADMM runs, or one dispatch or COHDA run; not {', '.join(sorted(algorithms))}"
+        )
     print(f"figure written to {path}", file=sys.stderr)
 
 

@@ -13,6 +13,8 @@ from pydantic import Field, ValidationError
 
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
+from edge_agent.algorithms.cohda.messages import CohdaStart, CohdaUpdate
+from edge_agent.algorithms.consensus.messages import AveragingValue, ConsensusStart, PrimalDualState
 from edge_agent.config import validation_problems
 from edge_agent.errors import ProtocolError
 from edge_agent.messages import SCHEMA_VERSION, Envelope
@@ -20,7 +22,9 @@ from edge_agent.messages import SCHEMA_VERSION, Envelope
 __all__ = ["AnyMessage", "decode", "encode"]
 
 AnyMessage = Annotated[
-    AdmmRequest | AdmmAnswer | AdmmFailure | AdmmJob | AdmmJobResult,
+    AdmmRequest | AdmmAnswer | AdmmFailure | AdmmJob | AdmmJobResult
+    | ConsensusStart | AveragingValue | PrimalDualState
+    | CohdaStart | CohdaUpdate,
     Field(discriminator="kind"),
 ]
 

@@ -53,10 +53,10 @@ def as_array(value: Any, ndim: int) -> NDArray[np.float64]:
         shape_name = {1: "a list of numbers", 2: "a list of equal-length lists of numbers"}[ndim]
         msg = f"expected {shape_name} (ndim {ndim}), got an array of shape {list(array.shape)}"
         raise ValueError(msg)
-    if not np.isfinite(array).all():
+    if not np.logical_and.reduce(np.isfinite(array), axis=None):  # ndarray.all() adds a Python layer
         msg = "NaN or infinite values are not accepted"
         raise ValueError(msg)
-    array.flags.writeable = False
+    array.setflags(write=False)
     return array
 
 

@@ -109,8 +109,8 @@ class Graph:
         free = [(i, j) for i in range(n) for j in range(n) if i != j and (i, j) not in ring]
         if not 0 <= chords <= len(free):
             raise ConfigError(f"chords must be between 0 and {len(free)} for {n} nodes, got {chords}")
-        picked = rng.choice(len(free), size=chords, replace=False) if chords else []
-        edges = [*sorted(ring), *(free[int(k)] for k in picked)]
+        picked = [int(k) for k in rng.choice(len(free), size=chords, replace=False)] if chords else []
+        edges = [*sorted(ring), *(free[k] for k in picked)]
         return cls(nodes, [(nodes[i], nodes[j]) for i, j in edges])
 
     @classmethod
@@ -169,6 +169,25 @@ class Graph:
 
     def is_strongly_connected(self) -> bool:
         return self._disconnection() is None
+
+    def diameter(self) -> int:
+        """The most hops any node needs to reach another (0 for a single node); the graph must be
+        strongly connected."""
+        self.require_strongly_connected()
+        longest = 0
+        for root in self._nodes:
+            seen, frontier, depth = {root}, [root], -1
+            while frontier:  # breadth-first: one layer per hop
+                depth += 1
+                layer = []
+                for node in frontier:
+                    for nxt in self._out[node]:
+                        if nxt not in seen:
+                            seen.add(nxt)
+                            layer.append(nxt)
+                frontier = layer
+            longest = max(longest, depth)
+        return longest
 
     def require_strongly_connected(self) -> None:
         """Raise :class:`ConfigError` naming a node that cannot be reached, or cannot reach the others."""

@@ -13,11 +13,21 @@ from pydantic import Field, TypeAdapter
 
 from edge_agent.config import load_yaml, parse
 from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
+from edge_agent.scenario.cohda import CohdaScenario
+from edge_agent.scenario.consensus import AveragingScenario, ConsensusDispatchScenario, PrimalDualDispatchScenario
 from edge_agent.scenario.options import RunOptions
 
 __all__ = ["RunOptions", "Scenario", "load_scenario", "parse_scenario", "scenario_schema"]
 
-Scenario = Annotated[AdmmSharingScenario | AdmmConsensusScenario, Field(discriminator="algorithm")]
+Scenario = Annotated[
+    AdmmSharingScenario
+    | AdmmConsensusScenario
+    | AveragingScenario
+    | ConsensusDispatchScenario
+    | PrimalDualDispatchScenario
+    | CohdaScenario,
+    Field(discriminator="algorithm"),
+]
 _ADAPTER: TypeAdapter[Scenario] = TypeAdapter(Scenario)
 
 

@@ -168,9 +168,10 @@ class CohdaSettingsSpec(StrictModel):
     max_decisions: int = Field(10_000, ge=1, description="per participant; a safety net")
     improvement_tol: float = Field(1e-9, ge=0, description="relative gain a new candidate needs")
     respond_to: Literal["config", "candidate", "both"] = Field(
-        "both", description="decide against the system configuration (COHDA), the best candidate, or both"
+        "candidate", description="decide against the system configuration (classic COHDA), the best candidate, or both"
     )
-    offers: int = Field(3, ge=0, description="alternatives offered to neighbours for pair moves (0: plain COHDA)")
+    offers: int = Field(3, ge=0, description="alternatives offered to neighbours for pair moves (0: none)")
+    compose: bool = Field(True, description="apply the moves of a received candidate that fit ours")
 
 
 class CohdaScenario(StrictModel):
@@ -222,7 +223,7 @@ class CohdaScenario(StrictModel):
                     spec.id, spec.decider(len(self.target), rng), performance=PERFORMANCES[self.performance],
                     relay=relay, batch=self.settings.batch, max_decisions=self.settings.max_decisions,
                     improvement_tol=self.settings.improvement_tol, respond_to=self.settings.respond_to,
-                    offers=self.settings.offers,
+                    offers=self.settings.offers, compose=self.settings.compose,
                 )
             )
         return participants, graph, target
@@ -260,9 +261,12 @@ class CohdaOutcome:
         """Weighted L1 distance of the final aggregate to the target."""
         return float((np.abs(self.target.values - self.aggregate()) * self.target.weights).sum())
 
+    def start_aggregate(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The sum of the initial schedules (where the run started)."""
+        return np.asarray(np.sum([p.decider.initial().schedule for p in self.participants], axis=0), dtype=np.float64)
+
     def start_distance(self) -> float:
-        start = np.sum([p.decider.initial().schedule for p in self.participants], axis=0)
-        return float((np.abs(self.target.values - start) * self.target.weights).sum())
+        return float((np.abs(self.target.values - self.start_aggregate()) * self.target.weights).sum())
 
     def status(self) -> Status:
         if any(p.capped for p in self.participants):
@@ -292,6 +296,7 @@ class CohdaOutcome:
                 "weights": self.target.weights.tolist(),
                 "distance": self.distance(),
                 "start_distance": self.start_distance(),
+                "start_aggregate": self.start_aggregate().tolist(),
                 "chosen_index": {pid: c.index for pid, c in choices.items()},
                 "agreed": self.agreed,
                 "topology": topology,

@@ -131,3 +131,128 @@ def _solve(
     values = np.array(h.getSolution().col_value)
     return CentralSolution(objective=float(h.getInfo().objective_function_value) + constant,
                            x=values[:nx].reshape(n, m))
+
+
+def solve_dispatch(
+    a: Sequence[float] | Array, b: Sequence[float] | Array, lower: Sequence[float] | Array,
+    upper: Sequence[float] | Array, demand: float,
+) -> tuple[CentralSolution, float]:
+    """Economic dispatch ``min sum_i a_i x_i + b_i x_i^2  s.t.  sum_i x_i = demand, lower <= x <= upper``.
+
+    Returns the solution (``x`` of shape (N, 1)) and the marginal cost at the optimum (the dual of the
+    balance row; the primal-dual algorithm's multiplier is its negative).
+    """
+    import highspy  # noqa: PLC0415  (dev extra: imported only when an oracle is asked for)
+
+    n = len(a)
+    hessian = sp.diags(2.0 * np.asarray(b, dtype=float), format="csc")
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, 1
+    lp.col_cost_ = np.asarray(a, dtype=float)
+    lp.col_lower_ = np.asarray(lower, dtype=float)
+    lp.col_upper_ = np.asarray(upper, dtype=float)
+    lp.row_lower_ = lp.row_upper_ = np.array([float(demand)])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.arange(n + 1, dtype=np.int32)
+    lp.a_matrix_.index_ = np.zeros(n, dtype=np.int32)
+    lp.a_matrix_.value_ = np.ones(n)
+    h.passModel(lp)
+    h.passHessian(n, n, int(highspy.HessianFormat.kTriangular), hessian.indptr, hessian.indices, hessian.data)
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise SolverError(f"central dispatch failed: {h.modelStatusToString(status)}")
+    solution = h.getSolution()
+    x = np.array(solution.col_value).reshape(n, 1)
+    return CentralSolution(objective=float(h.getInfo().objective_function_value), x=x), float(solution.row_dual[0])
+
+
+# -- COHDA: choose one schedule per participant (multiple-choice combinatorial problem) --------------
+@dataclass(frozen=True)
+class SelectionSolution:
+    """The optimal choice ``indices[i]`` of participant ``i`` and its weighted L1 distance to the target."""
+
+    indices: tuple[int, ...]
+    distance: float
+
+
+def _selection_inputs(
+    schedules: Sequence[Array], target: Array, weights: Array | None
+) -> tuple[list[Array], Array, Array]:
+    sets = [np.asarray(s, dtype=np.float64) for s in schedules]
+    t = np.asarray(target, dtype=np.float64)
+    w = np.ones_like(t) if weights is None else np.asarray(weights, dtype=np.float64)
+    if not sets or any(s.ndim != 2 or s.shape[0] == 0 or s.shape[1] != t.size for s in sets):
+        raise SolverError("every participant needs a non-empty (m_i, T) schedule matrix with T = len(target)")
+    return sets, t, w
+
+
+def brute_force_selection(
+    schedules: Sequence[Array], target: Array, weights: Array | None = None, limit: int = 2_000_000
+) -> SelectionSolution:
+    """Try every combination (vectorised, one participant at a time); for ``prod(m_i) <= limit`` only."""
+    sets, t, w = _selection_inputs(schedules, target, weights)
+    count = int(np.prod([s.shape[0] for s in sets], dtype=np.float64))
+    if count > limit:
+        raise SolverError(f"{count} combinations exceed the brute-force limit {limit}; use solve_selection")
+    sums = sets[0]  # (combinations so far, T)
+    for s in sets[1:]:
+        sums = (sums[:, np.newaxis, :] + s[np.newaxis, :, :]).reshape(-1, t.size)
+    distances = (np.abs(t - sums) * w).sum(axis=1)
+    best = int(np.argmin(distances))
+    indices = np.unravel_index(best, [s.shape[0] for s in sets])
+    return SelectionSolution(tuple(int(k) for k in indices), float(distances[best]))
+
+
+def solve_selection(
+    schedules: Sequence[Array], target: Array, weights: Array | None = None, time_limit_s: float = 60.0
+) -> SelectionSolution:
+    """The exact optimum as a HiGHS MIP: binary ``x_ij`` (one per participant), slacks ``s_t >= |t - sum|``.
+
+    ``min sum_t w_t s_t  s.t.  sum_j x_ij = 1,  s_t - sum_ij S_ijt x_ij >= -t_t,  s_t + sum_ij S_ijt x_ij >= t_t``.
+    Raises :class:`SolverError` unless HiGHS proves optimality within ``time_limit_s``.
+    """
+    import highspy  # noqa: PLC0415  (dev extra: imported only when an oracle is asked for)
+
+    sets, t, w = _selection_inputs(schedules, target, weights)
+    sizes = [s.shape[0] for s in sets]
+    n_x, horizon = sum(sizes), t.size
+    stacked = np.concatenate(sets)  # (n_x, T)
+    choose = sp.block_diag([np.ones((1, m)) for m in sizes], format="csr")  # (N, n_x)
+    slack = sp.identity(horizon, format="csr")
+    A = sp.vstack(
+        [
+            sp.hstack([choose, sp.csr_matrix((len(sets), horizon))]),
+            sp.hstack([sp.csr_matrix(-stacked.T), slack]),
+            sp.hstack([sp.csr_matrix(stacked.T), slack]),
+        ],
+        format="csc",
+    )
+    inf = highspy.kHighsInf
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_x + horizon, A.shape[0]
+    lp.col_cost_ = np.concatenate([np.zeros(n_x), w])
+    lp.col_lower_ = np.zeros(n_x + horizon)
+    lp.col_upper_ = np.concatenate([np.ones(n_x), np.full(horizon, inf)])
+    lp.row_lower_ = np.concatenate([np.ones(len(sets)), -t, t])
+    lp.row_upper_ = np.concatenate([np.ones(len(sets)), np.full(2 * horizon, inf)])
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_x + [highspy.HighsVarType.kContinuous] * horizon
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr
+    lp.a_matrix_.index_ = A.indices
+    lp.a_matrix_.value_ = A.data
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise SolverError(f"selection MIP not solved to optimality: {h.modelStatusToString(status)}")
+    x = np.array(h.getSolution().col_value[:n_x])
+    starts = np.cumsum([0, *sizes[:-1]])
+    indices = tuple(int(np.argmax(x[a : a + m])) for a, m in zip(starts, sizes, strict=True))
+    chosen = np.sum([s[k] for s, k in zip(sets, indices, strict=True)], axis=0)
+    return SelectionSolution(indices, float((np.abs(t - chosen) * w).sum()))

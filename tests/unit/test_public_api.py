@@ -19,7 +19,8 @@ def test_top_level_names() -> None:
 def test_admm_names() -> None:
     assert sorted(admm.__all__) == sorted([
         "AdmmAnswer", "AdmmCoordinator", "AdmmFailure", "AdmmFlexActor", "AdmmJob", "AdmmJobResult",
-        "AdmmJobSpec", "AdmmRequest", "AdmmResult", "AdmmSettings", "AdmmSettingsSpec", "AdmmVariant", "ConsensusVariant", "RoundRecord", "SharingVariant",
+        "AdmmJobSpec", "AdmmRequest", "AdmmResult", "AdmmSettings", "AdmmSettingsSpec", "AdmmVariant",
+        "ConsensusVariant", "RoundRecord", "SharingVariant",
         "create_admm_flex_actor_one_to_many", "one_to_many_problem",
     ])
 

@@ -12,6 +12,8 @@ from edge_agent.algorithms.cohda.deciders import (
 from edge_agent.algorithms.cohda.memory import Rated, SystemConfig, candidate_beats, merge_candidates
 from edge_agent.algorithms.cohda.messages import (
     CohdaCandidate,
+    CohdaMoves,
+    CohdaOffers,
     CohdaStart,
     CohdaTarget,
     CohdaUpdate,
@@ -29,12 +31,15 @@ from edge_agent.algorithms.cohda.performance import (
     weighted_squares,
 )
 from edge_agent.algorithms.cohda.schedules import battery_schedules, shifted_profiles
+from edge_agent.algorithms.cohda.working_memory import RespondTo, WorkingMemory
 
 __all__ = [
     "PERFORMANCES",
     "Choice",
     "CohdaCandidate",
+    "CohdaMoves",
     "CohdaObserver",
+    "CohdaOffers",
     "CohdaParticipant",
     "CohdaStart",
     "CohdaTarget",
@@ -45,9 +50,11 @@ __all__ = [
     "LocalSearchDecider",
     "Performance",
     "Rated",
+    "RespondTo",
     "ScheduleEntries",
     "SystemConfig",
     "Target",
+    "WorkingMemory",
     "battery_schedules",
     "candidate_beats",
     "entries_per_message",

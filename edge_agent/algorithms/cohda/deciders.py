@@ -28,9 +28,11 @@ LocalPerformance = Callable[[Array], Array]
 """``local_performance(schedules (k, T)) -> ratings (k,)``, higher is better (e.g. minus a wear cost)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Choice:
-    """One schedule of a participant; ``index`` is its position in a finite schedule set, if any."""
+    """One schedule of a participant; ``index`` is its position in a finite schedule set, if any.
+
+    Compare choices with :meth:`same_as` (``==`` is identity: the schedule is an array)."""
 
     schedule: Array
     index: int | None = None
@@ -117,6 +119,23 @@ class EnumerationDecider:
         best = int(np.argmax(ratings))  # the first of equally good schedules
         index = int(self._keep[best])
         return Choice(self.schedules[index], index)
+
+    def responses(self, others: Array, target: Target, performance: Performance) -> tuple[Array, Array]:
+        """For each row of ``others`` (n, T): the best rating and the index of the schedule reaching it."""
+        ratings = performance(others[:, np.newaxis, :] + self._rows[np.newaxis, :, :], target)
+        best = np.argmax(ratings, axis=1)
+        return ratings[np.arange(best.size), best], self._keep[best]
+
+    def choice(self, index: int) -> Choice:
+        return Choice(self.schedules[index], index)
+
+    def alternatives(
+        self, others: Array, current: Choice, count: int, target: Target, performance: Performance
+    ) -> list[Choice]:
+        """The ``count`` best schedules other than ``current``, best first."""
+        ratings = performance(others + self._rows, target)
+        order = [int(k) for k in np.argsort(-ratings, kind="stable") if int(self._keep[k]) != current.index]
+        return [Choice(self.schedules[int(self._keep[k])], int(self._keep[k])) for k in order[:count]]
 
 
 class LocalSearchDecider:

@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from edge_agent.algorithms.cohda.messages import CohdaCandidate, ScheduleEntries
@@ -35,8 +33,10 @@ class SystemConfig:
         self._rows = np.zeros((8, horizon))
         self.total = np.zeros(horizon)
         self._dirty: dict[int, None] = {}
+        self._new: dict[int, None] = {}
         self._updates = 0
         self._ids_tuple: tuple[str, ...] | None = None
+        self._order = np.zeros(0, dtype=np.int64)
         self._members: frozenset[str] | None = None
 
     def __len__(self) -> int:
@@ -44,8 +44,10 @@ class SystemConfig:
 
     @property
     def ids(self) -> tuple[str, ...]:
+        """Every known participant, sorted (candidates list their members in this canonical order)."""
         if self._ids_tuple is None:
-            self._ids_tuple = tuple(self._ids)
+            self._order = np.array(sorted(range(len(self._ids)), key=self._ids.__getitem__), dtype=np.int64)
+            self._ids_tuple = tuple(self._ids[i] for i in self._order)
         return self._ids_tuple
 
     @property
@@ -66,7 +68,9 @@ class SystemConfig:
         return np.asarray(self._rows[self._index[participant]], dtype=np.float64)
 
     def counters(self) -> tuple[int, ...]:
-        return tuple(self._counters[: len(self._ids)].tolist())
+        """The version of every participant, in the order of :attr:`ids`."""
+        _ = self.ids
+        return tuple(self._counters[self._order].tolist())
 
     def set(self, participant: str, counter: int, row: Array) -> None:
         index = self._index.get(participant)
@@ -78,47 +82,64 @@ class SystemConfig:
         self._counters[index] = counter
         self.total += self._rows[index]
         self._dirty[index] = None
-        self._updates += 1
-        if self._updates >= max(32, len(self._ids)):
-            self.total = self._rows[: len(self._ids)].sum(axis=0)
-            self._updates = 0
+        self._counted(1)
 
     def merge(self, entries: ScheduleEntries, me: str, sender: str) -> bool:
-        """Adopt every entry newer than ours; True if anything changed.
+        """Adopt every entry newer than ours (vectorised); True if anything changed.
 
         An entry for ``me`` newer than our own version means a second participant uses our id.
         """
         if entries.rows.shape[1] != self.horizon:
             msg = f"schedules have {entries.rows.shape[1]} slots, the target has {self.horizon}"
             raise ProtocolError(msg, sender=sender)
-        changed = False
-        for k, (participant, counter) in enumerate(zip(entries.ids, entries.counters, strict=True)):
-            if counter <= self.counter(participant):
-                continue
-            if participant == me:
-                msg = (
-                    f"an entry for {me!r} has version {counter}, newer than {me!r} itself has made; "
-                    "two participants use the same id"
-                )
-                raise ProtocolError(msg, sender=sender)
-            self.set(participant, counter, entries.rows[k])
-            changed = True
-        return changed
+        get = self._index.get
+        found = [get(participant, -1) for participant in entries.ids]
+        if -1 in found:
+            found = [self._add(p) if i < 0 else i for p, i in zip(entries.ids, found, strict=True)]
+        where = np.array(found, dtype=np.int64)
+        counters = np.array(entries.counters, dtype=np.int64)
+        newer = counters > self._counters[where]
+        if not newer.any():
+            return False
+        chosen = where[newer]
+        own = self._index.get(me)
+        if own is not None and own in chosen:
+            msg = (
+                f"an entry for {me!r} has version {int(counters[where == own][0])}, newer than {me!r} itself "
+                "has made; two participants use the same id"
+            )
+            raise ProtocolError(msg, sender=sender)
+        rows = entries.rows[newer]
+        self.total += (rows - self._rows[chosen]).sum(axis=0)
+        self._rows[chosen] = rows
+        self._counters[chosen] = counters[newer]
+        self._dirty.update(dict.fromkeys(chosen.tolist()))
+        self._counted(int(chosen.size))
+        return True
 
-    def take_dirty(self, limit: int, only: str | None = None) -> list[ScheduleEntries]:
+    def _counted(self, updates: int) -> None:
+        """Refresh the running total from scratch once per ``len(self)`` incremental updates."""
+        self._updates += updates
+        if self._updates >= max(32, len(self._ids)):
+            self.total = self._rows[: len(self._ids)].sum(axis=0)
+            self._updates = 0
+
+    def take_dirty(self, limit: int, *, only: str | None = None, new_only: bool = False) -> list[ScheduleEntries]:
         """The entries changed since the last call, in chunks of at most ``limit``; clears the marks.
 
-        ``only`` restricts them to that participant's own entry (no relaying of others' entries).
+        ``only`` restricts them to that participant's own entry (no relaying of others' entries);
+        ``new_only`` to participants first heard of since the last call.
         """
-        indexes = list(self._dirty)
+        indexes = list(self._new if new_only else self._dirty)
         self._dirty.clear()
+        self._new.clear()
         if only is not None:
             own = self._index.get(only)
             indexes = [own] if own is not None and own in indexes else []
         return [
             ScheduleEntries(
                 ids=tuple(self._ids[i] for i in chunk),
-                counters=tuple(int(self._counters[i]) for i in chunk),
+                counters=tuple(self._counters[chunk].tolist()),
                 rows=self._rows[chunk],
             )
             for chunk in (indexes[s : s + limit] for s in range(0, len(indexes), limit))
@@ -131,22 +152,31 @@ class SystemConfig:
             self._rows = np.concatenate([self._rows, np.zeros((index, self.horizon))])
         self._index[participant] = index
         self._ids.append(participant)
+        self._new[index] = None
         self._ids_tuple = None
         self._members = None
         return index
 
 
-@dataclass(frozen=True, slots=True)
 class Rated:
-    """A candidate with the performance this participant computed for it and its member set."""
+    """A candidate with the performance this participant computed for it; its member set on demand."""
 
-    wire: CohdaCandidate
-    perf: float
-    members: frozenset[str]
+    __slots__ = ("_members", "perf", "wire")
+
+    def __init__(self, wire: CohdaCandidate, perf: float, members: frozenset[str] | None = None) -> None:
+        self.wire = wire
+        self.perf = perf
+        self._members = members
+
+    @property
+    def members(self) -> frozenset[str]:
+        if self._members is None:
+            self._members = frozenset(self.wire.ids)
+        return self._members
 
     @classmethod
     def of(cls, wire: CohdaCandidate, performance: Performance, target: Target) -> Rated:
-        return cls(wire, rate(performance, wire.aggregate, target), frozenset(wire.ids))
+        return cls(wire, rate(performance, wire.aggregate, target))
 
     @classmethod
     def build(
@@ -160,8 +190,12 @@ class Rated:
         target: Target,
         members: frozenset[str] | None = None,
     ) -> Rated:
-        wire = CohdaCandidate(owner=owner, ids=ids, counters=counters, aggregate=aggregate)
-        return cls(wire, rate(performance, wire.aggregate, target), members or frozenset(ids))
+        frozen = np.array(aggregate, dtype=np.float64)
+        frozen.flags.writeable = False
+        # Built by this participant from validated parts (sorted unique ids, versions >= 1): validating
+        # a 1000-member candidate again would dominate the cost of a decision.
+        wire = CohdaCandidate.model_construct(owner=owner, ids=ids, counters=counters, aggregate=frozen, moves=None)
+        return cls(wire, rate(performance, frozen, target), members)
 
 
 def candidate_beats(x: Rated, y: Rated) -> bool:
@@ -188,6 +222,8 @@ def merge_candidates(
     """
     if theirs.wire is mine.wire:
         return mine
+    if theirs.wire.ids == mine.wire.ids:  # the usual case: ids are sorted, so equal tuples = equal sets
+        return theirs if candidate_beats(theirs, mine) else mine
     a, b = mine.members, theirs.members
     if len(a) < len(b) and a < b:
         return theirs
@@ -197,10 +233,13 @@ def merge_candidates(
     if not extra:
         return mine
     aggregate = mine.wire.aggregate + np.sum([config.row(p) for p in extra], axis=0)
+    versions = dict(zip(mine.wire.ids, mine.wire.counters, strict=True))
+    versions.update((p, config.counter(p)) for p in extra)
+    ids = tuple(sorted(versions))
     return Rated.build(
         owner=me,
-        ids=mine.wire.ids + tuple(extra),
-        counters=mine.wire.counters + tuple(config.counter(p) for p in extra),
+        ids=ids,
+        counters=tuple([versions[p] for p in ids]),
         aggregate=aggregate,
         performance=performance,
         target=target,

@@ -1,6 +1,6 @@
 """Wire messages of COHDA: a start message and one gossip update that carries only what changed.
 
-An update has up to three optional parts:
+An update has up to four optional parts:
 
 - ``target``: the target and weights, sent in a participant's first update only;
 - ``entries``: system-configuration entries (participant, version counter, schedule) that changed
@@ -8,7 +8,10 @@ An update has up to three optional parts:
 - ``candidate``: the sender's best solution candidate, when it changed, as a *version vector*
   (participant -> counter) plus the candidate's aggregate schedule. ``(participant, counter)``
   names one schedule for good (only its owner bumps its counter), so the rows themselves never
-  travel with a candidate: a message grows with N only by one id and one integer per participant.
+  travel with a candidate: a message grows with N only by one id and one integer per participant,
+  plus the candidate's last few *moves* (participant, old and new version, change of the aggregate);
+- ``offers``: a few alternative schedules of the sender, as changes to its current one, for pair moves
+  (never relayed).
 
 Sizes (measured with :func:`edge_agent.codec.encode`, N = 100 participants, 96 slots): an update with
 one changed entry and a candidate is about 3 KB; the largest possible update (all 100 entries, the
@@ -20,11 +23,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from edge_agent.messages import FloatMatrix, FloatVector, Message
 
-__all__ = ["CohdaCandidate", "CohdaStart", "CohdaTarget", "CohdaUpdate", "ScheduleEntries"]
+__all__ = [
+    "CohdaCandidate",
+    "CohdaMoves",
+    "CohdaOffers",
+    "CohdaStart",
+    "CohdaTarget",
+    "CohdaUpdate",
+    "ScheduleEntries",
+]
 
 
 class _Part(BaseModel):
@@ -73,8 +84,30 @@ class ScheduleEntries(_Part):
         if self.rows.shape[0] != len(self.ids):
             msg = f"schedule entries: {self.rows.shape[0]} rows for {len(self.ids)} ids"
             raise ValueError(msg)
-        if any(c < 1 for c in self.counters):
+        if self.counters and min(self.counters) < 1:
             msg = "schedule entries: counters start at 1"
+            raise ValueError(msg)
+        return self
+
+
+class CohdaMoves(_Part):
+    """How a candidate was reached from the ones it was built on: participant ``ids[k]`` went from version
+    ``before[k]`` to ``after[k]``, changing the aggregate by ``deltas[k]``. A receiver holding another
+    candidate applies the moves that fit it (``before`` matches): parallel improvements combine."""
+
+    ids: tuple[str, ...] = Field(min_length=1)
+    before: tuple[int, ...]
+    after: tuple[int, ...]
+    deltas: FloatMatrix
+
+    @model_validator(mode="after")
+    def _check(self) -> CohdaMoves:
+        _check_ids(self.ids, self.after, "moves")
+        if len(self.before) != len(self.ids) or self.deltas.shape[0] != len(self.ids):
+            msg = f"moves: {len(self.ids)} ids, {len(self.before)} before, {self.deltas.shape[0]} deltas"
+            raise ValueError(msg)
+        if min(self.before) < 1 or min(self.after) < 1:
+            msg = "moves: versions start at 1"
             raise ValueError(msg)
         return self
 
@@ -90,6 +123,7 @@ class CohdaCandidate(_Part):
     ids: tuple[str, ...]
     counters: tuple[int, ...]
     aggregate: FloatVector
+    moves: CohdaMoves | None = None
 
     @model_validator(mode="after")
     def _check(self) -> CohdaCandidate:
@@ -97,21 +131,51 @@ class CohdaCandidate(_Part):
         if not self.ids:
             msg = "candidate: a candidate has at least one member"
             raise ValueError(msg)
-        if any(c < 1 for c in self.counters):
+        if min(self.counters) < 1:
             msg = "candidate: counters start at 1"
             raise ValueError(msg)
         return self
 
+    _positions: dict[str, int] | None = PrivateAttr(None)  # member -> index, built on first use
+
+    def positions(self) -> dict[str, int]:
+        """Member id -> index in ``ids`` (computed once per candidate)."""
+        if self._positions is None:
+            self._positions = {pid: k for k, pid in enumerate(self.ids)}
+        return self._positions
+
+    def share_positions(self, positions: dict[str, int]) -> None:
+        """Reuse the index of a candidate with the very same ``ids`` tuple."""
+        self._positions = positions
+
     def counter_of(self, participant: str) -> int:
         """The member's schedule version in this candidate, 0 if it is not a member."""
-        try:
-            return self.counters[self.ids.index(participant)]
-        except ValueError:
-            return 0
+        k = self.positions().get(participant)
+        return 0 if k is None else self.counters[k]
 
     def same_choice(self, other: CohdaCandidate) -> bool:
         """Whether both candidates choose the same schedule versions for the same participants."""
         return dict(zip(self.ids, self.counters, strict=True)) == dict(zip(other.ids, other.counters, strict=True))
+
+
+class CohdaOffers(_Part):
+    """Pair-move offers: "I could switch from my version ``base`` to version ``versions[k]``, which changes
+    the aggregate by ``deltas[k]``". A neighbour combines an offer with its own best response; if the pair
+    beats its candidate, it builds the new candidate (COHDA extension, see ``docs/cohda.md``)."""
+
+    base: int = Field(ge=1)
+    versions: tuple[int, ...] = Field(min_length=1)
+    deltas: FloatMatrix
+
+    @model_validator(mode="after")
+    def _check(self) -> CohdaOffers:
+        if self.deltas.shape[0] != len(self.versions):
+            msg = f"offers: {self.deltas.shape[0]} deltas for {len(self.versions)} versions"
+            raise ValueError(msg)
+        if min(self.versions) < 1:
+            msg = "offers: versions start at 1"
+            raise ValueError(msg)
+        return self
 
 
 class CohdaStart(Message):
@@ -128,4 +192,5 @@ class CohdaUpdate(Message):
     target: CohdaTarget | None = None
     entries: ScheduleEntries | None = None
     candidate: CohdaCandidate | None = None
+    offers: CohdaOffers | None = None
     round: int = Field(0, ge=0, description="the sender's decision count when it sent this (diagnostics)")

@@ -55,8 +55,9 @@ class AveragingSettings:
         if not (np.isfinite(self.tol) and self.tol >= 0):
             raise ConfigError(f"tol must be a finite number >= 0, got {self.tol}")
 
-    def termination(self, participants: int) -> Termination:
-        return Termination(max_iter=self.max_iter, patience=self.patience, hops=max(participants - 1, 0))
+    def termination(self, hops: int) -> Termination:
+        """``hops``: a bound on the hops between any two participants (the graph's diameter, or N - 1)."""
+        return Termination(max_iter=self.max_iter, patience=self.patience, hops=hops)
 
 
 class AveragingParticipant(RoundParticipant[AveragingValue]):
@@ -66,8 +67,9 @@ class AveragingParticipant(RoundParticipant[AveragingValue]):
 
     def __init__(
         self,
-        id: str,  # noqa: A002
+        id: str,
         in_neighbours: Sequence[str],
+        *,
         initial: Sequence[float] | Array,
         settings: AveragingSettings,
         termination: Termination,
@@ -82,10 +84,10 @@ class AveragingParticipant(RoundParticipant[AveragingValue]):
         self.actor = actor
         self.history: list[Array] = [lam.copy()]
 
-    def _message(self, round: int, quiet: int, final: StopReason | None) -> AveragingValue:  # noqa: A002
+    def _message(self, round: int, quiet: int, final: StopReason | None) -> AveragingValue:
         return AveragingValue(round=round, quiet=quiet, final=final, lam=self.lam)
 
-    def _step(self, round: int, inbox: Mapping[str, AveragingValue]) -> bool:  # noqa: A002
+    def _step(self, round: int, inbox: Mapping[str, AveragingValue]) -> bool:
         lam = self.lam
         values = [message.lam for message in inbox.values()]
         for sender, value in zip(inbox, values, strict=True):

@@ -63,7 +63,7 @@ class StepSize:
             )
 
     def __call__(self, t: int) -> float:
-        return self.a0 / (t + 1) ** self.q
+        return float(self.a0 / (t + 1) ** self.q)
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,9 @@ class PrimalDualSettings:
             if not math.isfinite(value) or (name != "lam0" and value < 0):
                 raise ConfigError(f"{name} must be a finite number{'' if name == 'lam0' else ' >= 0'}, got {value}")
 
-    def termination(self, agents: int) -> Termination:
-        return Termination(max_iter=self.max_iter, patience=self.patience, hops=max(agents - 1, 0))
+    def termination(self, hops: int) -> Termination:
+        """``hops``: a bound on the hops between any two agents (the graph's diameter, or m - 1)."""
+        return Termination(max_iter=self.max_iter, patience=self.patience, hops=hops)
 
 
 class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
@@ -93,7 +94,7 @@ class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
 
     def __init__(
         self,
-        id: str,  # noqa: A002
+        id: str,
         in_neighbours: Sequence[str],
         *,
         index: int,
@@ -121,10 +122,10 @@ class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
         self.x_history: list[float] = [self.x]
         self.lam_history: list[float] = [self.lam]
 
-    def _message(self, round: int, quiet: int, final: StopReason | None) -> PrimalDualState:  # noqa: A002
+    def _message(self, round: int, quiet: int, final: StopReason | None) -> PrimalDualState:
         return PrimalDualState(round=round, quiet=quiet, final=final, lam=self.lam, z=self.z, w=self.w)
 
-    def _step(self, round: int, inbox: Mapping[str, PrimalDualState]) -> bool:  # noqa: A002
+    def _step(self, round: int, inbox: Mapping[str, PrimalDualState]) -> bool:
         a, i = self._weight, self.index
         lam_sum, w_sum, z_sum = self.lam, self.w, self.z.copy()
         for sender, message in inbox.items():
@@ -136,12 +137,12 @@ class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
             z_sum += message.z
         v = a * lam_sum
         z_new = a * z_sum
-        z_ii = self.z[i]
+        z_ii = float(self.z[i])
         x_new = self.cost.response(v)
         gradient = self.share - x_new
         scale = z_ii if self.settings.z_correction else 1.0
         lam_new = v - self.settings.step(round) * gradient / scale
-        w_new = a * w_sum + (x_new - self.share) / z_new[i] - (self.x - self.share) / z_ii
+        w_new = a * w_sum + (x_new - self.share) / float(z_new[i]) - (self.x - self.share) / z_ii
         converged = (
             abs(lam_new - self.lam) <= self.settings.tol_lam and abs(w_new) <= self.settings.tol_balance
         )

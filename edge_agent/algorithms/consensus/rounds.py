@@ -46,8 +46,8 @@ log = structlog.get_logger("edge_agent.consensus")
 class Termination:
     """When a participant stops: ``max_iter`` rounds, or everyone converged for ``patience`` rounds.
 
-    ``hops`` must bound the longest shortest path between two participants; the number of participants
-    minus one is always safe (and what the runners use).
+    ``hops`` must bound the longest shortest path between two participants: the graph's diameter (what
+    the simulation runners use), or the number of participants minus one, which is always safe.
     """
 
     max_iter: int
@@ -75,7 +75,7 @@ class RoundParticipant(ABC, Generic[M]):
 
     message_type: type[M]
 
-    def __init__(self, id: str, in_neighbours: Sequence[str], termination: Termination) -> None:  # noqa: A002
+    def __init__(self, id: str, in_neighbours: Sequence[str], termination: Termination) -> None:
         if id in in_neighbours:
             raise ConfigError(f"participant {id!r} lists itself as an in-neighbour")
         self._id = id
@@ -100,11 +100,11 @@ class RoundParticipant(ABC, Generic[M]):
 
     # -- the state, defined by subclasses ----------------------------------------------------------
     @abstractmethod
-    def _message(self, round: int, quiet: int, final: StopReason | None) -> M:  # noqa: A002
+    def _message(self, round: int, quiet: int, final: StopReason | None) -> M:
         """The message carrying this participant's current state (of round ``round``)."""
 
     @abstractmethod
-    def _step(self, round: int, inbox: Mapping[str, M]) -> bool:  # noqa: A002
+    def _step(self, round: int, inbox: Mapping[str, M]) -> bool:
         """Update the state from round ``round`` to ``round + 1`` given every in-neighbour's message;
         return whether this participant's own convergence test holds for the new state."""
 

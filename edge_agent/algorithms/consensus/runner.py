@@ -5,6 +5,9 @@ start message to ``start`` (default: the first node; the others wake up when the
 them), and waits until no message is in flight. Every participant then knows the run ended (the final
 flag reached it); one that did not finish means the protocol stalled (a lost message, a node nobody
 reaches), reported as :class:`RunTimeout` naming it and the round it waits in.
+
+The convergence detection needs a bound on the hops between participants: the runner uses the graph's
+diameter (a simulation knows the graph; a deployment without that knowledge would use N - 1).
 """
 
 from __future__ import annotations
@@ -98,17 +101,17 @@ async def simulate_averaging(
     network: QuiescentNetwork,
     graph: Graph,
     initial: Mapping[str, Sequence[float] | Array],
+    *,
     settings: AveragingSettings | None = None,
     actors: Mapping[str, ConsensusActor] | None = None,
     start: Sequence[str] | None = None,
 ) -> AveragingResult:
     settings = settings or AveragingSettings()
     _same_nodes(graph, initial, "initial values")
-    graph.require_strongly_connected()
-    termination = settings.termination(len(graph))
+    termination = settings.termination(graph.diameter())  # diameter() checks strong connectivity
     participants = [
-        AveragingParticipant(node, graph.in_neighbours(node), initial[node], settings, termination,
-                             actor=(actors or {}).get(node))
+        AveragingParticipant(node, graph.in_neighbours(node), initial=initial[node], settings=settings,
+                             termination=termination, actor=(actors or {}).get(node))
         for node in graph.nodes
     ]
     status = await run_rounds(network, participants, start or graph.nodes[:1])
@@ -138,6 +141,7 @@ async def simulate_primal_dual(
     graph: Graph,
     costs: Mapping[str, LocalCost],
     demand: float,
+    *,
     settings: PrimalDualSettings | None = None,
     start: Sequence[str] | None = None,
 ) -> PrimalDualResult:
@@ -147,7 +151,7 @@ async def simulate_primal_dual(
     graph.require_strongly_connected()
     check_feasible_demand(costs.values(), demand)
     m = len(graph)
-    termination = settings.termination(m)
+    termination = settings.termination(graph.diameter())
     agents = [
         PrimalDualParticipant(node, graph.in_neighbours(node), index=i, agents=m, cost=costs[node],
                               demand=demand, settings=settings, termination=termination)

@@ -1,0 +1,329 @@
+"""Consensus scenarios, fully distributed over a communication graph (no coordinator).
+
+* ``averaging``: participants agree on the (graph-weighted) average of their initial values (seed 000);
+* ``consensus-dispatch``: averaging consensus with the seed's economic-dispatch actor; fast, but only
+  approximately optimal (the per-generator gradient terms leave the multipliers slightly apart);
+* ``primal-dual-dispatch``: the primal-dual subgradient algorithm for unbalanced directed networks
+  (seed 001), which converges to the exact optimum.
+
+Dispatch scenarios list generators (``kind: generator``, cost ``cost_linear P + cost_quadratic P^2``) and
+the ``demand`` they must meet together. Their reports add ``power`` and ``multipliers`` per generator,
+the ``balance_residual`` ``sum P - demand`` (computed by the simulation from the final outputs) and a
+``history`` of ``x_i(t)``, ``lam_i(t)`` (at most ``history_points`` evenly spaced rounds) for plotting.
+Multipliers follow each algorithm's convention: a price for ``consensus-dispatch``, minus the marginal
+cost for ``primal-dual-dispatch`` (the paper's ``lam* = -7.2992`` for IEEE 14-bus).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from edge_agent.algorithms.consensus import (
+    AveragingSettings,
+    EconomicDispatchActor,
+    PrimalDualSettings,
+    QuadraticCost,
+    StepSize,
+    check_feasible_demand,
+    simulate_averaging,
+    simulate_primal_dual,
+)
+from edge_agent.config import StrictModel
+from edge_agent.devices import Generator
+from edge_agent.errors import ConfigError
+from edge_agent.results import RunReport
+from edge_agent.scenario.options import RunOptions
+from edge_agent.topology import CompleteTopology, Graph, TopologySpec
+
+__all__ = [
+    "AveragingMember",
+    "AveragingScenario",
+    "AveragingSettingsSpec",
+    "ConsensusDispatchScenario",
+    "PrimalDualDispatchScenario",
+    "PrimalDualSettingsSpec",
+    "StepSpec",
+]
+
+
+class AveragingSettingsSpec(StrictModel):
+    alpha: float = Field(0.3, gt=0, le=1, description="weight of the neighbours' mean in each update")
+    max_iter: int = Field(50, ge=1)
+    tol: float = Field(1e-9, ge=0, description="own test: largest change of lam in a round")
+    patience: int = Field(5, ge=1, description="rounds everyone must pass the test before the run ends")
+
+    def settings(self) -> AveragingSettings:
+        return AveragingSettings(**self.model_dump())
+
+
+class StepSpec(StrictModel):
+    a0: float = Field(0.05, gt=0, le=1, description="alpha(t) = a0 / (t + 1)^q")
+    q: float = Field(1.0, gt=0.5, le=1)
+
+
+class PrimalDualSettingsSpec(StrictModel):
+    step: StepSpec = StepSpec()
+    max_iter: int = Field(20_000, ge=1)
+    tol_lam: float = Field(1e-7, ge=0, description="own test: |lam_i(t+1) - lam_i(t)|")
+    tol_balance: float = Field(1e-2, ge=0, description="own test: |estimated sum x - demand|")
+    patience: int = Field(5, ge=1)
+    lam0: float = 0.0
+
+    def settings(self) -> PrimalDualSettings:
+        return PrimalDualSettings(
+            step=StepSize(self.step.a0, self.step.q), max_iter=self.max_iter, tol_lam=self.tol_lam,
+            tol_balance=self.tol_balance, patience=self.patience, lam0=self.lam0,
+        )
+
+
+def _unique(ids: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for pid in ids:
+        if pid in seen:
+            msg = f"participant id {pid!r} is used twice; ids must be unique"
+            raise ValueError(msg)
+        seen.add(pid)
+
+
+def _graph(topology: TopologySpec, ids: Sequence[str]) -> Graph:
+    try:
+        graph = topology.build(ids)
+        graph.require_strongly_connected()
+    except ConfigError as error:
+        raise ValueError(f"topology: {error}") from None
+    return graph
+
+
+class _DispatchScenario(StrictModel):
+    name: str = "unnamed"
+    description: str = ""
+    demand: float = Field(description="power the generators must deliver together")
+    topology: TopologySpec = CompleteTopology(kind="complete")
+    history_points: int = Field(1000, ge=2, description="most rounds kept in the report's history")
+    participants: list[Generator] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> _DispatchScenario:
+        _unique([g.id for g in self.participants])
+        for g in self.participants:
+            if g.cost_quadratic <= 0:
+                msg = f"generator {g.id!r}: cost_quadratic must be > 0 (strictly convex cost), got {g.cost_quadratic}"
+                raise ValueError(msg)
+            if g.p_min > g.p_max:
+                msg = f"generator {g.id!r}: p_min = {g.p_min:g} exceeds p_max = {g.p_max:g}"
+                raise ValueError(msg)
+        try:
+            check_feasible_demand(self.costs().values(), self.demand)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        _graph(self.topology, self.ids())
+        return self
+
+    def ids(self) -> list[str]:
+        return [g.id for g in self.participants]
+
+    def graph(self) -> Graph:
+        return _graph(self.topology, self.ids())
+
+    def costs(self) -> dict[str, QuadraticCost]:
+        return {g.id: QuadraticCost(g.cost_linear, g.cost_quadratic, g.p_min, g.p_max, g.id) for g in self.participants}
+
+    def dispatch_report(
+        self,
+        *,
+        graph: Graph,
+        algorithm: str,
+        status: Literal["converged", "max_iterations"],
+        iterations: int,
+        messages: int,
+        wall_s: float,
+        power: Mapping[str, float],
+        multipliers: Mapping[str, float],
+        x_history: Mapping[str, Sequence[float]],
+        lam_history: Mapping[str, Sequence[float]],
+        extra: Mapping[str, Any],
+    ) -> RunReport:
+        costs = self.costs()
+        local = {pid: costs[pid].value(p) for pid, p in power.items()}
+        total = float(sum(power.values()))
+        rounds = _sample_rounds(iterations, self.history_points)
+        return RunReport(
+            scenario=self.name,
+            algorithm=algorithm,
+            status=status,
+            objective=float(sum(local.values())),
+            iterations=iterations,
+            messages=messages,
+            wall_s=wall_s,
+            aggregate=[total],
+            participants={
+                pid: {"x": [float(power[pid])], "lam": float(multipliers[pid]), "cost": local[pid]} for pid in power
+            },
+            extra={
+                "demand": self.demand,
+                "power": {pid: float(p) for pid, p in power.items()},
+                "multipliers": {pid: float(v) for pid, v in multipliers.items()},
+                "balance_residual": total - self.demand,
+                "graph": {"edges": [list(e) for e in graph.edges], "balanced": graph.is_balanced()},
+                "history": {
+                    "iteration": rounds,
+                    "x": {pid: _pick(series, rounds) for pid, series in x_history.items()},
+                    "lam": {pid: _pick(series, rounds) for pid, series in lam_history.items()},
+                },
+                **extra,
+            },
+        )
+
+
+class PrimalDualDispatchScenario(_DispatchScenario):
+    """Exact economic dispatch over a strongly connected (possibly unbalanced) directed graph."""
+
+    algorithm: Literal["primal-dual-dispatch"]
+    settings: PrimalDualSettingsSpec = PrimalDualSettingsSpec()
+
+    async def run(self, options: RunOptions) -> RunReport:
+        graph = self.graph()
+        started = time.perf_counter()
+        async with options.network() as network:
+            result = await simulate_primal_dual(network, graph, self.costs(), self.demand,
+                                                settings=self.settings.settings())
+        return self.dispatch_report(
+            graph=graph,
+            algorithm=self.algorithm,
+            status=result.status,
+            iterations=result.iterations,
+            messages=network.stats.sent,
+            wall_s=time.perf_counter() - started,
+            power=result.x,
+            multipliers=result.lam,
+            x_history=result.x_history,
+            lam_history=result.lam_history,
+            extra={
+                "multiplier_convention": "lam = -marginal cost (Lagrangian sum f_i + lam (sum x_i - demand))",
+                "residual_estimates": {pid: float(w) for pid, w in result.residual_estimates.items()},
+            },
+        )
+
+
+class ConsensusDispatchScenario(_DispatchScenario):
+    """The seed's averaging consensus with an economic-dispatch actor per generator."""
+
+    algorithm: Literal["consensus-dispatch"]
+    settings: AveragingSettingsSpec = AveragingSettingsSpec()
+    initial_lam: float = 10.0
+    rho: float = Field(0.05, gt=0, description="gradient step of the actors")
+    n: int | None = Field(
+        None, ge=1,
+        description="divisor of the demand share; default the number of generators (the seed's n_guess=10 "
+        "makes the supply converge to N/10 times the demand)",
+    )
+
+    async def run(self, options: RunOptions) -> RunReport:
+        n = self.n or len(self.participants)
+        actors = {
+            g.id: EconomicDispatchActor(cost=g.cost_linear, p_max=g.p_max, p_min=g.p_min, p_target=[self.demand],
+                                        n=n, rho=self.rho, epsilon=g.cost_quadratic)
+            for g in self.participants
+        }
+        graph = self.graph()
+        started = time.perf_counter()
+        async with options.network() as network:
+            result = await simulate_averaging(network, graph, {pid: [self.initial_lam] for pid in actors},
+                                              settings=self.settings.settings(), actors=actors)
+        lam_history = {pid: [float(v[0]) for v in series] for pid, series in result.history.items()}
+        return self.dispatch_report(
+            graph=graph,
+            algorithm=self.algorithm,
+            status=result.status,
+            iterations=result.iterations,
+            messages=network.stats.sent,
+            wall_s=time.perf_counter() - started,
+            power={pid: float(actors[pid].power(lam)[0]) for pid, lam in result.lam.items()},
+            multipliers={pid: float(lam[0]) for pid, lam in result.lam.items()},
+            x_history={
+                pid: [float(p) for p in actors[pid].power(np.array(series))] for pid, series in lam_history.items()
+            },
+            lam_history=lam_history,
+            extra={"multiplier_convention": "lam = price (marginal cost)", "share_divisor": n},
+        )
+
+
+class AveragingMember(StrictModel):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    initial: float | list[float] = Field(10.0, description="starting value (a number or a vector)")
+
+    def vector(self) -> list[float]:
+        return self.initial if isinstance(self.initial, list) else [self.initial]
+
+
+class AveragingScenario(StrictModel):
+    """Plain averaging consensus. ``objective`` reports the remaining disagreement
+    ``max_i ||lam_i - mean||_inf``; ``aggregate`` the mean of the final values."""
+
+    algorithm: Literal["averaging"]
+    name: str = "unnamed"
+    description: str = ""
+    topology: TopologySpec = CompleteTopology(kind="complete")
+    settings: AveragingSettingsSpec = AveragingSettingsSpec()
+    history_points: int = Field(1000, ge=2, description="most rounds kept in the report's history")
+    participants: list[AveragingMember] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> AveragingScenario:
+        _unique([p.id for p in self.participants])
+        sizes = {len(p.vector()) for p in self.participants}
+        if len(sizes) > 1 or 0 in sizes:
+            msg = f"every initial value must have the same non-zero length, got lengths {sorted(sizes)}"
+            raise ValueError(msg)
+        _graph(self.topology, [p.id for p in self.participants])
+        return self
+
+    async def run(self, options: RunOptions) -> RunReport:
+        graph = _graph(self.topology, [p.id for p in self.participants])
+        started = time.perf_counter()
+        async with options.network() as network:
+            result = await simulate_averaging(network, graph, {p.id: p.vector() for p in self.participants},
+                                              settings=self.settings.settings())
+        final = np.array([result.lam[p.id] for p in self.participants])
+        mean = final.mean(axis=0)
+        rounds = _sample_rounds(result.iterations, self.history_points)
+        return RunReport(
+            scenario=self.name,
+            algorithm=self.algorithm,
+            status=result.status,
+            objective=float(np.max(np.abs(final - mean))),
+            iterations=result.iterations,
+            messages=network.stats.sent,
+            wall_s=time.perf_counter() - started,
+            aggregate=mean.tolist(),
+            participants={pid: {"x": lam.tolist()} for pid, lam in result.lam.items()},
+            extra={
+                "initial_mean": np.mean([p.vector() for p in self.participants], axis=0).tolist(),
+                "graph": {"edges": [list(e) for e in graph.edges], "balanced": graph.is_balanced()},
+                "history": {
+                    "iteration": rounds,
+                    "lam": {pid: [series[min(k, len(series) - 1)].tolist() for k in rounds]
+                            for pid, series in result.history.items()},
+                },
+            },
+        )
+
+
+def _sample_rounds(iterations: int, points: int) -> list[int]:
+    """At most ``points`` rounds from 0 to ``iterations``, both ends included: every early round, then
+    geometrically sparser (the dynamics of a decaying step happen early; a log axis shows them)."""
+    if iterations + 1 <= points:
+        return list(range(iterations + 1))
+    spaced = np.geomspace(1, iterations + 1, points) - 1
+    return sorted({0, iterations, *(round(float(k)) for k in spaced)})
+
+
+def _pick(series: Sequence[float], rounds: Sequence[int]) -> list[float]:
+    """``series[k]`` for each round; a participant that stopped early holds its last value."""
+    last = len(series) - 1
+    return [float(series[min(k, last)]) for k in rounds]
