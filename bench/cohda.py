@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from edge_agent import codec
 from edge_agent.algorithms.cohda import CohdaParticipant, CohdaStart, EnumerationDecider, Target
 from edge_agent.carrier import InProcNetwork
 from edge_agent.carrier.base import GOSSIP
+from edge_agent.logs import configure_logging
 from edge_agent.messages import Envelope
 from edge_agent.plots import plot_cohda
 from edge_agent.scenario import RunOptions
@@ -68,15 +70,22 @@ def small_world(ids: list[str], seed: int) -> Graph:
     return Graph.small_world(ids, k, SMALL_WORLD_P, np.random.default_rng(seed))
 
 
+CPU_S: dict[int, float] = {}  # id(outcome) -> CPU seconds of the run
+
+
 async def run(sets: np.ndarray, target: np.ndarray, topology: str, seed: int = 0, **options: Any) -> CohdaOutcome:
     participants = team(sets, relay=topology != "complete", **options)
     ids = [p.id for p in participants]
     graph = Graph.complete(ids) if topology == "complete" else small_world(ids, seed)
-    return await run_cohda(participants, graph, Target.of(target), RunOptions(run_id=f"bench-{len(ids)}"))
+    started = time.process_time()
+    outcome = await run_cohda(participants, graph, Target.of(target), RunOptions(run_id=f"bench-{len(ids)}"))
+    CPU_S[id(outcome)] = time.process_time() - started
+    return outcome
 
 
 def figures(outcome: CohdaOutcome) -> dict[str, Any]:
     return {
+        "cpu_s": round(CPU_S.get(id(outcome), float("nan")), 3),
         "status": outcome.status(),
         "agreed": outcome.agreed,
         "distance": round(outcome.distance(), 4),
@@ -160,19 +169,20 @@ def markdown(scaling: list[dict[str, Any]], peer: list[dict[str, Any]], sizes: l
         "",
         f"{meta['date']}, {meta['machine']}, Python {meta['python']}. Reproduce: `.venv/bin/python bench/cohda.py`.",
         "Defaults: batch decisions, best response to the best candidate, 3 offered alternatives for pair moves,",
-        "composition of received moves (see `docs/cohda.md`). Times are single runs on a shared, noisy machine.",
+        "composition of received moves (see `docs/cohda.md`). Times are single runs on a shared, noisy machine:",
+        f"load average {meta['load']} when the run ended; CPU s (process time) is less sensitive to other jobs.",
         "",
         "## Scaling: small-world graph, 10 random schedules x 24 slots, planted target (optimum 0)",
         "",
         "| N | degree | status | agreed | start distance | final distance (= gap) | gap / start | rounds | messages "
-        "| wall s |",
-        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        "| wall s | CPU s |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in scaling:
         lines.append(
             f"| {r['N']} | {r['degree']} | {r['status']} | {r['agreed']} | {r['start_distance']:.2f} | "
             f"{r['distance']:.2f} | {100 * r['gap_of_start']:.1f} % | {r['rounds']} | {r['messages']:,} | "
-            f"{r['wall_s']:.2f} |"
+            f"{r['wall_s']:.2f} | {r['cpu_s']:.2f} |"
         )
     lines += [
         "",
@@ -209,7 +219,9 @@ def markdown(scaling: list[dict[str, Any]], peer: list[dict[str, Any]], sizes: l
     lines += [
         "",
         "The largest updates are a participant's first ones on the small world (the target and many first-seen",
-        "configuration entries); entries are split at 128 KiB, so no update can exceed ~150 KiB whatever N is.",
+        "configuration entries). Entries are split into chunks of at most 128 KiB; the rest of an update (target,",
+        "candidate at ~12 bytes per member plus at most 16 moves, offers) stays under 25 KB at N = 100, so no",
+        "update can exceed ~155 KB there.",
         "",
     ]
     return "\n".join(lines)
@@ -223,12 +235,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="N <= 50 and the peer's instances; writes nothing")
     args = parser.parse_args()
+    configure_logging()
     sizes_n = [5, 20, 50] if args.quick else [5, 20, 50, 200, 1000]
     scaling = await scaling_rows(sizes_n, print)
     peer = await peer_rows(print)
     sizes = [] if args.quick else await message_sizes(print)
     meta = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "python": platform.python_version()}
+            "python": platform.python_version(), "load": " / ".join(f"{v:.1f}" for v in os.getloadavg())}
     text = markdown(scaling, peer, sizes, meta)
     print(text)
     if args.quick:

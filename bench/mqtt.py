@@ -2,7 +2,7 @@
 
 Everything runs against ONE private Mosquitto (:class:`edge_agent.runtime.PrivateBroker`) on 127.0.0.1::
 
-    .venv/bin/python bench/mqtt.py            # full run (~10 min on 2 cores), writes bench/results/mqtt.{md,json}
+    .venv/bin/python bench/mqtt.py            # full run (~6-10 min on 2 cores), writes bench/results/mqtt.{md,json}
     .venv/bin/python bench/mqtt.py --quick    # smoke run: small counts, prints the table, writes nothing
 
 Measured:
@@ -13,12 +13,13 @@ Measured:
    * raw paho + a hop into asyncio (the requester awaits a future resolved with ``call_soon_threadsafe``);
    * our carrier: two :class:`MqttConnection` objects on one loop, ``await carrier.request(...)`` against an
      echo participant answering :class:`AdmmRequest` with :class:`AdmmAnswer`;
-   * our carrier with the echo participant in a second process (the shape of a real deployment).
+   * raw paho and our carrier again, with the responder in a second process (the shape of a deployment).
    The payloads of the raw runs are the very bytes our carrier puts on the wire for the same messages.
    Each variant runs ``--repeats`` times, interleaved; the table shows the median of the runs.
 2. wall time per ADMM round (sharing variant, Generator devices, tolerances no run can meet, so every run
    goes to ``max_iters``) for N devices (a) hosted in one process on one connection, the coordinator on
    another, and (b) one ``python -m edge_agent agent`` process each; plus the time until all N are present.
+   The process case is capped: agents not present ``process_budget_s`` after the first spawn are killed.
 3. one idle device agent process: time from spawn until its presence is seen on the broker, and VmRSS once
    ready (median of several starts).
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -62,7 +64,7 @@ from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.devices import Generator
-from edge_agent.errors import RunTimeout
+from edge_agent.errors import EdgeAgentError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.device_agent import DeviceAgent
@@ -413,7 +415,7 @@ class AdmmCase:
     hosting: str  # "one process" or "N processes"
     n: int
     present: int
-    startup_s: float  # from the first connect / spawn until all N are present
+    startup_s: float | None  # from the first connect / spawn until all N are present (None: the case failed)
     round_ms: list[float] = field(default_factory=list)  # one entry per timed run (its mean round time)
     rounds: int = 0
     spawn_s: float | None = None  # agent processes: until the last Popen returned
@@ -672,7 +674,7 @@ def render(report: dict[str, Any]) -> str:
         runs = ", ".join(f"{v:.1f}" for v in case["round_ms"]) or "-"
         killed = f" ({case['killed_at_teardown']} killed)" if case["killed_at_teardown"] else ""
         lines.append(
-            f"| {case['hosting']} | {case['n']} | {case['present']} | {case['startup_s']:.2f} | "
+            f"| {case['hosting']} | {case['n']} | {case['present']} | {_fmt(case['startup_s'])} | "
             f"{_fmt(case['spawn_s'], 1)} | {_fmt(case['round_ms_median'], 1)} | "
             f"{runs} ({case['rounds']} rounds each) | "
             f"{_fmt(case['rss_mb_median'], 1)} | {_fmt(case['teardown_s'], 1)}{killed} | {case['load']:.1f} | "
@@ -735,12 +737,21 @@ class Plan:
 
 
 FULL = Plan(round_trips=2000, warmup=200, repeats=3, admm_inproc=(10, 100), admm_processes=(10, 100),
-            admm_rounds=20, admm_repeats=3, process_budget_s=240.0, agent_starts=5)
+            admm_rounds=20, admm_repeats=3, process_budget_s=300.0, agent_starts=5)
 QUICK = Plan(round_trips=300, warmup=50, repeats=1, admm_inproc=(10,), admm_processes=(3,),
              admm_rounds=5, admm_repeats=1, process_budget_s=60.0, agent_starts=2)
 
 
+def preflight() -> None:
+    """Fail fast if an agent process cannot even start (the tree is shared and edited concurrently)."""
+    done = subprocess.run([sys.executable, "-m", "edge_agent", "agent", "--help"], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"`python -m edge_agent agent --help` failed:\n{done.stderr}")
+
+
 def run(plan: Plan, quick: bool) -> dict[str, Any]:
+    preflight()
     broker_binary = shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
     report: dict[str, Any] = {"quick": quick, "machine": machine_info(broker_binary)}
     payloads = WirePayloads.build()
@@ -777,14 +788,18 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         for n in plan.admm_inproc:
             progress(f"ADMM, {n} devices in one process")
             cases.append(admm_one_process(broker.url, n, plan.admm_rounds, plan.admm_repeats))
-            progress(f"  {cases[-1].round_ms_median:.1f} ms per round, startup {cases[-1].startup_s:.2f} s")
+            progress(f"  {_fmt(cases[-1].round_ms_median, 1)} ms per round, startup {_fmt(cases[-1].startup_s)} s")
         for n in plan.admm_processes:
             progress(f"ADMM, {n} agent processes (startup budget {plan.process_budget_s:g} s)")
-            case = admm_processes(broker.url, n, rounds=plan.admm_rounds, repeats=plan.admm_repeats,
-                                  work_dir=work_dir, budget_s=plan.process_budget_s)
+            try:
+                case = admm_processes(broker.url, n, rounds=plan.admm_rounds, repeats=plan.admm_repeats,
+                                      work_dir=work_dir, budget_s=plan.process_budget_s)
+            except EdgeAgentError as error:  # e.g. an agent that exits: report it, keep the other results
+                first_line = str(error).splitlines()[0]
+                case = AdmmCase(f"{n} processes", n, 0, None, load=os.getloadavg()[0], note=f"failed: {first_line}")
             cases.append(case)
             progress(f"  {_fmt(case.round_ms_median, 1)} ms per round, {case.present}/{n} present after "
-                     f"{case.startup_s:.1f} s {case.note}")
+                     f"{_fmt(case.startup_s, 1)} s {case.note}")
         report["admm"] = [{**asdict(c), "round_ms_median": c.round_ms_median} for c in cases]
 
         progress(f"idle agent process: {plan.agent_starts} starts")
@@ -807,6 +822,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run; prints the table, writes no files")
     parser.add_argument("--output", type=Path, default=None,
                         help=f"write <output>.md and <output>.json (default {RESULTS / 'mqtt'}, not with --quick)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help=f"runs per latency variant and ADMM case (default {FULL.repeats})")
     parser.add_argument("--serve-echo", nargs=2, metavar=("URL", "PREFIX"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-raw-echo", nargs=3, metavar=("HOST", "PORT", "PREFIX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -819,7 +836,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_echo:
         asyncio.run(serve_echo(*args.serve_echo))
         return 0
-    report = run(QUICK if args.quick else FULL, args.quick)
+    plan = QUICK if args.quick else FULL
+    if args.repeats is not None:
+        if args.repeats < 1:
+            parser.error("--repeats must be >= 1")
+        plan = dataclasses.replace(plan, repeats=args.repeats, admm_repeats=args.repeats)
+    report = run(plan, args.quick)
     text = render(report)
     print(text)
     output = args.output or (None if args.quick else RESULTS / "mqtt")

@@ -17,11 +17,13 @@ from edge_agent.logs import configure_logging
 from edge_agent.plots import plot_admm_convergence, plot_cohda, plot_dispatch_history
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
+from edge_agent.runtime.consensus import run_consensus_fleet
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.fleet import FleetSpec, load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
 from edge_agent.runtime.services import run_agent, run_coordinator
 from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
 from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
+from edge_agent.scenario.consensus import ConsensusDispatchScenario, PrimalDualDispatchScenario
 
 __all__ = ["main"]
 
@@ -114,8 +116,14 @@ def _plot(reports: list[RunReport], path: Path) -> None:
 
 
 def _solve_over_mqtt(scenario: Scenario, source: str, broker: str | None) -> RunReport:
+    if isinstance(scenario, PrimalDualDispatchScenario | ConsensusDispatchScenario):
+        return run_consensus_fleet(scenario, broker)
     if not isinstance(scenario, AdmmSharingScenario | AdmmConsensusScenario):
-        raise ConfigError(f"--carrier mqtt runs ADMM scenarios so far, not {scenario.algorithm!r}", source=source)
+        raise ConfigError(
+            f"--carrier mqtt runs ADMM and dispatch consensus scenarios (primal-dual-dispatch, consensus-dispatch), "
+            f"not {scenario.algorithm!r}",
+            source=source,
+        )
     devices = [DeviceConfig(id=device.id, device=device) for device in scenario.participants]
     spec = FleetSpec(name=scenario.name, devices=devices, jobs=[scenario.job()])
     return run_fleet(spec, devices, broker)[0]

@@ -14,6 +14,14 @@ from pydantic import Field, ValidationError
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
 from edge_agent.algorithms.cohda.messages import CohdaStart, CohdaUpdate
+from edge_agent.algorithms.consensus.job import (
+    ConsensusCollect,
+    ConsensusFailure,
+    ConsensusJoin,
+    ConsensusJoined,
+    ConsensusLeave,
+    ConsensusOutcome,
+)
 from edge_agent.algorithms.consensus.messages import AveragingValue, ConsensusStart, PrimalDualState
 from edge_agent.config import validation_problems
 from edge_agent.errors import ProtocolError
@@ -24,6 +32,7 @@ __all__ = ["AnyMessage", "decode", "encode"]
 AnyMessage = Annotated[
     AdmmRequest | AdmmAnswer | AdmmFailure | AdmmJob | AdmmJobResult
     | ConsensusStart | AveragingValue | PrimalDualState
+    | ConsensusJoin | ConsensusJoined | ConsensusFailure | ConsensusCollect | ConsensusOutcome | ConsensusLeave
     | CohdaStart | CohdaUpdate,
     Field(discriminator="kind"),
 ]

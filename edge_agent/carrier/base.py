@@ -23,7 +23,7 @@ from edge_agent.clock import Clock
 from edge_agent.errors import RunTimeout
 from edge_agent.messages import Envelope, Message
 
-__all__ = ["GOSSIP", "Carrier", "Participant"]
+__all__ = ["GOSSIP", "Carrier", "Participant", "RunCarrier"]
 
 GOSSIP = "*"  # the receiver of a published (gossip) envelope: whoever subscribed to its sender
 
@@ -140,6 +140,11 @@ class Carrier(ABC):
     def subscribe(self, senders: Iterable[str]) -> None:
         """Receive what ``senders`` publish (this participant's in-neighbours)."""
 
+    def unsubscribe(self, senders: Iterable[str]) -> None:
+        """Stop receiving what ``senders`` publish, where the transport can (MQTT). By default nothing
+        changes: a receiver must drop what it no longer expects anyway (messages in flight still arrive)."""
+        log.debug("carrier.keeps_subscriptions", participant=self.id, carrier=type(self).__name__)
+
     @abstractmethod
     def others(self) -> list[str]:
         """Ids of every other participant this carrier knows of."""
@@ -154,3 +159,35 @@ class Carrier(ABC):
 
     async def sleep(self, seconds: float) -> None:
         await self.clock.sleep(seconds)
+
+
+class RunCarrier(Carrier):
+    """Another carrier's participant and transport, every envelope stamped with ``run_id``.
+
+    How a participant that serves several runs over time (a device agent) takes part in one of them:
+    messages sent through the view carry the run's id, and a reply to a request made through it resolves
+    the view's future (the two share their table of pending requests).
+    """
+
+    def __init__(self, inner: Carrier, run_id: str) -> None:
+        super().__init__(inner.participant, inner.clock, run_id)
+        self.inner = inner
+        self._pending = inner._pending
+
+    def _transmit(self, envelope: Envelope) -> None:
+        self.inner._transmit(envelope)
+
+    def subscribe(self, senders: Iterable[str]) -> None:
+        self.inner.subscribe(senders)
+
+    def unsubscribe(self, senders: Iterable[str]) -> None:
+        self.inner.unsubscribe(senders)
+
+    def others(self) -> list[str]:
+        return self.inner.others()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        return self.inner.spawn(coroutine, name)
+
+    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        return await self.inner.run_blocking(function, *args)

@@ -330,6 +330,13 @@ class MqttLink:
             if self.connected:
                 self._send_subscribe([topic_filter])
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Forget a subscription: UNSUBSCRIBE now (if connected), and no more after reconnects."""
+        if topic_filter in self._filters:
+            self._filters.remove(topic_filter)
+            if self.connected:
+                self._client.unsubscribe(topic_filter)
+
     def _send_subscribe(self, filters: list[str]) -> None:
         assert self._loop is not None
         rc, mid = self._client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])

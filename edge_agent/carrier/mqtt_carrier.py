@@ -81,6 +81,9 @@ class MqttCarrier(Carrier):
     def subscribe(self, senders: Iterable[str]) -> None:
         self._connection.subscribe_gossip(self.id, senders)
 
+    def unsubscribe(self, senders: Iterable[str]) -> None:
+        self._connection.unsubscribe_gossip(self.id, senders)
+
     def others(self) -> list[str]:
         return self._connection.online(excluding=self.id)
 
@@ -268,6 +271,17 @@ class MqttConnection:
             validate_id(sender, "gossip sender id")
             self._gossip_subscribers.setdefault(sender, set()).add(subscriber)
             self._link.subscribe(self.topics.gossip(sender))
+
+    def unsubscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None:
+        """``subscriber`` no longer hears ``senders``; the MQTT subscription goes when nobody here does."""
+        for sender in senders:
+            subscribers = self._gossip_subscribers.get(sender)
+            if subscribers is None or subscriber not in subscribers:
+                continue
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self._gossip_subscribers[sender]
+                self._link.unsubscribe(self.topics.gossip(sender))
 
     async def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, within_s: float = 5.0) -> int:
         """Publish bytes as they are (tools, tests) at QoS 1; returns the PUBACK reason code."""

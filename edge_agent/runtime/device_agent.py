@@ -2,18 +2,27 @@
 
 It holds no transport code: the same object serves in the in-process simulation and in an agent
 process on MQTT. For ADMM it builds its local problem when a run's first request arrives (the horizon
-is the length of the reference it is sent), keeps one OSQP solver per run, and forgets old runs.
+is the length of the reference it is sent), keeps one OSQP solver per run, and forgets old runs. For
+the consensus dispatch algorithms a generator joins runs when asked (``consensus.join``), with its cost
+``cost_linear P + cost_quadratic P^2`` on ``[p_min, p_max]`` (:class:`ConsensusMember`).
+
+``settle`` (optional) waits until the transport confirmed the subscriptions made so far; an agent
+process passes its MQTT connection's :meth:`~edge_agent.carrier.mqtt_carrier.MqttConnection.settled`,
+so that a device acknowledges a consensus join only once it really hears its in-neighbours.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 import structlog
 
 from edge_agent.algorithms.admm import AdmmFailure, AdmmFlexActor, AdmmRequest
+from edge_agent.algorithms.consensus.costs import QuadraticCost
+from edge_agent.algorithms.consensus.member import ConsensusMember
 from edge_agent.carrier.base import Carrier
-from edge_agent.devices import DeviceSpec
+from edge_agent.devices import DeviceSpec, Generator
 from edge_agent.errors import ConfigError
 from edge_agent.messages import Envelope, Message
 
@@ -25,9 +34,10 @@ RUNS_KEPT = 4
 
 
 class DeviceAgent:
-    def __init__(self, device: DeviceSpec) -> None:
+    def __init__(self, device: DeviceSpec, settle: Callable[[], Awaitable[None]] | None = None) -> None:
         self.device = device
         self._actors: OrderedDict[tuple[str | None, int], AdmmFlexActor] = OrderedDict()
+        self.consensus = ConsensusMember(device.id, self._dispatch_cost, settle=settle, runs_kept=RUNS_KEPT)
 
     @property
     def id(self) -> str:
@@ -38,6 +48,9 @@ class DeviceAgent:
             actor = self._admm_actor(envelope.run, message, carrier, envelope)
             if actor is not None:
                 await actor.handle(carrier, message, envelope)
+            return
+        if self.consensus.accepts(message):
+            await self.consensus.handle(carrier, message, envelope)
             return
         log.warning("device.unexpected_message", participant=self.id, kind=message.kind, sender=envelope.sender)
 
@@ -57,3 +70,10 @@ class DeviceAgent:
             while len(self._actors) > RUNS_KEPT:
                 self._actors.popitem(last=False)
         return actor
+
+    def _dispatch_cost(self) -> QuadraticCost:
+        """The private cost a generator brings to a consensus dispatch."""
+        device = self.device
+        if not isinstance(device, Generator):
+            raise ConfigError(f"device {self.id!r} is a {device.kind}; only generators take part in a dispatch")
+        return QuadraticCost(device.cost_linear, device.cost_quadratic, device.p_min, device.p_max, device.id)

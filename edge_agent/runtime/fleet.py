@@ -44,7 +44,16 @@ from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.runtime.services import COORDINATOR_ID
 from edge_agent.scenario.admm import run_admm_job
 
-__all__ = ["FleetSpec", "load_fleet", "load_jobs", "run_fleet", "run_fleet_inproc", "submit_jobs"]
+__all__ = [
+    "FleetSpec",
+    "load_fleet",
+    "load_jobs",
+    "run_fleet",
+    "run_fleet_inproc",
+    "start_device_agents",
+    "submit_jobs",
+    "wait_for_agents",
+]
 
 log = structlog.get_logger("edge_agent.fleet")
 
@@ -134,17 +143,22 @@ def run_fleet(
         if broker_url is None:
             broker_url = stack.enter_context(PrivateBroker()).url
         processes = stack.enter_context(ProcessGroup(work_dir))
-        for device in devices:
-            config_path = work_dir / f"{device.id}.yaml"
-            data = device.model_dump(mode="json", exclude_none=True)
-            data["broker"] = broker_url
-            data["device"].pop("id", None)
-            config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
-            processes.start(device.id, [sys.executable, "-m", "edge_agent", "agent", "--config", str(config_path)])
+        start_device_agents(processes, devices, broker_url)
         processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
                                          "--broker", broker_url, "--prefix", spec.prefix])
         return asyncio.run(submit_jobs(spec.jobs, broker_url, spec.prefix, spec.job_timeout_s,
                                        wait_for=[d.id for d in devices], processes=processes))
+
+
+def start_device_agents(processes: ProcessGroup, devices: Sequence[DeviceConfig], broker_url: str) -> None:
+    """One ``edge-agent agent`` process per device, on ``broker_url``; configs and logs in the group's directory."""
+    for device in devices:
+        config_path = processes.log_dir / f"{device.id}.yaml"
+        data = device.model_dump(mode="json", exclude_none=True)
+        data["broker"] = broker_url
+        data["device"].pop("id", None)
+        config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        processes.start(device.id, [sys.executable, "-m", "edge_agent", "agent", "--config", str(config_path)])
 
 
 async def submit_jobs(
@@ -160,7 +174,7 @@ async def submit_jobs(
     requester = _Requester(f"cli-{secrets.token_hex(4)}")
     async with MqttConnection(broker_url, prefix=prefix, client_id=requester.id) as connection:
         carrier = connection.add(requester)
-        await _wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
+        await wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
         reports = []
         for job in jobs:
             started = time.perf_counter()
@@ -174,7 +188,9 @@ async def submit_jobs(
         return reports
 
 
-async def _wait_for_agents(connection: MqttConnection, names: list[str], processes: ProcessGroup | None) -> None:
+async def wait_for_agents(
+    connection: MqttConnection, names: Sequence[str], processes: ProcessGroup | None = None
+) -> None:
     """Wait until every named agent is present, failing early (with its output) if a child of ours exits."""
     deadline = time.monotonic() + STARTUP_S
     while True:

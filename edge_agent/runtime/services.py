@@ -105,7 +105,7 @@ async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
         password=credentials.password(),
         tls=credentials.tls_context(),
     ) as connection:
-        connection.add(DeviceAgent(config.device))
+        connection.add(DeviceAgent(config.device, settle=connection.settled))
         await _serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=url)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import structlog
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from edge_agent.algorithms.cohda import (
@@ -48,6 +49,8 @@ __all__ = [
     "run_cohda",
 ]
 
+log = structlog.get_logger("edge_agent.cohda")
+
 
 class _Spec(StrictModel):
     id: ParticipantId
@@ -55,7 +58,9 @@ class _Spec(StrictModel):
     def horizon(self) -> int | None:
         return None
 
-    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+    def decider(self, horizon: int, device_rng: np.random.Generator, search_rng: np.random.Generator) -> Decider:
+        """``device_rng`` draws the device's schedules (part of the problem: seeded by the scenario only),
+        ``search_rng`` the algorithm's random choices (also seeded by the run options)."""
         raise NotImplementedError
 
 
@@ -80,7 +85,7 @@ class CohdaSchedulesSpec(_Spec):
     def horizon(self) -> int:
         return len(self.schedules[0])
 
-    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+    def decider(self, horizon: int, device_rng: np.random.Generator, search_rng: np.random.Generator) -> Decider:
         return EnumerationDecider(self.id, self.schedules, initial_index=self.initial_index)
 
 
@@ -92,7 +97,7 @@ class CohdaShiftedLoadSpec(_Spec):
     earliest_start: int = Field(0, ge=0)
     latest_start: int | None = Field(None, ge=0, description="default: the last start that fits")
 
-    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+    def decider(self, horizon: int, device_rng: np.random.Generator, search_rng: np.random.Generator) -> Decider:
         rows = shifted_profiles(self.profile, horizon, self.earliest_start, self.latest_start)
         return EnumerationDecider(self.id, rows)
 
@@ -108,9 +113,9 @@ class CohdaBatterySpec(_Spec):
     slot_hours: float = Field(1.0, gt=0)
     count: int = Field(20, ge=1, le=10_000)
 
-    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+    def decider(self, horizon: int, device_rng: np.random.Generator, search_rng: np.random.Generator) -> Decider:
         rows = battery_schedules(
-            horizon, self.count, rng, power_max=self.power_max, energy_max=self.energy_max,
+            horizon, self.count, device_rng, power_max=self.power_max, energy_max=self.energy_max,
             energy_initial=self.energy_initial, energy_min=self.energy_min, slot_hours=self.slot_hours,
         )
         return EnumerationDecider(self.id, rows)
@@ -137,9 +142,9 @@ class CohdaCorridorSpec(_Spec):
     def horizon(self) -> int:
         return len(self.lower)
 
-    def decider(self, horizon: int, rng: np.random.Generator) -> Decider:
+    def decider(self, horizon: int, device_rng: np.random.Generator, search_rng: np.random.Generator) -> Decider:
         return LocalSearchDecider(
-            self.id, self.lower, self.upper, rng, initial=self.initial,
+            self.id, self.lower, self.upper, search_rng, initial=self.initial,
             convergence_force_factor=self.convergence_force_factor, max_iterations=self.max_iterations,
             sample_size_per_value=self.sample_size_per_value,
         )
@@ -184,7 +189,7 @@ class CohdaScenario(StrictModel):
     weights: list[float] | None = Field(None, description="weight of a deviation per slot (default 1)")
     performance: Literal["weighted-l1", "weighted-squares", "peak"] = "weighted-l1"
     topology: TopologySpec = CompleteTopology(kind="complete")
-    seed: int = Field(0, description="draws device schedules and the local search")
+    seed: int = Field(0, description="draws the device schedules (batteries) and seeds the local search")
     settings: CohdaSettingsSpec = CohdaSettingsSpec()
     participants: list[CohdaParticipantSpec]
 
@@ -217,10 +222,12 @@ class CohdaScenario(StrictModel):
         relay = {"always": True, "never": False, "auto": not _is_complete(graph)}[self.settings.relay]
         participants = []
         for i, spec in enumerate(self.participants):
-            rng = np.random.default_rng([self.seed, i, options.seed or 0])
+            device_rng = np.random.default_rng([self.seed, i])
+            search_rng = np.random.default_rng([self.seed, i, 1, options.seed or 0])
+            decider = spec.decider(len(self.target), device_rng, search_rng)
             participants.append(
                 CohdaParticipant(
-                    spec.id, spec.decider(len(self.target), rng), performance=PERFORMANCES[self.performance],
+                    spec.id, decider, performance=PERFORMANCES[self.performance],
                     relay=relay, batch=self.settings.batch, max_decisions=self.settings.max_decisions,
                     improvement_tol=self.settings.improvement_tol, respond_to=self.settings.respond_to,
                     offers=self.settings.offers, compose=self.settings.compose,
@@ -348,4 +355,7 @@ async def run_cohda(
     final = [c for c in candidates if c is not None]
     agreed = all(c.wire.same_choice(final[0].wire) for c in final[1:])
     best = max(final, key=lambda c: (len(c.members), c.perf))
-    return CohdaOutcome(list(participants), target, best.wire, agreed, network.stats.sent, wall_s)
+    outcome = CohdaOutcome(list(participants), target, best.wire, agreed, network.stats.sent, wall_s)
+    log.info("cohda.done", participants=len(participants), agreed=agreed, messages=outcome.messages,
+             distance=round(outcome.distance(), 6), wall_s=round(wall_s, 3))
+    return outcome

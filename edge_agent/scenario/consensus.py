@@ -24,12 +24,18 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from edge_agent.algorithms.consensus import (
-    AveragingSettings,
+    AveragingDispatchMethod,
+    AveragingSettingsSpec,
+    ConsensusJoin,
+    DispatchMethod,
     EconomicDispatchActor,
-    PrimalDualSettings,
+    LaunchResult,
+    PrimalDualMethod,
+    PrimalDualSettingsSpec,
     QuadraticCost,
-    StepSize,
+    StepSpec,
     check_feasible_demand,
+    sample_rounds,
     simulate_averaging,
     simulate_primal_dual,
 )
@@ -49,36 +55,6 @@ __all__ = [
     "PrimalDualSettingsSpec",
     "StepSpec",
 ]
-
-
-class AveragingSettingsSpec(StrictModel):
-    alpha: float = Field(0.3, gt=0, le=1, description="weight of the neighbours' mean in each update")
-    max_iter: int = Field(50, ge=1)
-    tol: float = Field(1e-9, ge=0, description="own test: largest change of lam in a round")
-    patience: int = Field(5, ge=1, description="rounds everyone must pass the test before the run ends")
-
-    def settings(self) -> AveragingSettings:
-        return AveragingSettings(**self.model_dump())
-
-
-class StepSpec(StrictModel):
-    a0: float = Field(0.05, gt=0, le=1, description="alpha(t) = a0 / (t + 1)^q")
-    q: float = Field(1.0, gt=0.5, le=1)
-
-
-class PrimalDualSettingsSpec(StrictModel):
-    step: StepSpec = StepSpec()
-    max_iter: int = Field(20_000, ge=1)
-    tol_lam: float = Field(1e-7, ge=0, description="own test: |lam_i(t+1) - lam_i(t)|")
-    tol_balance: float = Field(1e-2, ge=0, description="own test: |estimated sum x - demand|")
-    patience: int = Field(5, ge=1)
-    lam0: float = 0.0
-
-    def settings(self) -> PrimalDualSettings:
-        return PrimalDualSettings(
-            step=StepSize(self.step.a0, self.step.q), max_iter=self.max_iter, tol_lam=self.tol_lam,
-            tol_balance=self.tol_balance, patience=self.patience, lam0=self.lam0,
-        )
 
 
 def _unique(ids: Sequence[str]) -> None:
@@ -133,6 +109,54 @@ class _DispatchScenario(StrictModel):
     def costs(self) -> dict[str, QuadraticCost]:
         return {g.id: QuadraticCost(g.cost_linear, g.cost_quadratic, g.p_min, g.p_max, g.id) for g in self.participants}
 
+    def method(self) -> DispatchMethod:
+        """The algorithm and its settings, as the devices are told over MQTT."""
+        raise NotImplementedError
+
+    def joins(self, run: str) -> dict[str, ConsensusJoin]:
+        """What each generator is told to join run ``run`` (everything but its cost), in participant order."""
+        graph = self.graph()
+        method, hops = self.method(), graph.diameter()
+        return {
+            node: ConsensusJoin(run=run, method=method, in_neighbours=graph.in_neighbours(node), index=i,
+                                agents=len(graph), hops=hops, demand=self.demand)
+            for i, node in enumerate(graph.nodes)
+        }
+
+    def _extra(self, residual_estimates: Mapping[str, float | None]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def launch_report(self, result: LaunchResult, *, wall_s: float, transport: Mapping[str, Any]) -> RunReport:
+        """The report of a run among device agents, from their outcomes: the same keys as in process, plus
+        ``transport`` (how it ran, what each participant received and dropped). ``messages`` counts the
+        round messages delivered to the participants, as the in-process count does."""
+        outcomes = result.outcomes
+        return self.dispatch_report(
+            graph=self.graph(),
+            algorithm=self.method().algorithm,
+            status=result.status,
+            iterations=result.iterations,
+            messages=result.deliveries,
+            wall_s=wall_s,
+            power={pid: o.x for pid, o in outcomes.items()},
+            multipliers={pid: o.lam for pid, o in outcomes.items()},
+            local_costs={pid: o.cost for pid, o in outcomes.items()},
+            x_history={pid: o.x_history.tolist() for pid, o in outcomes.items()},
+            lam_history={pid: o.lam_history.tolist() for pid, o in outcomes.items()},
+            rounds=result.rounds,
+            extra={
+                **self._extra({pid: o.residual_estimate for pid, o in outcomes.items()}),
+                "transport": {
+                    **transport,
+                    "run": result.run,
+                    "control_messages": result.control,
+                    "polls": result.polls,
+                    "received": {pid: o.received for pid, o in outcomes.items()},
+                    "dropped": {pid: o.dropped for pid, o in outcomes.items()},
+                },
+            },
+        )
+
     def dispatch_report(
         self,
         *,
@@ -147,11 +171,21 @@ class _DispatchScenario(StrictModel):
         x_history: Mapping[str, Sequence[float]],
         lam_history: Mapping[str, Sequence[float]],
         extra: Mapping[str, Any],
+        local_costs: Mapping[str, float] | None = None,
+        rounds: Sequence[int] | None = None,
     ) -> RunReport:
-        costs = self.costs()
-        local = {pid: costs[pid].value(p) for pid, p in power.items()}
+        """``x_history`` / ``lam_history`` hold every round, or only ``rounds`` when those are given;
+        ``local_costs`` (each generator's cost at its output) default to the scenario's cost functions."""
+        if local_costs is None:
+            costs = self.costs()
+            local = {pid: costs[pid].value(p) for pid, p in power.items()}
+        else:
+            local = {pid: float(local_costs[pid]) for pid in power}
         total = float(sum(power.values()))
-        rounds = _sample_rounds(iterations, self.history_points)
+        if rounds is None:
+            rounds = sample_rounds(iterations, self.history_points)
+            x_history = {pid: _pick(series, rounds) for pid, series in x_history.items()}
+            lam_history = {pid: _pick(series, rounds) for pid, series in lam_history.items()}
         return RunReport(
             scenario=self.name,
             algorithm=algorithm,
@@ -171,9 +205,9 @@ class _DispatchScenario(StrictModel):
                 "balance_residual": total - self.demand,
                 "graph": {"edges": [list(e) for e in graph.edges], "balanced": graph.is_balanced()},
                 "history": {
-                    "iteration": rounds,
-                    "x": {pid: _pick(series, rounds) for pid, series in x_history.items()},
-                    "lam": {pid: _pick(series, rounds) for pid, series in lam_history.items()},
+                    "iteration": list(rounds),
+                    "x": {pid: [float(v) for v in series] for pid, series in x_history.items()},
+                    "lam": {pid: [float(v) for v in series] for pid, series in lam_history.items()},
                 },
                 **extra,
             },
@@ -203,11 +237,17 @@ class PrimalDualDispatchScenario(_DispatchScenario):
             multipliers=result.lam,
             x_history=result.x_history,
             lam_history=result.lam_history,
-            extra={
-                "multiplier_convention": "lam = -marginal cost (Lagrangian sum f_i + lam (sum x_i - demand))",
-                "residual_estimates": {pid: float(w) for pid, w in result.residual_estimates.items()},
-            },
+            extra=self._extra(result.residual_estimates),
         )
+
+    def method(self) -> PrimalDualMethod:
+        return PrimalDualMethod(settings=self.settings)
+
+    def _extra(self, residual_estimates: Mapping[str, float | None]) -> dict[str, Any]:
+        return {
+            "multiplier_convention": "lam = -marginal cost (Lagrangian sum f_i + lam (sum x_i - demand))",
+            "residual_estimates": {pid: float(w or 0.0) for pid, w in residual_estimates.items()},
+        }
 
 
 class ConsensusDispatchScenario(_DispatchScenario):
@@ -249,8 +289,16 @@ class ConsensusDispatchScenario(_DispatchScenario):
                 pid: [float(p) for p in actors[pid].power(np.array(series))] for pid, series in lam_history.items()
             },
             lam_history=lam_history,
-            extra={"multiplier_convention": "lam = price (marginal cost)", "share_divisor": n},
+            extra=self._extra({}),
         )
+
+    def method(self) -> AveragingDispatchMethod:
+        return AveragingDispatchMethod(settings=self.settings, initial_lam=self.initial_lam, rho=self.rho,
+                                       share_divisor=self.n or len(self.participants))
+
+    def _extra(self, residual_estimates: Mapping[str, float | None]) -> dict[str, Any]:
+        return {"multiplier_convention": "lam = price (marginal cost)",
+                "share_divisor": self.n or len(self.participants)}
 
 
 class AveragingMember(StrictModel):
@@ -291,7 +339,7 @@ class AveragingScenario(StrictModel):
                                               settings=self.settings.settings())
         final = np.array([result.lam[p.id] for p in self.participants])
         mean = final.mean(axis=0)
-        rounds = _sample_rounds(result.iterations, self.history_points)
+        rounds = sample_rounds(result.iterations, self.history_points)
         return RunReport(
             scenario=self.name,
             algorithm=self.algorithm,
@@ -312,15 +360,6 @@ class AveragingScenario(StrictModel):
                 },
             },
         )
-
-
-def _sample_rounds(iterations: int, points: int) -> list[int]:
-    """At most ``points`` rounds from 0 to ``iterations``, both ends included: every early round, then
-    geometrically sparser (the dynamics of a decaying step happen early; a log axis shows them)."""
-    if iterations + 1 <= points:
-        return list(range(iterations + 1))
-    spaced = np.geomspace(1, iterations + 1, points) - 1
-    return sorted({0, iterations, *(round(float(k)) for k in spaced)})
 
 
 def _pick(series: Sequence[float], rounds: Sequence[int]) -> list[float]:

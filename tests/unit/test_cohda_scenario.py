@@ -124,3 +124,14 @@ async def test_report_has_the_common_keys_and_the_cohda_ones(tmp_path: Path) -> 
     assert data["distance"] == pytest.approx(float(np.abs(np.array([2, 2]) - x.sum(axis=0)) @ [1, 3]))
     assert data["objective"] == pytest.approx(data["distance"])
     assert data["chosen_index"] == {p: data["participants"][p]["index"] for p in "abc"}
+
+
+async def test_plot_cohda_draws_target_and_aggregate(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from edge_agent.plots import plot_cohda
+
+    report = await parse_scenario(scenario()).run(RunOptions(run_id="plot"))
+    path = plot_cohda(report.to_json(), tmp_path / "cohda.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ConfigError, match="needs the report of a COHDA run"):
+        plot_cohda({"algorithm": "admm-sharing"}, tmp_path / "x.png")

@@ -328,6 +328,11 @@ def test_public_names() -> None:
         "PrimalDualParticipant", "PrimalDualResult", "PrimalDualSettings", "PrimalDualState", "QuadraticCost",
         "QuiescentNetwork", "RoundMessage", "RoundParticipant", "StepSize", "StopReason", "Termination",
         "check_feasible_demand", "run_rounds", "simulate_averaging", "simulate_primal_dual",
+        # running among device agents (job.py, member.py, launcher.py)
+        "AveragingDispatchMethod", "AveragingSettingsSpec", "ConsensusCollect", "ConsensusFailure", "ConsensusJoin",
+        "ConsensusJoined", "ConsensusLauncher", "ConsensusLeave", "ConsensusMember", "ConsensusOutcome",
+        "DispatchMethod", "LaunchDeadlines", "LaunchResult", "PrimalDualMethod", "PrimalDualSettingsSpec",
+        "StepSpec", "sample_rounds",
     ])
 
 
@@ -336,8 +341,9 @@ def test_the_algorithms_import_no_transport() -> None:
 
     from edge_agent.algorithms import consensus
 
+    # edge_agent.config: StrictModel, the base of the settings a join message carries (as in admm/job.py)
     allowed = ("edge_agent.algorithms.consensus", "edge_agent.messages", "edge_agent.errors", "edge_agent.clock",
-               "edge_agent.carrier.base", "edge_agent.topology", "edge_agent.solvers")
+               "edge_agent.carrier.base", "edge_agent.topology", "edge_agent.solvers", "edge_agent.config")
     for path in Path(consensus.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("edge_agent"):

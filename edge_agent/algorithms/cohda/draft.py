@@ -70,7 +70,7 @@ class Draft:
     def __init__(self, rated: Rated, performance: Performance, target: Target) -> None:
         wire = rated.wire
         self.ids = wire.ids
-        self.members = rated.members
+        self._base = rated
         self._positions = wire.positions()
         self.counters = list(wire.counters)
         self.aggregate = np.array(wire.aggregate, dtype=np.float64)
@@ -110,4 +110,4 @@ class Draft:
             owner=owner, ids=self.ids, counters=tuple(self.counters), aggregate=aggregate, moves=self.moves.to_wire()
         )
         wire.share_positions(self._positions)
-        return Rated(wire, rate(self._performance, aggregate, self._target), self.members)
+        return Rated(wire, rate(self._performance, aggregate, self._target), self._base.known_members())

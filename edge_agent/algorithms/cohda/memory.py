@@ -19,7 +19,7 @@ from edge_agent.algorithms.cohda.messages import CohdaCandidate, ScheduleEntries
 from edge_agent.algorithms.cohda.performance import Array, Performance, Target, rate
 from edge_agent.errors import ProtocolError
 
-__all__ = ["Rated", "SystemConfig", "candidate_beats", "merge_candidates"]
+__all__ = ["Rated", "SystemConfig", "candidate_beats", "extend", "merge_candidates"]
 
 
 class SystemConfig:
@@ -174,6 +174,10 @@ class Rated:
             self._members = frozenset(self.wire.ids)
         return self._members
 
+    def known_members(self) -> frozenset[str] | None:
+        """The member set if it was computed already (to share with a candidate on the same ids)."""
+        return self._members
+
     @classmethod
     def of(cls, wire: CohdaCandidate, performance: Performance, target: Target) -> Rated:
         return cls(wire, rate(performance, wire.aggregate, target))
@@ -229,9 +233,16 @@ def merge_candidates(
         return theirs
     if len(a) == len(b) and a == b:
         return theirs if candidate_beats(theirs, mine) else mine
-    extra = [p for p in theirs.wire.ids if p not in a and config.counter(p) > 0]
+    extra = [p for p in b - a if config.counter(p) > 0]
     if not extra:
         return mine
+    return extend(mine, extra, me=me, config=config, performance=performance, target=target)
+
+
+def extend(
+    mine: Rated, extra: list[str], *, me: str, config: SystemConfig, performance: Performance, target: Target
+) -> Rated:
+    """``mine`` plus the participants ``extra`` (all known to ``config``) with the configuration's schedules."""
     aggregate = mine.wire.aggregate + np.sum([config.row(p) for p in extra], axis=0)
     versions = dict(zip(mine.wire.ids, mine.wire.counters, strict=True))
     versions.update((p, config.counter(p)) for p in extra)
@@ -243,5 +254,5 @@ def merge_candidates(
         aggregate=aggregate,
         performance=performance,
         target=target,
-        members=a | frozenset(extra),
+        members=mine.members | frozenset(extra),
     )

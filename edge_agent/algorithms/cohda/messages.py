@@ -140,9 +140,12 @@ class CohdaCandidate(_Part):
 
     def positions(self) -> dict[str, int]:
         """Member id -> index in ``ids`` (computed once per candidate)."""
-        if self._positions is None:
-            self._positions = {pid: k for k, pid in enumerate(self.ids)}
-        return self._positions
+        private = self.__pydantic_private__  # the plain dict behind ``_positions``: the hot path skips __getattr__
+        positions: dict[str, int] | None = private["_positions"] if private else None
+        if positions is None:
+            positions = {pid: k for k, pid in enumerate(self.ids)}
+            self._positions = positions
+        return positions
 
     def share_positions(self, positions: dict[str, int]) -> None:
         """Reuse the index of a candidate with the very same ``ids`` tuple."""

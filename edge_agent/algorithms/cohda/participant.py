@@ -42,6 +42,12 @@ def entries_per_message(horizon: int, budget: int = MESSAGE_BUDGET_BYTES) -> int
 
 
 class CohdaParticipant:
+    """A COHDA participant for any carrier: add it to a network, subscribe its carrier to its neighbours.
+
+    The options are those of :class:`WorkingMemory` plus ``batch``, ``max_decisions`` and
+    ``max_entries_per_message`` (default: as many entries as fit in 128 KiB).
+    """
+
     def __init__(
         self,
         id: str,

@@ -1,15 +1,16 @@
 """One participant's COHDA state and its perceive / decide steps, free of any transport.
 
 - **perceive** (:meth:`WorkingMemory.perceive`): merge an update's configuration entries (higher
-  counter wins) and candidate (:func:`~edge_agent.algorithms.cohda.memory.merge_candidates`), store its
-  pair-move offers. Returns whether anything changed; an update that changes nothing is dropped.
+  counter wins) and candidate (:func:`~edge_agent.algorithms.cohda.memory.merge_candidates`), then apply
+  the losing candidate's moves that fit the winner (``compose``); store the sender's pair-move offers.
+  Returns whether anything changed; an update that changes nothing is dropped.
 - **decide** (:meth:`WorkingMemory.decide`): the decider's best schedule against the others' current
   choices (the system configuration, as in COHDA) and/or against the others' schedules in the best
   candidate (``respond_to``). A new candidate must beat the current one: more members, or the same
-  members and a performance better by more than ``improvement_tol`` (relative). With no single
-  improving move, try *pair moves* (a neighbour's offered switch plus our best response to it) and
-  offer our own ``offers`` best alternatives. Finally our configuration entry follows our schedule in
-  the best candidate.
+  members and a performance better by more than ``improvement_tol`` (relative). Then *pair moves*: a
+  neighbour's offered switch plus our best response to it, if the pair improves (up to
+  ``max_pair_moves``). Without any improvement we offer our own ``offers`` best alternatives. Finally
+  our configuration entry follows our schedule in the best candidate.
 - **news** (:meth:`WorkingMemory.news`): the updates to publish (only what changed).
 
 Own schedule versions come from one increasing counter: configuration entries and offered
@@ -26,7 +27,7 @@ import numpy as np
 
 from edge_agent.algorithms.cohda.deciders import Choice, Decider, EnumerationDecider
 from edge_agent.algorithms.cohda.draft import Draft, fitting_moves
-from edge_agent.algorithms.cohda.memory import Rated, SystemConfig, merge_candidates
+from edge_agent.algorithms.cohda.memory import Rated, SystemConfig, extend, merge_candidates
 from edge_agent.algorithms.cohda.messages import CohdaCandidate, CohdaOffers, CohdaTarget, CohdaUpdate
 from edge_agent.algorithms.cohda.performance import Array, Performance, Target, rate
 from edge_agent.errors import ConfigError, ProtocolError
@@ -195,6 +196,13 @@ class WorkingMemory:
         improved = False
         if self.respond_to in ("config", "both"):
             improved = self._respond_to_config(target, self.candidate)
+        elif len(self.config) > len(self.candidate.wire.ids):
+            # the configuration knows participants our candidate lacks: take them in (the superset wins)
+            extra = list(self.config.members - self.candidate.members)
+            self.candidate = extend(
+                self.candidate, extra, me=self.owner, config=self.config, performance=self.performance, target=target
+            )
+            self._candidate_changed = self._candidate_built = improved = True
         draft = Draft(self.candidate, self.performance, target)
         if self.respond_to in ("candidate", "both"):
             self._respond_to_draft(target, draft)
@@ -215,9 +223,11 @@ class WorkingMemory:
         return perf > candidate.perf + self.improvement_tol * max(1.0, abs(candidate.perf))
 
     def _beats(self, members: frozenset[str], perf: float, candidate: Rated) -> bool:
-        if len(candidate.members) < len(members):
+        if len(candidate.wire.ids) < len(members):
             return candidate.members < members
-        return members == candidate.members and self._improves(perf, candidate)
+        return len(candidate.wire.ids) == len(members) and members == candidate.members and self._improves(
+            perf, candidate
+        )
 
     def _respond_to_config(self, target: Target, candidate: Rated) -> bool:
         """COHDA's decision: our best schedule given the others' current choices."""
@@ -281,8 +291,8 @@ class WorkingMemory:
 
     def _prepare_offers(self, target: Target, candidate: Rated) -> None:
         """Offer our best alternatives (as changes to our schedule in the candidate), once per change."""
-        if candidate.members != self.config.members or len(candidate.members) < 2:
-            return  # offers only make sense once the candidate covers everyone we know of
+        if candidate.wire.ids != self.config.ids or len(candidate.wire.ids) < 2:
+            return  # offers only make sense once the candidate covers everyone we know of (ids are sorted)
         assert isinstance(self.decider, EnumerationDecider)
         base = candidate.wire.counter_of(self.owner)
         mine = self.own(base)

@@ -4,12 +4,31 @@
   :mod:`~.dispatch`, its economic-dispatch actor;
 * :mod:`~.primal_dual`: the primal-dual subgradient dispatch for unbalanced directed networks (seed 001);
 * :mod:`~.rounds`: the round / buffering / termination machinery both share;
-* :mod:`~.runner`: running them to quiescence in a simulation.
+* :mod:`~.runner`: running them to quiescence in a simulation;
+* :mod:`~.job`, :mod:`~.member`, :mod:`~.launcher`: running them among device agents (over MQTT, one
+  process per device): the control messages, the device's side and the launcher's (``docs/consensus.md``).
 """
 
 from edge_agent.algorithms.consensus.averaging import AveragingParticipant, AveragingSettings, ConsensusActor
 from edge_agent.algorithms.consensus.costs import ConvexCost, LocalCost, QuadraticCost, check_feasible_demand
 from edge_agent.algorithms.consensus.dispatch import EconomicDispatchActor
+from edge_agent.algorithms.consensus.job import (
+    AveragingDispatchMethod,
+    AveragingSettingsSpec,
+    ConsensusCollect,
+    ConsensusFailure,
+    ConsensusJoin,
+    ConsensusJoined,
+    ConsensusLeave,
+    ConsensusOutcome,
+    DispatchMethod,
+    PrimalDualMethod,
+    PrimalDualSettingsSpec,
+    StepSpec,
+    sample_rounds,
+)
+from edge_agent.algorithms.consensus.launcher import ConsensusLauncher, LaunchDeadlines, LaunchResult
+from edge_agent.algorithms.consensus.member import ConsensusMember
 from edge_agent.algorithms.consensus.messages import (
     AveragingValue,
     ConsensusStart,
@@ -31,28 +50,45 @@ from edge_agent.algorithms.consensus.runner import (
 
 __all__ = [
     "LAUNCHER_ID",
+    "AveragingDispatchMethod",
     "AveragingParticipant",
     "AveragingResult",
     "AveragingSettings",
+    "AveragingSettingsSpec",
     "AveragingValue",
     "ConsensusActor",
+    "ConsensusCollect",
+    "ConsensusFailure",
+    "ConsensusJoin",
+    "ConsensusJoined",
+    "ConsensusLauncher",
+    "ConsensusLeave",
+    "ConsensusMember",
+    "ConsensusOutcome",
     "ConsensusStart",
     "ConvexCost",
+    "DispatchMethod",
     "EconomicDispatchActor",
+    "LaunchDeadlines",
+    "LaunchResult",
     "LocalCost",
+    "PrimalDualMethod",
     "PrimalDualParticipant",
     "PrimalDualResult",
     "PrimalDualSettings",
+    "PrimalDualSettingsSpec",
     "PrimalDualState",
     "QuadraticCost",
     "QuiescentNetwork",
     "RoundMessage",
     "RoundParticipant",
     "StepSize",
+    "StepSpec",
     "StopReason",
     "Termination",
     "check_feasible_demand",
     "run_rounds",
+    "sample_rounds",
     "simulate_averaging",
     "simulate_primal_dual",
 ]

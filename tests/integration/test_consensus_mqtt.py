@@ -1,0 +1,214 @@
+"""The consensus dispatch algorithms over MQTT: one ``edge-agent agent`` process per generator, gossip on the
+directed graph (each agent subscribes to its in-neighbours only), a launcher that joins, starts and watches."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_agent.algorithms.consensus import LaunchDeadlines, PrimalDualSettingsSpec
+from edge_agent.carrier.base import Carrier
+from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.devices import Generator
+from edge_agent.errors import RunTimeout
+from edge_agent.messages import Envelope, Message
+from edge_agent.runtime import PrivateBroker
+from edge_agent.runtime.consensus import launch_consensus
+from edge_agent.runtime.device_config import DeviceConfig
+from edge_agent.runtime.fleet import start_device_agents
+from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.scenario import RunOptions, load_scenario
+from edge_agent.scenario.consensus import PrimalDualDispatchScenario
+from edge_agent.topology import DirectedRingChordsTopology
+
+from .helpers import FAST
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[2]
+OPTIMUM = {"gen-1": 66.240, "gen-2": 71.653, "gen-3": 47.131, "gen-4": 54.986, "gen-5": 59.990}
+LAM_STAR = -7.2992
+
+
+def _ieee14() -> PrimalDualDispatchScenario:
+    scenario = load_scenario(ROOT / "scenarios/ieee14_dispatch_primal_dual.yaml")
+    assert isinstance(scenario, PrimalDualDispatchScenario)
+    return scenario
+
+
+@pytest.fixture(scope="module")
+def fleet(broker: PrivateBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ProcessGroup]]:
+    """The five IEEE-14 generators, one agent process each, serving every run of this module."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    devices = [DeviceConfig(id=g.id, device=g, prefix=prefix) for g in _ieee14().participants]
+    with ProcessGroup(tmp_path_factory.mktemp("consensus-fleet")) as group:
+        start_device_agents(group, devices, broker.url)
+        yield prefix, group
+
+
+@pytest.mark.timeout(300)  # ~7,500 rounds of one MQTT hop each: ~15 s on an idle 2-CPU machine, more if loaded
+async def test_ieee14_primal_dual_with_one_process_per_generator_matches_the_in_process_run(
+    broker: PrivateBroker, fleet: tuple[str, ProcessGroup]
+) -> None:
+    prefix, group = fleet
+    scenario = _ieee14()
+    expected = (await scenario.run(RunOptions(run_id="inproc"))).to_json()
+    report = (await launch_consensus(scenario, broker.url, prefix, processes=group)).to_json()
+
+    # The acceptance: every power within 0.01 MW of the exact optimum, every multiplier within 0.01 of lam*.
+    for pid, power in OPTIMUM.items():
+        assert report["power"][pid] == pytest.approx(power, abs=0.01)
+        assert report["multipliers"][pid] == pytest.approx(LAM_STAR, abs=0.01)
+    # The same run as in process: the same arithmetic in every agent, up to the order in which a round's
+    # messages are summed (floating point): 1e-6 MW, and the stop within a round or two.
+    assert report["status"] == expected["status"] == "converged"
+    assert abs(report["iterations"] - expected["iterations"]) <= 2
+    for pid in OPTIMUM:
+        assert report["power"][pid] == pytest.approx(expected["power"][pid], abs=1e-6)
+        assert report["multipliers"][pid] == pytest.approx(expected["multipliers"][pid], abs=1e-6)
+    assert report["objective"] == pytest.approx(expected["objective"], abs=1e-6)
+    assert set(expected) <= set(report)  # the same report, plus how it ran
+
+    # One process per generator, still serving after the run.
+    assert [c.name for c in group.children] == list(OPTIMUM)
+    group.check()
+    # The directed graph is enforced by the subscriptions: each agent received round messages from its
+    # in-neighbours only, each of them once per round (no duplicate reached a participant, none was lost):
+    # rounds 0..r of a neighbour that stopped after round r, the last possibly still in flight at the end.
+    graph = scenario.graph()
+    transport = report["transport"]
+    assert transport["hosting"] == "one process per generator"
+    final_round = {pid: report["iterations"] for pid in OPTIMUM}
+    for pid in OPTIMUM:
+        received = transport["received"][pid]
+        assert set(received) == set(graph.in_neighbours(pid)), pid
+        for sender, count in received.items():
+            assert final_round[sender] <= count <= final_round[sender] + 1, (pid, sender, count)
+    assert report["messages"] == sum(sum(r.values()) for r in transport["received"].values())
+
+
+class _Spoiler:
+    """Re-publishes every round message it hears on its sender's gossip topic twice: byte for byte (the same
+    envelope id: the receiving connection drops it) and under a new id (the round logic must drop it)."""
+
+    def __init__(self, id: str, connection: MqttConnection) -> None:
+        self.id = id
+        self.connection = connection
+        self.copies: Counter[str] = Counter()
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        if envelope.id.startswith("copy-"):
+            return  # its own copy, heard on the same topic
+        original = envelope.model_copy(update={"receiver": "*"})
+        self.connection.transmit(original)
+        self.connection.transmit(original.model_copy(update={"id": f"copy-{envelope.id}"}))
+        self.copies[envelope.sender] += 1
+
+
+async def test_duplicated_round_messages_are_processed_once_and_a_device_serves_another_run_on_another_graph(
+    broker: PrivateBroker, fleet: tuple[str, ProcessGroup]
+) -> None:
+    prefix, group = fleet
+    scenario = _ieee14().model_copy(update={
+        "topology": DirectedRingChordsTopology(kind="directed-ring-chords", chords=2, seed=3),
+        "settings": PrimalDualSettingsSpec(max_iter=300, tol_lam=0, tol_balance=0),
+    })
+    graph = scenario.graph()
+    # another graph indeed: gen-1, gen-3 and gen-5 no longer hear gen-3, gen-1 and gen-2
+    before = _ieee14().graph()
+    assert all(set(before.in_neighbours(pid)) - set(graph.in_neighbours(pid)) for pid in ("gen-1", "gen-3", "gen-5"))
+    expected = (await scenario.run(RunOptions(run_id="inproc"))).to_json()
+    async with MqttConnection(broker.url, prefix=prefix, client_id=f"spoiler-{uuid.uuid4().hex[:6]}",
+                              options=FAST) as connection:
+        spoiler = _Spoiler("spoiler", connection)
+        connection.add(spoiler).subscribe(graph.nodes)
+        await connection.settled()
+        report = (await launch_consensus(scenario, broker.url, prefix, processes=group)).to_json()
+        async with asyncio.timeout(20):  # the spoiler may lag behind the run: let it hear the last rounds
+            while sum(spoiler.copies.values()) < 5 * 301:
+                await asyncio.sleep(0.05)
+        # Stop hearing its own copies before closing: a message arriving while an MqttConnection closes its
+        # task group cannot be handled (and leaves an unawaited handler behind).
+        connection.carriers[spoiler.id].unsubscribe(graph.nodes)
+        await asyncio.sleep(0.5)
+    assert report["status"] == "max_iterations"
+    assert report["iterations"] == 300
+    for pid in graph.nodes:
+        assert report["power"][pid] == pytest.approx(expected["power"][pid], abs=1e-9)
+        assert report["multipliers"][pid] == pytest.approx(expected["multipliers"][pid], abs=1e-9)
+    assert sum(spoiler.copies.values()) == 5 * 301  # it heard (and doubled) every round of everyone
+    transport = report["transport"]
+    for pid in graph.nodes:
+        received = transport["received"][pid]
+        # subscribed to this run's in-neighbours only: the first run's subscriptions were dropped on leave
+        assert set(received) == set(graph.in_neighbours(pid)), pid
+        for count in received.values():
+            # originals and new-id copies; the byte-for-byte replays never reached the participant
+            assert 301 <= count <= 2 * 301
+        # Each (sender, round) was used once: what the participant did not drop is one message per in-neighbour
+        # and round 0..299 (and maybe round 300, which arrived before its own end), whatever the copies.
+        used = sum(received.values()) - transport["dropped"][pid]
+        degree = len(graph.in_neighbours(pid))
+        assert 300 * degree <= used <= 301 * degree, (pid, received, transport["dropped"][pid])
+        assert transport["dropped"][pid] > 0  # copies arrived during the run and were dropped by the round logic
+
+
+async def test_a_generator_killed_mid_run_makes_the_launcher_fail_naming_the_stalled_agents(
+    broker: PrivateBroker, tmp_path: Path
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    generators = [Generator(id=f"k{i}", kind="generator", p_max=50, cost_linear=1 + i, cost_quadratic=0.05)
+                  for i in range(3)]
+    scenario = PrimalDualDispatchScenario(
+        algorithm="primal-dual-dispatch", name="endless", demand=60, participants=generators,
+        topology={"kind": "ring", "directed": True},  # type: ignore[arg-type]
+        settings=PrimalDualSettingsSpec(max_iter=10_000_000, tol_lam=0, tol_balance=0),  # never ends by itself
+    )
+    deadlines = LaunchDeadlines(poll_s=0.25, stall_s=1.5, answer_s=1.0)
+    with ProcessGroup(tmp_path) as group:
+        start_device_agents(group, [DeviceConfig(id=g.id, device=g, prefix=prefix) for g in generators], broker.url)
+        run = asyncio.create_task(launch_consensus(scenario, broker.url, prefix, processes=group,
+                                                   deadlines=deadlines))
+        async with MqttConnection(broker.url, prefix=prefix, client_id=f"watch-{uuid.uuid4().hex[:6]}",
+                                  options=FAST) as watcher:
+            await watcher.wait_present([g.id for g in generators], within_s=60)
+        await asyncio.sleep(2.0)  # well into the run
+        assert not run.done()
+        group.children[1].process.kill()
+        killed_at = time.monotonic()
+        with pytest.raises(RunTimeout) as info:
+            await asyncio.wait_for(run, timeout=30)
+        assert time.monotonic() - killed_at < 10
+    assert info.value.participants == ("k0", "k1", "k2")  # nobody finishes: everyone waits, directly or not
+    message = str(info.value)
+    assert "stalled (no round advanced for 1.5 s)" in message
+    assert "no answer from k1 (process or connection gone?)" in message
+    assert "waiting for their in-neighbours: k0 in round" in message
+
+
+def test_the_cli_solves_the_consensus_dispatch_over_mqtt_with_one_process_per_generator(tmp_path: Path) -> None:
+    path = ROOT / "scenarios/ieee14_dispatch_consensus.yaml"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "edge_agent", "solve", str(path), "--carrier", "mqtt", "--json"],
+                          capture_output=True, text=True, timeout=100, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    inproc = subprocess.run([sys.executable, "-m", "edge_agent", "solve", str(path), "--json"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    expected = json.loads(inproc.stdout)
+    assert report["status"] == expected["status"] == "converged"
+    assert report["iterations"] == expected["iterations"]
+    for pid, value in expected["power"].items():
+        assert report["power"][pid] == pytest.approx(value, abs=1e-9)
+    assert set(expected) <= set(report)
+    assert report["transport"]["hosting"] == "one process per generator"
+    assert time.monotonic() - started < 100
