@@ -13,6 +13,7 @@ name at run time.
 from __future__ import annotations
 
 import base64
+import math
 from typing import Annotated, Any, Final
 
 import numpy as np
@@ -39,7 +40,7 @@ def as_array(value: Any, ndim: int) -> NDArray[np.float64]:
         if value.get("dtype", "<f8") != "<f8":
             msg = f"dtype {value.get('dtype')!r} is not accepted; only '<f8' (little-endian float64)"
             raise ValueError(msg)
-        if len(raw) != 8 * int(np.prod(shape, dtype=np.int64)):
+        if len(raw) != 8 * math.prod(shape):
             msg = f"{len(raw)} bytes do not hold a float64 array of shape {list(shape)}"
             raise ValueError(msg)
         array = np.frombuffer(raw, dtype="<f8").reshape(shape).astype(np.float64)

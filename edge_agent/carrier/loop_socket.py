@@ -39,6 +39,8 @@ class LoopSocket:
         self._misc_every_s = misc_every_s
         self._fd: int | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._flush: asyncio.Handle | None = None  # a write step scheduled with call_soon
+        self._wants_write = False  # the library has data to write
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
 
@@ -63,6 +65,9 @@ class LoopSocket:
             self._loop.remove_reader(self._fd)
             self._loop.remove_writer(self._fd)
         self._fd = None
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -82,11 +87,23 @@ class LoopSocket:
         self._timer = self._loop.call_later(self._misc_every_s, self._misc)
 
     def _set_writer(self, on: bool) -> None:
-        if self._fd is not None and self._loop is not None:
-            if on:
-                self._loop.add_writer(self._fd, self._step, self._write)
-            else:
-                self._loop.remove_writer(self._fd)
+        """Write on the next loop iteration (a socket is nearly always writable); only a full send buffer
+        registers a writer. This saves two ``epoll_ctl`` calls and a selector round per outgoing packet."""
+        self._wants_write = on
+        if self._fd is None or self._loop is None:
+            return
+        if not on:
+            self._loop.remove_writer(self._fd)
+        elif self._flush is None:
+            self._flush = self._loop.call_soon(self._write_now)
+
+    def _write_now(self) -> None:
+        self._flush = None
+        if self._fd is None or self._loop is None:
+            return
+        self._step(self._write)
+        if self._wants_write and self._fd is not None:  # the send buffer is full: wait until writable
+            self._loop.add_writer(self._fd, self._step, self._write)
 
     def _misc(self) -> None:
         assert self._loop is not None

@@ -70,6 +70,43 @@ def _properties(packet_type: int) -> Properties:
     return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves this constructor untyped
 
 
+class _PackedPublishProperties(Properties):
+    """PUBLISH properties packed once, here: paho's ``Properties.__setattr__`` scans every property name
+    on each assignment (~20-30 us), and paho only ever calls ``pack()`` (and ``str()`` when it logs)."""
+
+    _packed: bytes
+
+    def __init__(self, packed: bytes) -> None:  # no super().__init__(): nothing else is read
+        object.__setattr__(self, "packetType", PacketTypes.PUBLISH)
+        object.__setattr__(self, "_packed", packed)  # paho's __setattr__ accepts only property names
+
+    def pack(self) -> bytes:
+        return self._packed
+
+    def __str__(self) -> str:
+        return f"PublishProperties({len(self._packed)} bytes)"
+
+
+def _variable_byte_integer(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        value, digit = divmod(value, 128)
+        out.append(digit | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _publish_properties(response_topic: str | None, correlation: bytes | None) -> Properties:
+    """MQTT 5 PUBLISH properties: Response Topic (0x08, UTF-8 string) and Correlation Data (0x09, binary)."""
+    body = b""
+    if response_topic is not None:
+        topic = response_topic.encode()
+        body += b"\x08" + len(topic).to_bytes(2, "big") + topic
+    if correlation is not None:
+        body += b"\x09" + len(correlation).to_bytes(2, "big") + correlation
+    return _PackedPublishProperties(_variable_byte_integer(len(body)) + body)
+
+
 def _guarded(callback: F) -> F:
     """Wrap a paho callback so that it can never raise into paho."""
 
@@ -280,11 +317,7 @@ class MqttLink:
             raise TransportError(f"the connection to {self.url} is closed; {topic!r} not published")
         properties = None
         if response_topic is not None or correlation is not None:
-            properties = _properties(PacketTypes.PUBLISH)
-            if response_topic is not None:
-                properties.ResponseTopic = response_topic
-            if correlation is not None:
-                properties.CorrelationData = correlation
+            properties = _publish_properties(response_topic, correlation)
         if not self._in_thread:
             self._publish_now(topic, payload, qos, retain, properties)
         elif len(self._deferred) < self.options.max_queued:
