@@ -3,6 +3,7 @@
     .venv/bin/python bench/consensus.py           # N = 5, 50, 500 and IEEE-14 (~5 min on 2 cores),
                                                   # writes bench/results/consensus.{md,json}
     .venv/bin/python bench/consensus.py --quick   # N = 5, 50 and IEEE-14; prints the table, writes nothing
+    .venv/bin/python bench/consensus.py --no-mqtt # without the MQTT rows (which add ~3 min)
 
 For each fleet (random generators ``a x + b x^2`` on ``[l, u]``, half of them with a minimum output, demand at
 30-60 % of the range, on a random strongly connected digraph with about 3 in-neighbours per node):
@@ -16,6 +17,14 @@ For each fleet (random generators ``a x + b x^2`` on ``[l, u]``, half of them wi
 Step size ``a0 / (t + 1)`` with ``a0 = 2 / sum(1 / 2 b_i)`` over the generators not at a bound at the optimum
 (the fleet's price sensitivity; the error of a ``1/t`` step then decays like ``1/t``). IEEE-14 uses the
 paper's ``a0 = 0.05`` on the scenario file's 5-node digraph, and also reports the rounds to 0.05 MW and 0.01 MW.
+
+MQTT rows (``--no-mqtt`` skips them): the same message-passing run of exactly ``t`` rounds among device agents
+over a private Mosquitto, started, watched and collected by the launcher (``edge_agent.runtime.consensus``):
+for N = 5 one ``edge-agent agent`` process per generator; for N = 50 all 50 device agents in ONE process on one
+``MqttConnection`` (the launcher on a second connection of the bench process), which measures the protocol
+and the carrier rather than 50 Python interpreters on 2 CPUs. Wall time runs from the first join to the last
+outcome collected; ``startup`` from spawning (or connecting) until every agent is present. Plus the IEEE-14
+scenario file run to its own convergence test over MQTT (the acceptance run: every power within 0.01 MW).
 
 Comparison row: the seed's averaging consensus with its economic-dispatch actor (alpha 0.3, rho 0.05,
 eps = b, the true N) on the same fleet and graph, run until it settles: it is fast but biased, so it reports the
@@ -31,6 +40,7 @@ import datetime as dt
 import json
 import os
 import platform
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,17 +54,31 @@ from edge_agent.algorithms.consensus import (
     EconomicDispatchActor,
     LocalCost,
     PrimalDualSettings,
+    PrimalDualSettingsSpec,
     QuadraticCost,
     StepSize,
+    StepSpec,
     simulate_averaging,
     simulate_primal_dual,
 )
 from edge_agent.carrier import InProcNetwork
+from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.devices import Generator
 from edge_agent.errors import RunTimeout
+from edge_agent.results import RunReport
+from edge_agent.runtime import PrivateBroker
+from edge_agent.runtime.consensus import launch_consensus
+from edge_agent.runtime.device_agent import DeviceAgent
+from edge_agent.runtime.device_config import DeviceConfig
+from edge_agent.runtime.fleet import start_device_agents
+from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.scenario import load_scenario
+from edge_agent.scenario.consensus import PrimalDualDispatchScenario
 from edge_agent.testing.central import solve_dispatch
-from edge_agent.topology import Graph
+from edge_agent.topology import EdgesTopology, Graph
 
 RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
 ACCURACY = 1e-3
 AVERAGING_ALPHA, AVERAGING_RHO = 0.3, 0.05  # the seed's defaults
 IEEE = {"a": [2.0, 3.0, 4.0, 4.0, 2.5], "b": [0.040, 0.030, 0.035, 0.030, 0.040], "u": [80, 90, 70, 70, 80.0]}
@@ -212,12 +236,118 @@ async def averaging_row(fleet: Fleet, limit: int) -> dict[str, Any]:
     }
 
 
+# -- over MQTT ------------------------------------------------------------------------------------
+def fleet_scenario(fleet: Fleet, rounds: int) -> PrimalDualDispatchScenario:
+    """The fleet as a scenario of exactly ``rounds`` rounds (no convergence test), for the device agents."""
+    participants = [
+        Generator(id=node, kind="generator", p_min=float(fleet.lower[i]), p_max=float(fleet.upper[i]),
+                  cost_linear=float(fleet.a[i]), cost_quadratic=float(fleet.b[i]))
+        for i, node in enumerate(fleet.graph.nodes)
+    ]
+    return PrimalDualDispatchScenario(
+        algorithm="primal-dual-dispatch", name=fleet.name.split(" (")[0].replace(" ", "-").replace("=", ""),
+        demand=fleet.demand, participants=participants, history_points=2,
+        topology=EdgesTopology(kind="edges", edges=[tuple(e) for e in fleet.graph.edges], directed=True),
+        settings=PrimalDualSettingsSpec(step=StepSpec(a0=fleet.a0), max_iter=rounds, tol_lam=0, tol_balance=0),
+    )
+
+
+async def run_over_mqtt(scenario: PrimalDualDispatchScenario, *, processes: bool) -> tuple[RunReport, float]:
+    """One run among device agents on a private broker: one process per generator, or all in this process.
+    Returns the report and the startup time (until every agent is present)."""
+    ids = scenario.ids()
+    with PrivateBroker() as broker, tempfile.TemporaryDirectory() as work:
+        started = time.perf_counter()
+        if processes:
+            with ProcessGroup(Path(work)) as group:
+                start_device_agents(group, [DeviceConfig(id=g.id, device=g) for g in scenario.participants],
+                                    broker.url)
+                async with MqttConnection(broker.url, client_id="bench-watch") as watch:
+                    await watch.wait_present(ids, within_s=120)
+                startup = time.perf_counter() - started
+                report = await launch_consensus(scenario, broker.url, processes=group)
+                group.check()
+            return report, startup
+        async with MqttConnection(broker.url, client_id="bench-devices") as devices:
+            for generator in scenario.participants:
+                devices.add(DeviceAgent(generator, settle=devices.settled))
+            startup = time.perf_counter() - started
+            report = await launch_consensus(scenario, broker.url, hosting=f"all {len(ids)} agents in one process")
+        return report, startup
+
+
+async def mqtt_row(fleet: Fleet, rounds: int) -> dict[str, Any]:
+    n = len(fleet.graph)
+    processes = n <= 5
+    report, startup = await run_over_mqtt(fleet_scenario(fleet, rounds), processes=processes)
+    x = np.array([report.extra["power"][node] for node in fleet.graph.nodes])
+    vector_x = vectorised(fleet, rounds)[rounds]
+    return {
+        "fleet": fleet.name, "algorithm": "primal-dual", "carrier": "mqtt", "N": n, "edges": len(fleet.graph.edges),
+        "hosting": report.extra["transport"]["hosting"], "rounds": rounds, "startup_s": startup,
+        "wall_s": report.wall_s, "ms_per_round": 1e3 * report.wall_s / rounds, "messages": report.messages,
+        "control_messages": report.extra["transport"]["control_messages"],
+        "rel_error": float(np.linalg.norm(x - fleet.x_star) / np.linalg.norm(fleet.x_star)),
+        "max_diff_vs_vectorised": float(np.abs(x - vector_x).max()),
+        "status": report.status,
+    }
+
+
+async def mqtt_ieee14_acceptance_row() -> dict[str, Any]:
+    """The IEEE-14 scenario file as it is (its own convergence test), one process per generator."""
+    scenario = load_scenario(ROOT / "scenarios/ieee14_dispatch_primal_dual.yaml")
+    assert isinstance(scenario, PrimalDualDispatchScenario)
+    report, startup = await run_over_mqtt(scenario, processes=True)
+    exact = np.array([66.240, 71.653, 47.131, 54.986, 59.990])
+    x = np.array([report.extra["power"][node] for node in scenario.ids()])
+    lam = np.array([report.extra["multipliers"][node] for node in scenario.ids()])
+    return {
+        "fleet": "IEEE-14 scenario file", "algorithm": "primal-dual", "carrier": "mqtt", "N": 5,
+        "edges": len(scenario.graph().edges), "hosting": report.extra["transport"]["hosting"],
+        "rounds": report.iterations, "startup_s": startup, "wall_s": report.wall_s,
+        "ms_per_round": 1e3 * report.wall_s / report.iterations, "messages": report.messages,
+        "control_messages": report.extra["transport"]["control_messages"], "status": report.status,
+        "power": x.tolist(), "multipliers": lam.tolist(),
+        "max_dev_MW_vs_exact": float(np.abs(x - exact).max()), "max_dev_lam": float(np.abs(lam + 7.2992).max()),
+    }
+
+
+def mqtt_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    def fmt(value: Any, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    lines = [
+        "## Over MQTT",
+        "",
+        "Private Mosquitto on 127.0.0.1, QoS 1, the launcher of `edge_agent.runtime.consensus`. Rows of random",
+        "fleets run exactly the in-process row's rounds (no convergence test, status `max_iterations`); the IEEE-14",
+        "scenario file runs to its own test. `messages`: round messages delivered to the participants (as in",
+        "process); `control`: the launcher's joins, starts, polls, notices, collects, leaves and their answers.",
+        "",
+        "| fleet | N | hosting | rounds | startup s | wall s | ms/round | messages | control | rel. error "
+        "| max diff vs vectorised | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        note = r["status"]
+        if "max_dev_MW_vs_exact" in r:
+            note += (f"; powers {', '.join(f'{p:.3f}' for p in r['power'])} MW: max {r['max_dev_MW_vs_exact']:.4f} MW"
+                     f" from the exact optimum; multipliers within {r['max_dev_lam']:.4f} of -7.2992")
+        lines.append(
+            f"| {r['fleet']} | {r['N']} | {r['hosting']} | {r['rounds']} | {fmt(r.get('startup_s'), '.1f')} "
+            f"| {fmt(r.get('wall_s'), '.2f')} | {fmt(r.get('ms_per_round'), '.2f')} | {fmt(r.get('messages'), 'd')} "
+            f"| {fmt(r.get('control_messages'), 'd')} | {fmt(r.get('rel_error'), '.1e')} "
+            f"| {fmt(r.get('max_diff_vs_vectorised'), '.1e')} | {note} |"
+        )
+    return [*lines, ""]
+
+
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     def fmt(value: Any, spec: str) -> str:
         return "-" if value is None else format(value, spec)
 
     lines = [
-        "# Consensus benchmark (in process)",
+        "# Consensus benchmark (in process and over MQTT)",
         "",
         f"{meta['when']}, {meta['machine']}, {meta['cpus']} CPUs, Python {meta['python']}; 1-min load average "
         f"{meta['load_average_1min']['start']:.1f} at the start, {meta['load_average_1min']['end']:.1f} at the end "
@@ -230,7 +360,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "| objective rel. error | balance residual | note |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    mqtt = [r for r in rows if r.get("carrier") == "mqtt"]
     for r in rows:
+        if r.get("carrier") == "mqtt":
+            continue
         note = r.get("note", "")
         if "rounds_to_0.05MW" in r:
             note = f"0.05 MW after {r['rounds_to_0.05MW']} rounds, 0.01 MW after {r['rounds_to_0.01MW']}"
@@ -244,13 +377,15 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| {fmt(r.get('rel_error'), '.1e')} | {fmt(r.get('objective_rel_error'), '.1e')} "
             f"| {fmt(r.get('balance_residual'), '.3g')} | {note} |"
         )
-    lines += ["", "MQTT rows: not measured yet (the consensus participants do not run over MQTT yet).", ""]
+    lines.append("")
+    lines += mqtt_markdown(mqtt) if mqtt else ["MQTT rows: not measured in this run (`--no-mqtt`).", ""]
     return "\n".join(lines)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 5 and 50 only; print, write nothing")
+    parser.add_argument("--no-mqtt", action="store_true", help="skip the MQTT rows")
     args = parser.parse_args()
     sizes = [5, 50] if args.quick else [5, 50, 500]
     load_at_start = os.getloadavg()[0]
@@ -261,6 +396,15 @@ async def main() -> None:
         rows.append(await primal_dual_row(fleet, limit))
         rows.append(await averaging_row(fleet, 2_000))
         print(json.dumps(rows[-2:], default=str))
+    if not args.no_mqtt:
+        in_process = {r["fleet"]: r for r in rows if r["algorithm"] == "primal-dual"}
+        for fleet in fleets:
+            rounds = in_process[fleet.name].get("rounds")
+            if len(fleet.graph) <= 50 and rounds:
+                rows.append(await mqtt_row(fleet, rounds))
+                print(json.dumps(rows[-1], default=str))
+        rows.append(await mqtt_ieee14_acceptance_row())
+        print(json.dumps(rows[-1], default=str))
     meta = {
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average_1min": {"start": load_at_start, "end": os.getloadavg()[0]},

@@ -2,7 +2,7 @@
 
 Everything runs against ONE private Mosquitto (:class:`edge_agent.runtime.PrivateBroker`) on 127.0.0.1::
 
-    .venv/bin/python bench/mqtt.py            # full run (~6-10 min on 2 cores), writes bench/results/mqtt.{md,json}
+    .venv/bin/python bench/mqtt.py            # full run, 3-10 min on 2 cores: bench/results/mqtt.{md,json}
     .venv/bin/python bench/mqtt.py --quick    # smoke run: small counts, prints the table, writes nothing
 
 Measured:

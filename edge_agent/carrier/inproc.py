@@ -31,6 +31,7 @@ from edge_agent.messages import Envelope
 __all__ = ["InProcCarrier", "InProcNetwork", "LinkModel", "NetworkStats"]
 
 T = TypeVar("T")
+_NOT_RUNNING = "the network is not running: use `async with InProcNetwork(...)`"
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class InProcNetwork:
     ) -> asyncio.Task[T]:
         if self._tasks is None:
             coroutine.close()
-            raise RuntimeError("the network is not running: use `async with InProcNetwork(...)`")
+            raise RuntimeError(_NOT_RUNNING)
         return self._tasks.create_task(coroutine, name=name, context=context)
 
     async def quiescent(self) -> None:
@@ -210,6 +211,9 @@ class InProcNetwork:
         than they do. A handler that waits goes on as a task of the network from where it stopped; one
         that fails has its error raised by a task, as if a handler task had raised it.
         """
+        if self._tasks is None:  # a delayed delivery after the run: refused, as its task would be
+            handler.close()
+            raise RuntimeError(_NOT_RUNNING)
         context = contextvars.copy_context()
         try:
             waiting_on = context.run(handler.send, None)

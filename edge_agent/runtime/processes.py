@@ -80,16 +80,24 @@ class ProcessGroup:
                     f"{child.name} exited with status {code}; its last output:\n{child.log_tail()}"
                 )
 
-    def stop(self, grace_s: float = 5.0) -> None:
-        """SIGTERM every child, wait up to ``grace_s``, then SIGKILL whoever is left."""
+    def stop(self, grace_s: float | None = None) -> None:
+        """SIGTERM every child, wait up to ``grace_s``, then SIGKILL whoever is left, all at once.
+
+        The default grace grows with the number of children: a clean leave (offline presence, DISCONNECT)
+        of 100 agents on two cores was measured at 8-20 s.
+        """
         running = [c for c in self.children if c.process.poll() is None]
         for child in running:
             child.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
+        deadline = time.monotonic() + (grace_s if grace_s is not None else max(5.0, 0.2 * len(running)))
+        stragglers = []
         for child in running:
             try:
                 child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("fleet.process_killed", name=child.name, pid=child.process.pid)
-                child.process.kill()
-                child.process.wait()
+                stragglers.append(child)
+        for child in stragglers:
+            log.warning("fleet.process_killed", name=child.name, pid=child.process.pid)
+            child.process.kill()
+        for child in stragglers:
+            child.process.wait()

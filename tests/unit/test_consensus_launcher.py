@@ -18,19 +18,21 @@ from edge_agent.algorithms.consensus import (
     ConsensusLauncher,
     ConsensusLeave,
     ConsensusOutcome,
+    ConsensusStart,
     LaunchDeadlines,
     PrimalDualMethod,
     PrimalDualSettingsSpec,
     PrimalDualState,
 )
 from edge_agent.carrier import InProcNetwork
-from edge_agent.carrier.base import Carrier
+from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.devices import Battery, Generator
 from edge_agent.errors import ConfigError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.runtime.device_agent import DeviceAgent
 from edge_agent.scenario import RunOptions, load_scenario
 from edge_agent.scenario.consensus import ConsensusDispatchScenario, PrimalDualDispatchScenario
+from edge_agent.topology import RingTopology
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
@@ -99,7 +101,7 @@ async def test_a_silent_participant_stalls_the_run_and_the_launcher_names_everyo
                   for i in range(3)]
     scenario = PrimalDualDispatchScenario(
         algorithm="primal-dual-dispatch", demand=60, participants=generators,
-        topology={"kind": "ring", "directed": True},  # type: ignore[arg-type]
+        topology=RingTopology(kind="ring", directed=True),
         settings=PrimalDualSettingsSpec(max_iter=1_000_000, tol_lam=0, tol_balance=0),
     )
     deadlines = LaunchDeadlines(poll_s=0.05, stall_s=0.3, answer_s=0.2)
@@ -116,6 +118,35 @@ async def test_a_silent_participant_stalls_the_run_and_the_launcher_names_everyo
     assert "no answer from g1" in message
     assert "g0 in round 1" in message  # it heard g2's round 0, and waits for g1's... (ring g0->g1->g2->g0)
     assert info.value.round == 0
+
+
+class _Garbler(_Mute):
+    """Joins, then publishes a state whose Perron vector has the wrong size."""
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        await super().handle(carrier, message, envelope)
+        if isinstance(message, ConsensusStart) and envelope.run is not None:
+            RunCarrier(carrier, envelope.run).publish(PrimalDualState(round=0, lam=0.0, z=np.ones(7), w=0.0))
+
+
+async def test_a_malformed_neighbour_state_fails_the_receivers_run_and_the_launcher_names_it() -> None:
+    generators = [Generator(id=f"g{i}", kind="generator", p_max=50, cost_linear=1 + i, cost_quadratic=0.05)
+                  for i in range(3)]
+    scenario = PrimalDualDispatchScenario(
+        algorithm="primal-dual-dispatch", demand=60, participants=generators,
+        topology=RingTopology(kind="ring", directed=True),
+        settings=PrimalDualSettingsSpec(max_iter=1_000_000, tol_lam=0, tol_balance=0),
+    )
+    async with InProcNetwork() as network:
+        network.add(DeviceAgent(generators[0]))
+        network.add(_Garbler("g1"))
+        network.add(DeviceAgent(generators[2]))
+        launcher = ConsensusLauncher("launcher")
+        carrier = network.add(launcher)
+        with pytest.raises(RunTimeout) as info:
+            await launcher.run(carrier, "r1", scenario.joins("r1"),
+                               deadlines=LaunchDeadlines(poll_s=0.05, stall_s=0.3, answer_s=0.2))
+    assert "g2 failed: ProtocolError: from g1: round 0: z has 7 entries, expected 3" in str(info.value)
 
 
 async def test_a_member_answers_a_repeated_join_once_more_and_refuses_unknown_runs() -> None:
