@@ -99,7 +99,12 @@ class Carrier(ABC):
             self._pending.pop(envelope.id, None)
 
         future.add_done_callback(forget)
-        self._transmit(envelope)
+        try:
+            self._transmit(envelope)
+        except BaseException:
+            forget(future)  # nobody will wait for it: drop the timer and the pending entry now
+            future.cancel()
+            raise
         return future
 
     def _envelope(self, body: Message, receiver: str, in_reply_to: str | None = None) -> Envelope:

@@ -342,11 +342,11 @@ class MqttConnection:
         handler = carrier._receive(envelope)
         if handler is None:
             return
-        if self._tasks is None:  # arrived while shutting down, after the last handler finished
+        try:
+            self.spawn(handler, name=f"handle:{carrier.id}:{envelope.body.kind}")
+        except RuntimeError:  # arrived while the connection shuts down: its task group takes no new task
             handler.close()
             log.info("mqtt.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
-            return
-        self.spawn(handler, name=f"handle:{carrier.id}:{envelope.body.kind}")
 
     def _reject(self, message: Inbound, reason: str) -> None:
         self.stats.rejected += 1

@@ -84,6 +84,7 @@ class ConvexQP:
             raise ConfigError(f"participant {owner!r}: constraint row {j} has lower bound > upper bound")
         if not np.allclose(Q, Q.T, atol=1e-12):
             raise ConfigError(f"participant {owner!r}: Q must be symmetric")
+        Q = (Q + Q.T) / 2  # exactly symmetric: the solver reads one triangle, cost() the whole matrix
         if n and np.linalg.eigvalsh(Q).min() < -1e-9 * max(1.0, float(np.abs(Q).max())):
             raise ConfigError(f"participant {owner!r}: Q must be positive semidefinite (the cost must be convex)")
         for name, value in (("lb", lb), ("ub", ub), ("c", c), ("Q", Q), ("A", A), ("lo", lo), ("hi", hi)):

@@ -139,3 +139,12 @@ async def test_configuration_errors() -> None:
             net.add(Echo("a"))
         with pytest.raises(ConfigError, match="unknown participant 'ghost'"):
             net.carriers["a"].send(_request(0), "ghost")
+
+
+async def test_a_request_that_cannot_be_sent_leaves_nothing_pending() -> None:
+    async with InProcNetwork() as net:
+        me = net.add(Echo("me"))
+        with pytest.raises(ConfigError, match="unknown participant 'ghost'"):
+            me.request(_request(0), "ghost", timeout=0.05)
+        assert me._pending == {}
+        await asyncio.sleep(0.1)  # the timer was cancelled: no "exception never retrieved" warning

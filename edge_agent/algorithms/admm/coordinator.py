@@ -36,13 +36,14 @@ PROGRESS_EVERY_S = 2.0
 
 @dataclass(frozen=True)
 class AdmmSettings:
-    """Defaults are 100x tighter than the seed's (1e-4 / 1e-3), which stop 1-7 % short of the optimum;
-    these reach the central objective to about 1e-4 relative in a few dozen more rounds."""
+    """Tolerances are 100x (abs) and 1000x (rel) tighter than the seed's 1e-4 / 1e-3, which stop 1-7 % short
+    of the optimum; these reach the central objective to about 1e-4 in a few dozen more rounds
+    (``bench/results/admm.md``)."""
 
     rho: float = 1.0
     max_iters: int = 1000
     abs_tol: float = 1e-6
-    rel_tol: float = 1e-5
+    rel_tol: float = 1e-6
     round_timeout_s: float = 30.0
     on_silent: Literal["fail", "continue"] = "fail"  # a participant silent past its deadline: end or drop it
 

@@ -24,7 +24,7 @@ class AdmmSettingsSpec(StrictModel):
     rho: float = Field(1.0, gt=0, description="ADMM penalty")
     max_iters: int = Field(1000, ge=1)
     abs_tol: float = Field(1e-6, gt=0)
-    rel_tol: float = Field(1e-5, gt=0)
+    rel_tol: float = Field(1e-6, gt=0)
     round_timeout_s: float = Field(30.0, gt=0, description="deadline for every participant's answer, per round")
     on_silent: Literal["fail", "continue"] = Field(
         "fail", description="a participant silent past the deadline ends the run (fail) or is dropped (continue)"
