@@ -3,6 +3,7 @@ name the file, the field and what is accepted."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from edge_agent.errors import ConfigError
 
-__all__ = ["StrictModel", "describe_validation_error", "load_yaml", "parse", "validation_problems"]
+__all__ = ["StrictModel", "describe_validation_error", "load_yaml", "parse", "require_unique", "validation_problems"]
 
 T = TypeVar("T")
 
@@ -20,6 +21,16 @@ class StrictModel(BaseModel):
     """Base of every configuration model: unknown keys and NaN/inf are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def require_unique(ids: Iterable[str], what: str = "participant id") -> None:
+    """``ValueError`` (reported by pydantic with the field's location) naming the first repeated id."""
+    seen: set[str] = set()
+    for value in ids:
+        if value in seen:
+            msg = f"{what} {value!r} is used twice; ids must be unique"
+            raise ValueError(msg)
+        seen.add(value)
 
 
 def load_yaml(path: Path) -> Any:

@@ -22,6 +22,7 @@ __all__ = [
     "RunTimeout",
     "SolverError",
     "TransportError",
+    "first_own_error",
 ]
 
 
@@ -71,3 +72,20 @@ class RunTimeout(EdgeAgentError):
 
 class TransportError(EdgeAgentError):
     """The carrier could not deliver a message."""
+
+
+def first_own_error(group: BaseExceptionGroup) -> BaseException:
+    """The error to report for a failed task group: its first :class:`EdgeAgentError`, else its only
+    error, else the group itself (so an unexpected bug keeps its full traceback)."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        error = stack.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            stack[:0] = list(error.exceptions)
+        else:
+            leaves.append(error)
+    for leaf in leaves:
+        if isinstance(leaf, EdgeAgentError):
+            return leaf
+    return leaves[0] if len(leaves) == 1 else group

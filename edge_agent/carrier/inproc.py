@@ -25,7 +25,7 @@ import numpy as np
 from edge_agent import codec
 from edge_agent.carrier.base import GOSSIP, Carrier, Participant
 from edge_agent.clock import Clock, LoopClock
-from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.errors import ConfigError, first_own_error
 from edge_agent.messages import Envelope
 
 __all__ = ["InProcCarrier", "InProcNetwork", "LinkModel", "NetworkStats"]
@@ -131,7 +131,7 @@ class InProcNetwork:
         try:
             await self._tasks.__aexit__(kind, error, tb)
         except BaseExceptionGroup as group:
-            raise _first_edge_error(group) from None
+            raise first_own_error(group) from None
         finally:
             self._tasks = None
 
@@ -263,17 +263,3 @@ def _resume(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[
             waiting_on = step(value)
         except StopIteration:
             return
-
-
-def _first_edge_error(group: BaseExceptionGroup) -> BaseException:
-    """The error to report for a failed run: its first own error if any, else the group itself."""
-    for error in _leaves(group):
-        if isinstance(error, EdgeAgentError):
-            return error
-    return group
-
-
-def _leaves(error: BaseException) -> list[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for sub in error.exceptions for leaf in _leaves(sub)]
-    return [error]

@@ -36,7 +36,7 @@ from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker
 from edge_agent.carrier.topics import Route, Topics, validate_id
 from edge_agent.clock import Clock, LoopClock
-from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, first_own_error
 from edge_agent.messages import Envelope, Message
 
 __all__ = ["ConnectionStats", "MqttCarrier", "MqttConnection"]
@@ -169,7 +169,7 @@ class MqttConnection:
         try:
             await self._tasks.__aexit__(kind, error, tb)
         except BaseExceptionGroup as group:
-            raise _first_edge_error(group) from None
+            raise first_own_error(group) from None
         finally:
             self._tasks = None
             await self._goodbye()
@@ -351,19 +351,3 @@ class MqttConnection:
     def _reject(self, message: Inbound, reason: str) -> None:
         self.stats.rejected += 1
         log.warning("mqtt.rejected", topic=message.topic, reason=reason, size=len(message.payload))
-
-
-def _first_edge_error(group: BaseExceptionGroup) -> BaseException:
-    """The error to report for a failed connection: its first own error, else its only error, else the group."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        error = stack.pop(0)
-        if isinstance(error, BaseExceptionGroup):
-            stack[:0] = list(error.exceptions)
-        else:
-            leaves.append(error)
-    for leaf in leaves:
-        if isinstance(leaf, EdgeAgentError):
-            return leaf
-    return leaves[0] if len(leaves) == 1 else group

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from edge_agent.algorithms.admm.job import AdmmJobSpec, AdmmSettingsSpec
 from edge_agent.carrier.inproc import InProcNetwork
-from edge_agent.config import StrictModel
+from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import DeviceSpec
 from edge_agent.errors import ConfigError
 from edge_agent.results import RunReport
@@ -45,12 +45,8 @@ class _AdmmScenario(StrictModel):
         if not self.participants:
             msg = "at least one participant is needed, got none"
             raise ValueError(msg)
-        seen: set[str] = set()
+        require_unique(device.id for device in self.participants)
         for device in self.participants:
-            if device.id in seen:
-                msg = f"participant id {device.id!r} is used twice; ids must be unique"
-                raise ValueError(msg)
-            seen.add(device.id)
             size = device.fixed_size()
             if size is not None and size != len(self.target):
                 msg = (

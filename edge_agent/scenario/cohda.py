@@ -31,7 +31,7 @@ from edge_agent.algorithms.cohda import (
     rate,
     shifted_profiles,
 )
-from edge_agent.config import StrictModel
+from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import ParticipantId
 from edge_agent.errors import ConfigError
 from edge_agent.results import RunReport, Status
@@ -204,12 +204,8 @@ class CohdaScenario(StrictModel):
         if self.weights is not None and min(self.weights) < 0:
             msg = "weights must be >= 0"
             raise ValueError(msg)
-        seen: set[str] = set()
+        require_unique(spec.id for spec in self.participants)
         for spec in self.participants:
-            if spec.id in seen:
-                msg = f"participant id {spec.id!r} is used twice; ids must be unique"
-                raise ValueError(msg)
-            seen.add(spec.id)
             size = spec.horizon()
             if size is not None and size != len(self.target):
                 msg = f"participant {spec.id!r} has schedules of {size} slots but target has {len(self.target)}"

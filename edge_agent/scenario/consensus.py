@@ -39,7 +39,7 @@ from edge_agent.algorithms.consensus import (
     simulate_averaging,
     simulate_primal_dual,
 )
-from edge_agent.config import StrictModel
+from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import Generator
 from edge_agent.errors import ConfigError
 from edge_agent.results import RunReport
@@ -55,15 +55,6 @@ __all__ = [
     "PrimalDualSettingsSpec",
     "StepSpec",
 ]
-
-
-def _unique(ids: Sequence[str]) -> None:
-    seen: set[str] = set()
-    for pid in ids:
-        if pid in seen:
-            msg = f"participant id {pid!r} is used twice; ids must be unique"
-            raise ValueError(msg)
-        seen.add(pid)
 
 
 def _graph(topology: TopologySpec, ids: Sequence[str]) -> Graph:
@@ -85,7 +76,7 @@ class _DispatchScenario(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> _DispatchScenario:
-        _unique([g.id for g in self.participants])
+        require_unique([g.id for g in self.participants])
         for g in self.participants:
             if g.cost_quadratic <= 0:
                 msg = f"generator {g.id!r}: cost_quadratic must be > 0 (strictly convex cost), got {g.cost_quadratic}"
@@ -323,7 +314,7 @@ class AveragingScenario(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> AveragingScenario:
-        _unique([p.id for p in self.participants])
+        require_unique([p.id for p in self.participants])
         sizes = {len(p.vector()) for p in self.participants}
         if len(sizes) > 1 or 0 in sizes:
             msg = f"every initial value must have the same non-zero length, got lengths {sorted(sizes)}"
