@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import types
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -24,6 +23,7 @@ import numpy as np
 
 from edge_agent import codec
 from edge_agent.carrier.base import GOSSIP, Carrier, Participant
+from edge_agent.carrier.eager import start_eagerly
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.errors import ConfigError, first_own_error
 from edge_agent.messages import Envelope
@@ -205,25 +205,14 @@ class InProcNetwork:
                 self._start(handler, envelope)
 
     def _start(self, handler: Coroutine[Any, Any, None], envelope: Envelope) -> None:
-        """Run ``handler`` at once, in its own context as a task would, until it first has to wait.
-
-        Most handlers of a simulation finish without waiting, and a task per message would cost more
-        than they do. A handler that waits goes on as a task of the network from where it stopped; one
-        that fails has its error raised by a task, as if a handler task had raised it.
-        """
+        """Run ``handler`` at once (:func:`start_eagerly`); only one that waits becomes a task of the network."""
         if self._tasks is None:  # a delayed delivery after the run: refused, as its task would be
             handler.close()
             raise RuntimeError(_NOT_RUNNING)
-        context = contextvars.copy_context()
-        try:
-            waiting_on = context.run(handler.send, None)
-        except StopIteration:
+        rest, context = start_eagerly(handler)
+        if rest is None:
             self._busy(-1)
             return
-        except BaseException as error:
-            rest: Awaitable[None] = _raise(error)
-        else:
-            rest = _resume(handler, waiting_on)
         self._spawn(self._handle(rest), f"handle:{envelope.receiver}:{envelope.body.kind}", context)
 
     async def _handle(self, handler: Awaitable[None]) -> None:
@@ -238,28 +227,3 @@ class InProcNetwork:
             self._idle.set()
         else:
             self._idle.clear()
-
-
-async def _raise(error: BaseException) -> None:
-    raise error
-
-
-@types.coroutine
-def _resume(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, None, None]:
-    """Go on with ``coroutine``, started by hand and suspended on ``waiting_on``, inside a task.
-
-    The task waits on what the coroutine yields and resumes it (a cancellation is thrown in where
-    the coroutine waits), exactly as if the task had started it.
-    """
-    while True:
-        try:
-            yield waiting_on
-        except BaseException as error:
-            step: Callable[[Any], Any] = coroutine.throw
-            value: Any = error
-        else:
-            step, value = coroutine.send, None
-        try:
-            waiting_on = step(value)
-        except StopIteration:
-            return

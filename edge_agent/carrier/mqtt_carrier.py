@@ -18,10 +18,11 @@ then publishes a retained offline record for every hosted agent and disconnects 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
 import ssl
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -31,6 +32,7 @@ import structlog
 
 from edge_agent import codec
 from edge_agent.carrier.base import GOSSIP, Carrier, Participant
+from edge_agent.carrier.eager import start_eagerly
 from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker
@@ -203,11 +205,17 @@ class MqttConnection:
             self._announce(pid)
         return carrier
 
-    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    def spawn(
+        self, coroutine: Coroutine[Any, Any, T], name: str, context: contextvars.Context | None = None
+    ) -> asyncio.Task[T]:
         if self._tasks is None:
             coroutine.close()
             raise RuntimeError("the connection is not open: use `async with MqttConnection(...)`")
-        task = self._tasks.create_task(coroutine, name=name)
+        try:
+            task = self._tasks.create_task(coroutine, name=name, context=context)
+        except RuntimeError:
+            coroutine.close()
+            raise
         self._work.add(task)
         task.add_done_callback(self._work.discard)
         return task
@@ -342,12 +350,22 @@ class MqttConnection:
         handler = carrier._receive(envelope)
         if handler is None:
             return
-        try:
-            self.spawn(handler, name=f"handle:{carrier.id}:{envelope.body.kind}")
-        except RuntimeError:  # arrived while the connection shuts down: its task group takes no new task
+        if self._tasks is None:  # arrived while shutting down, after the last handler finished
             handler.close()
+            log.info("mqtt.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
+            return
+        rest, context = start_eagerly(handler)
+        if rest is None:
+            return
+        try:
+            self.spawn(_finish(rest), name=f"handle:{carrier.id}:{envelope.body.kind}", context=context)
+        except RuntimeError:  # the task group is shutting down and takes no new task
             log.info("mqtt.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
 
     def _reject(self, message: Inbound, reason: str) -> None:
         self.stats.rejected += 1
         log.warning("mqtt.rejected", topic=message.topic, reason=reason, size=len(message.payload))
+
+
+async def _finish(rest: Awaitable[None]) -> None:
+    await rest
