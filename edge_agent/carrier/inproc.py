@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import numpy as np
+import structlog
 
 from edge_agent import codec
 from edge_agent.carrier.base import GOSSIP, Carrier, Participant
@@ -29,6 +30,9 @@ from edge_agent.errors import ConfigError, first_own_error
 from edge_agent.messages import Envelope
 
 __all__ = ["InProcCarrier", "InProcNetwork", "LinkModel", "NetworkStats"]
+
+log = structlog.get_logger("edge_agent.carrier")
+PROGRESS_EVERY_S = 5.0
 
 T = TypeVar("T")
 _NOT_RUNNING = "the network is not running: use `async with InProcNetwork(...)`"
@@ -117,6 +121,7 @@ class InProcNetwork:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: asyncio.TaskGroup | None = None
+        self._next_progress = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -194,6 +199,12 @@ class InProcNetwork:
     def _flush(self) -> None:
         self._flush_scheduled = False
         batch, self._ready = self._ready, []
+        now = self.clock.now()
+        if now >= self._next_progress:  # long runs of any algorithm show that they are alive
+            if self._next_progress:
+                log.info("network.progress", run=self.run_id, delivered=self.stats.delivered,
+                         in_flight=self._in_flight)
+            self._next_progress = now + PROGRESS_EVERY_S
         if self._shuffle and self._rng is not None and len(batch) > 1:
             batch = [batch[i] for i in self._rng.permutation(len(batch))]
         for envelope in batch:

@@ -148,3 +148,22 @@ async def test_a_request_that_cannot_be_sent_leaves_nothing_pending() -> None:
             me.request(_request(0), "ghost", timeout=0.05)
         assert me._pending == {}
         await asyncio.sleep(0.1)  # the timer was cancelled: no "exception never retrieved" warning
+
+
+async def test_long_runs_report_progress_every_few_seconds_of_the_clock() -> None:
+    from structlog.testing import capture_logs
+
+    clock = ManualClock()
+    with capture_logs() as logs:
+        async with InProcNetwork(clock=clock, run_id="r1") as net:
+            target = Echo("t", silent=True)
+            net.add(target)
+            me = net.add(Echo("me"))
+            for k in range(3):
+                me.send(_request(k), "t")
+                await net.quiescent()
+                await clock.advance(3.0)
+    progress = [entry for entry in logs if entry["event"] == "network.progress"]
+    assert len(progress) == 1  # at 6 s, not at 0 s or 3 s
+    assert progress[0]["run"] == "r1"
+    assert progress[0]["delivered"] == 2
