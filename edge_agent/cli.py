@@ -17,12 +17,14 @@ from edge_agent.logs import configure_logging
 from edge_agent.plots import plot_admm_convergence, plot_cohda, plot_dispatch_history
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
+from edge_agent.runtime.cohda import run_cohda_fleet
 from edge_agent.runtime.consensus import run_consensus_fleet
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.fleet import FleetSpec, load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
 from edge_agent.runtime.services import run_agent, run_coordinator
 from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
 from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
+from edge_agent.scenario.cohda import CohdaScenario
 from edge_agent.scenario.consensus import ConsensusDispatchScenario, PrimalDualDispatchScenario
 
 __all__ = ["main"]
@@ -88,7 +90,7 @@ def _solve(args: argparse.Namespace) -> int:
         options = RunOptions(run_id=uuid.uuid4().hex[:12], seed=args.seed, shuffle=args.shuffle)
         structlog.contextvars.bind_contextvars(run=options.run_id, scenario=str(path))
         if args.carrier == "mqtt":
-            reports.append(_solve_over_mqtt(scenario, str(path), args.broker))
+            reports.append(_solve_over_mqtt(scenario, str(path), args.broker, options))
         else:
             reports.append(asyncio.run(scenario.run(options)))
         structlog.contextvars.clear_contextvars()
@@ -115,12 +117,17 @@ def _plot(reports: list[RunReport], path: Path) -> None:
     print(f"figure written to {path}", file=sys.stderr)
 
 
-def _solve_over_mqtt(scenario: Scenario, source: str, broker: str | None) -> RunReport:
+def _solve_over_mqtt(
+    scenario: Scenario, source: str, broker: str | None, options: RunOptions | None = None
+) -> RunReport:
     if isinstance(scenario, PrimalDualDispatchScenario | ConsensusDispatchScenario):
         return run_consensus_fleet(scenario, broker)
+    if isinstance(scenario, CohdaScenario):
+        return run_cohda_fleet(scenario, broker, options=options)
     if not isinstance(scenario, AdmmSharingScenario | AdmmConsensusScenario):
         raise ConfigError(
-            f"--carrier mqtt runs ADMM and dispatch consensus scenarios (primal-dual-dispatch, consensus-dispatch), "
+            f"--carrier mqtt runs ADMM, COHDA and dispatch consensus scenarios (primal-dual-dispatch, "
+            f"consensus-dispatch), "
             f"not {scenario.algorithm!r}",
             source=source,
         )

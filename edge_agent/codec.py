@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError
 
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
+from edge_agent.algorithms.cohda.job import CohdaChoice, CohdaCollect, CohdaJoin, CohdaJoined, CohdaLeave
 from edge_agent.algorithms.cohda.messages import CohdaStart, CohdaUpdate
 from edge_agent.algorithms.consensus.job import (
     ConsensusCollect,
@@ -33,7 +34,7 @@ AnyMessage = Annotated[
     AdmmRequest | AdmmAnswer | AdmmFailure | AdmmJob | AdmmJobResult
     | ConsensusStart | AveragingValue | PrimalDualState
     | ConsensusJoin | ConsensusJoined | ConsensusFailure | ConsensusCollect | ConsensusOutcome | ConsensusLeave
-    | CohdaStart | CohdaUpdate,
+    | CohdaStart | CohdaUpdate | CohdaJoin | CohdaJoined | CohdaCollect | CohdaChoice | CohdaLeave,
     Field(discriminator="kind"),
 ]
 

@@ -4,7 +4,8 @@ It holds no transport code: the same object serves in the in-process simulation 
 process on MQTT. For ADMM it builds its local problem when a run's first request arrives (the horizon
 is the length of the reference it is sent), keeps one OSQP solver per run, and forgets old runs. For
 the consensus dispatch algorithms a generator joins runs when asked (``consensus.join``), with its cost
-``cost_linear P + cost_quadratic P^2`` on ``[p_min, p_max]`` (:class:`ConsensusMember`).
+``cost_linear P + cost_quadratic P^2`` on ``[p_min, p_max]`` (:class:`ConsensusMember`). Any device joins
+COHDA runs (``cohda.join``, :class:`CohdaMember`); for now the join carries its schedule set.
 
 ``settle`` (optional) waits until the transport confirmed the subscriptions made so far; an agent
 process passes its MQTT connection's :meth:`~edge_agent.carrier.mqtt_carrier.MqttConnection.settled`,
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from edge_agent.algorithms.admm import AdmmFailure, AdmmFlexActor, AdmmRequest
+from edge_agent.algorithms.cohda.member import CohdaMember
 from edge_agent.algorithms.consensus.costs import QuadraticCost
 from edge_agent.algorithms.consensus.member import ConsensusMember
 from edge_agent.carrier.base import Carrier
@@ -38,6 +40,7 @@ class DeviceAgent:
         self.device = device
         self._actors: OrderedDict[tuple[str | None, int], AdmmFlexActor] = OrderedDict()
         self.consensus = ConsensusMember(device.id, self._dispatch_cost, settle=settle, runs_kept=RUNS_KEPT)
+        self.cohda = CohdaMember(device.id, settle=settle, runs_kept=RUNS_KEPT)
 
     @property
     def id(self) -> str:
@@ -51,6 +54,9 @@ class DeviceAgent:
             return
         if self.consensus.accepts(message):
             await self.consensus.handle(carrier, message, envelope)
+            return
+        if self.cohda.accepts(message):
+            await self.cohda.handle(carrier, message, envelope)
             return
         log.warning("device.unexpected_message", participant=self.id, kind=message.kind, sender=envelope.sender)
 

@@ -31,6 +31,7 @@ from edge_agent.algorithms.cohda import (
     rate,
     shifted_profiles,
 )
+from edge_agent.algorithms.cohda.job import CohdaCorridor, CohdaJoin, CohdaSettings
 from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import ParticipantId
 from edge_agent.errors import ConfigError
@@ -230,6 +231,35 @@ class CohdaScenario(StrictModel):
                 )
             )
         return participants, graph, target
+
+    def joins(self, run: str, options: RunOptions) -> dict[str, CohdaJoin]:
+        """What each participant is told to join run ``run`` over MQTT, in participant order: the same
+        participants as :meth:`build` (schedules drawn from the same seeds, the same search seeds)."""
+        participants, graph, target = self.build(options)
+        relay = participants[0].memory.relay if participants else True
+        settings = CohdaSettings(
+            performance=self.performance, relay=relay, batch=self.settings.batch,
+            respond_to=self.settings.respond_to, offers=self.settings.offers, compose=self.settings.compose,
+            max_decisions=self.settings.max_decisions, improvement_tol=self.settings.improvement_tol,
+        )
+        joins = {}
+        for i, (spec, participant) in enumerate(zip(self.participants, participants, strict=True)):
+            decider = participant.decider
+            common = {"run": run, "in_neighbours": tuple(graph.in_neighbours(spec.id)), "target": target.to_wire(),
+                      "settings": settings}
+            if isinstance(spec, CohdaCorridorSpec):
+                corridor = CohdaCorridor(
+                    lower=np.asarray(spec.lower, dtype=np.float64), upper=np.asarray(spec.upper, dtype=np.float64),
+                    initial=None if spec.initial is None else np.asarray(spec.initial, dtype=np.float64),
+                    convergence_force_factor=spec.convergence_force_factor, max_iterations=spec.max_iterations,
+                    sample_size_per_value=spec.sample_size_per_value, seed=(self.seed, i, 1, options.seed or 0),
+                )
+                joins[spec.id] = CohdaJoin(**common, corridor=corridor)
+            else:
+                assert isinstance(decider, EnumerationDecider)
+                joins[spec.id] = CohdaJoin(**common, schedules=decider.schedules,
+                                           initial_index=decider.initial().index)
+        return joins
 
     async def run(self, options: RunOptions) -> RunReport:
         participants, graph, target = self.build(options)

@@ -1,0 +1,107 @@
+"""COHDA over MQTT: one ``edge-agent agent`` process per participant (N = 10), gossip on a small world (each agent
+subscribes to its in-neighbours only), a launcher that joins, starts and listens to everyone to detect the end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_agent.runtime import PrivateBroker
+from edge_agent.runtime.cohda import cohda_devices, launch_cohda
+from edge_agent.runtime.fleet import start_device_agents
+from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.scenario import RunOptions
+from edge_agent.scenario.cohda import CohdaScenario
+from edge_agent.testing.central import solve_selection
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[2]
+# The stated gap: COHDA is a local search, so the end point depends on the order in which updates meet. On this
+# instance the in-process run ends 5.0 above the optimum (10 % of the start distance); seeded shuffles of the
+# delivery order end 3.0 to 7.0 above it (<= 14 %). Over MQTT the order is the broker's and the processes'; the
+# result must equal the in-process one or stay within 20 % of the start distance of the exact optimum.
+GAP_OF_START = 0.20
+
+
+def _instance(n: int = 10, m: int = 6, horizon: int = 8, seed: int = 5) -> tuple[CohdaScenario, list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    sets = [rng.integers(-3, 4, size=(m, horizon)).astype(float) for _ in range(n)]
+    target = rng.integers(-6, 7, size=horizon).astype(float)
+    scenario = CohdaScenario.model_validate({
+        "algorithm": "cohda", "name": "cohda-mqtt-10", "target": target.tolist(),
+        "topology": {"kind": "small-world", "k": 4, "p": 0.2, "seed": 1},
+        "participants": [{"id": f"p{i:02d}", "schedules": s.tolist()} for i, s in enumerate(sets)],
+    })
+    return scenario, sets
+
+
+@pytest.fixture(scope="module")
+def fleet(broker: PrivateBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ProcessGroup]]:
+    prefix = f"t{time.monotonic_ns() % 10**12}"
+    scenario, _ = _instance()
+    with ProcessGroup(tmp_path_factory.mktemp("cohda-fleet")) as group:
+        start_device_agents(group, cohda_devices(scenario, prefix), broker.url)
+        yield prefix, group
+
+
+async def test_cohda_with_one_process_per_participant_matches_the_in_process_run_or_its_gap(
+    broker: PrivateBroker, fleet: tuple[str, ProcessGroup]
+) -> None:
+    prefix, group = fleet
+    scenario, sets = _instance()
+    optimum = solve_selection(sets, np.asarray(scenario.target)).distance
+    expected = (await scenario.run(RunOptions(run_id="inproc"))).to_json()
+    report = (await launch_cohda(scenario, broker.url, prefix, processes=group, quiet_s=1.0)).to_json()
+
+    assert report["status"] == expected["status"] == "converged"
+    assert set(expected) <= set(report)  # the same report, plus how it ran
+    assert report["start_distance"] == expected["start_distance"]
+    # every participant agrees on the final candidate, and each chose one of its own schedules
+    assert report["agreed"] is True
+    ids = [p.id for p in scenario.participants]
+    assert list(report["participants"]) == ids
+    for pid, rows in zip(ids, sets, strict=True):
+        choice = report["participants"][pid]
+        assert choice["x"] == rows[choice["index"]].tolist()
+    aggregate = np.sum([report["participants"][pid]["x"] for pid in ids], axis=0)
+    assert report["aggregate"] == pytest.approx(aggregate.tolist())
+    assert report["distance"] == pytest.approx(float(np.abs(np.asarray(scenario.target) - aggregate).sum()))
+    # the acceptance: the in-process result, or (another message order) within the stated gap to the optimum
+    gap = report["distance"] - optimum
+    print(f"\noptimum {optimum}, start {report['start_distance']}, in process {expected['distance']}, "
+          f"MQTT {report['distance']} ({report['messages']} updates, {report['wall_s']:.2f} s incl. quiet)")
+    assert gap >= -1e-9
+    assert report["distance"] == pytest.approx(expected["distance"]) or gap <= GAP_OF_START * report["start_distance"]
+    # one process per participant; each heard its in-neighbours only (the graph is the subscriptions)
+    assert [c.name for c in group.children] == ids
+    group.check()
+    transport = report["transport"]
+    assert transport["hosting"] == "one process per participant"
+    assert all(count > 0 for count in transport["received"].values())
+    assert report["dropped_updates"] >= 0
+
+
+def test_the_cli_solves_a_cohda_scenario_over_mqtt_with_one_process_per_participant() -> None:
+    path = ROOT / "scenarios/cohda_small_world.yaml"
+    done = subprocess.run([sys.executable, "-m", "edge_agent", "solve", str(path), "--carrier", "mqtt", "--json"],
+                          capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    inproc = subprocess.run([sys.executable, "-m", "edge_agent", "solve", str(path), "--json"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    expected = json.loads(inproc.stdout)
+    assert report["status"] == expected["status"] == "converged"
+    assert report["agreed"] is True
+    assert set(expected) <= set(report)
+    assert report["start_distance"] == pytest.approx(expected["start_distance"])
+    assert report["distance"] < report["start_distance"]
+    assert len(report["participants"]) == 12
+    assert report["transport"]["hosting"] == "one process per participant"
