@@ -12,11 +12,12 @@ candidate, then forgets the run on :class:`CohdaLeave`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.algorithms.cohda.messages import CohdaCandidate, CohdaTarget
+from edge_agent.algorithms.gossip_runs import InNeighbours, RunId
 from edge_agent.messages import FloatMatrix, FloatVector, Message
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "CohdaSettings",
 ]
 
-RunId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Part(BaseModel):
@@ -66,20 +66,13 @@ class CohdaJoin(Message):
 
     kind: Literal["cohda.join"] = "cohda.join"
     run: RunId
-    in_neighbours: tuple[str, ...] = Field(description="whose gossip the device hears (its subscriptions)")
+    in_neighbours: InNeighbours
     target: CohdaTarget
     settings: CohdaSettings = CohdaSettings()
     schedules: FloatMatrix | None = Field(None, description="the device's feasible schedules, one per row")
     initial_index: int = Field(0, ge=0)
     corridor: CohdaCorridor | None = None
 
-    @field_validator("in_neighbours")
-    @classmethod
-    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value):
-            msg = f"in_neighbours lists a sender twice: {list(value)}"
-            raise ValueError(msg)
-        return value
 
 
 class CohdaJoined(Message):

@@ -29,6 +29,7 @@ from edge_agent.algorithms.cohda.job import CohdaChoice, CohdaCollect, CohdaJoin
 from edge_agent.algorithms.cohda.messages import CohdaCandidate, CohdaStart, CohdaUpdate
 from edge_agent.algorithms.cohda.observer import CohdaObserver
 from edge_agent.algorithms.cohda.performance import PERFORMANCES
+from edge_agent.algorithms.gossip_runs import ask
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
 from edge_agent.messages import Envelope, Message
@@ -116,19 +117,9 @@ class CohdaLauncher:
                 log.warning("cohda.leave_failed", run=run, error=str(error))
 
 
-async def _ask(view: Carrier, requests: Mapping[str, Message], within_s: float) -> dict[str, Message | None]:
-    futures = {pid: view.request(body, pid, timeout=within_s) for pid, body in requests.items()}
-    answers: dict[str, Message | None] = {}
-    for pid, future in futures.items():
-        try:
-            answers[pid] = await future
-        except RunTimeout:
-            answers[pid] = None
-    return answers
-
 
 async def _join_all(view: Carrier, run: str, joins: Mapping[str, CohdaJoin], join_s: float) -> None:
-    answers = await _ask(view, joins, join_s)
+    answers = await ask(view, joins, join_s)
     silent = [pid for pid, a in answers.items() if a is None]
     refused = {pid: a.reason for pid, a in answers.items() if isinstance(a, CohdaJoined) and a.reason}
     for pid, a in answers.items():
@@ -145,7 +136,7 @@ async def _join_all(view: Carrier, run: str, joins: Mapping[str, CohdaJoin], joi
 async def _collect(
     view: Carrier, run: str, ids: list[str], candidate: CohdaCandidate, answer_s: float
 ) -> dict[str, CohdaChoice]:
-    answers = await _ask(view, dict.fromkeys(ids, CohdaCollect(run=run, candidate=candidate)), answer_s)
+    answers = await ask(view, dict.fromkeys(ids, CohdaCollect(run=run, candidate=candidate)), answer_s)
     choices: dict[str, CohdaChoice] = {}
     problems = []
     for pid, a in answers.items():

@@ -7,7 +7,7 @@ SUBACKs), so a device acknowledges its join only once it really hears its in-nei
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,6 +19,7 @@ from edge_agent.algorithms.cohda.job import COHDA_CONTROL, CohdaChoice, CohdaCol
 from edge_agent.algorithms.cohda.messages import CohdaStart, CohdaUpdate
 from edge_agent.algorithms.cohda.participant import CohdaParticipant
 from edge_agent.algorithms.cohda.performance import PERFORMANCES
+from edge_agent.algorithms.gossip_runs import SharedSubscriptions
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.messages import Envelope, Message
@@ -73,7 +74,7 @@ class CohdaMember:
         self._settle = settle
         self._runs_kept = runs_kept
         self._runs: OrderedDict[str, _Run] = OrderedDict()
-        self._listening: Counter[str] = Counter()
+        self._subscriptions = SharedSubscriptions()
         self.strays = 0
 
     @staticmethod
@@ -108,7 +109,7 @@ class CohdaMember:
             return
         view = RunCarrier(carrier, join.run)
         self._runs[join.run] = _Run(join, participant, view)
-        self._listening.update(join.in_neighbours)
+        self._subscriptions.hold(join.in_neighbours)
         view.subscribe(join.in_neighbours)
         while len(self._runs) > self._runs_kept:
             self._forget(next(iter(self._runs)))
@@ -166,10 +167,5 @@ class CohdaMember:
         run = self._runs.pop(run_id, None)
         if run is None:
             return
-        self._listening.subtract(run.join.in_neighbours)
-        unused = [sender for sender in run.join.in_neighbours if self._listening[sender] <= 0]
-        for sender in unused:
-            del self._listening[sender]
-        if unused:
-            run.carrier.unsubscribe(unused)
+        self._subscriptions.release(run.carrier, run.join.in_neighbours)
         log.info("cohda.left", participant=self.id, run=run_id)

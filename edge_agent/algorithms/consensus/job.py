@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from edge_agent.algorithms.consensus.averaging import AveragingSettings
 from edge_agent.algorithms.consensus.messages import StopReason
 from edge_agent.algorithms.consensus.primal_dual import PrimalDualSettings, StepSize
+from edge_agent.algorithms.gossip_runs import InNeighbours, RunId
 from edge_agent.config import StrictModel
 from edge_agent.messages import FloatVector, Message
 
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 DispatchAlgorithm = Literal["primal-dual-dispatch", "consensus-dispatch"]
-RunId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class AveragingSettingsSpec(StrictModel):
@@ -101,19 +101,12 @@ class ConsensusJoin(Message):
     kind: Literal["consensus.join"] = "consensus.join"
     run: RunId
     method: DispatchMethod
-    in_neighbours: tuple[str, ...] = Field(description="whom the device hears (its subscriptions)")
+    in_neighbours: InNeighbours
     index: int = Field(ge=0, description="the device's position among the participants (its entry of z)")
     agents: int = Field(ge=1, description="number of participants")
     hops: int = Field(ge=0, description="bound on the hops between any two participants (termination test)")
     demand: float = Field(allow_inf_nan=False, description="power the participants must deliver together")
 
-    @field_validator("in_neighbours")
-    @classmethod
-    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value):
-            msg = f"in_neighbours lists a sender twice: {list(value)}"
-            raise ValueError(msg)
-        return value
 
 
 class ConsensusJoined(Message):

@@ -45,6 +45,7 @@ from edge_agent.algorithms.consensus.job import (
     sample_rounds,
 )
 from edge_agent.algorithms.consensus.messages import ConsensusStart, StopReason
+from edge_agent.algorithms.gossip_runs import ask
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.clock import Clock
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
@@ -203,7 +204,7 @@ class ConsensusLauncher:
 
     # -- the steps -----------------------------------------------------------------------------------
     async def _join_all(self, view: Carrier, run: str, joins: Mapping[str, ConsensusJoin], within_s: float) -> None:
-        answers = await _ask(view, joins, within_s)
+        answers = await ask(view, joins, within_s)
         silent = [pid for pid, answer in answers.items() if answer is None]
         refused = {pid: answer.reason for pid, answer in answers.items() if isinstance(answer, ConsensusFailure)}
         for pid, answer in answers.items():
@@ -231,7 +232,7 @@ class ConsensusLauncher:
             unfinished = watch.unfinished()
             if not unfinished:
                 break
-            answers = await _ask(view, {pid: ConsensusCollect(run=run) for pid in unfinished}, deadlines.answer_s)
+            answers = await ask(view, {pid: ConsensusCollect(run=run) for pid in unfinished}, deadlines.answer_s)
             polled += len(unfinished)
             for pid, answer in answers.items():
                 if isinstance(answer, ConsensusOutcome):
@@ -268,7 +269,7 @@ class ConsensusLauncher:
         self, view: Carrier, run: str, ids: Sequence[str], rounds: Sequence[int], within_s: float
     ) -> dict[str, ConsensusOutcome]:
         request = ConsensusCollect(run=run, rounds=tuple(rounds))
-        answers = await _ask(view, dict.fromkeys(ids, request), within_s)
+        answers = await ask(view, dict.fromkeys(ids, request), within_s)
         outcomes: dict[str, ConsensusOutcome] = {}
         problems: list[str] = []
         for pid, answer in answers.items():
@@ -297,14 +298,3 @@ class ConsensusLauncher:
             log.warning("consensus.leave_failed", run=run, error=str(error))
         return sent
 
-
-async def _ask(view: Carrier, requests: Mapping[str, Message], within_s: float) -> dict[str, Message | None]:
-    """Send each request, wait for every answer; ``None`` for those that did not answer in time."""
-    futures = {pid: view.request(body, pid, timeout=within_s) for pid, body in requests.items()}
-    answers: dict[str, Message | None] = {}
-    for pid, future in futures.items():
-        try:
-            answers[pid] = await future
-        except RunTimeout:
-            answers[pid] = None
-    return answers

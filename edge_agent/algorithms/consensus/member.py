@@ -37,6 +37,7 @@ from edge_agent.algorithms.consensus.job import (
 )
 from edge_agent.algorithms.consensus.messages import ConsensusStart, RoundMessage
 from edge_agent.algorithms.consensus.primal_dual import PrimalDualParticipant
+from edge_agent.algorithms.gossip_runs import SharedSubscriptions
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.messages import Envelope, Message
@@ -121,7 +122,7 @@ class ConsensusMember:
         self._settle = settle
         self._runs_kept = runs_kept
         self._runs: OrderedDict[str, _Run] = OrderedDict()
-        self._listening: Counter[str] = Counter()  # in-neighbour -> runs that need its gossip
+        self._subscriptions = SharedSubscriptions()
         self.strays = 0  # round messages of runs this device does not (or no longer) take part in
 
     @staticmethod
@@ -166,7 +167,7 @@ class ConsensusMember:
             return
         view = RunCarrier(carrier, join.run)
         self._runs[join.run] = _Run(join, envelope.sender, participant, actor, cost, view)
-        self._listening.update(join.in_neighbours)
+        self._subscriptions.hold(join.in_neighbours)
         participant.join(view)
         while len(self._runs) > self._runs_kept:
             oldest = next(iter(self._runs))
@@ -213,11 +214,6 @@ class ConsensusMember:
         run = self._runs.pop(run_id, None)
         if run is None:
             return
-        self._listening.subtract(run.join.in_neighbours)
-        unused = [sender for sender in run.join.in_neighbours if self._listening[sender] <= 0]
-        for sender in unused:
-            del self._listening[sender]
-        if unused:
-            run.carrier.unsubscribe(unused)
+        self._subscriptions.release(run.carrier, run.join.in_neighbours)
         log.info("consensus.left", participant=self.id, run=run_id, round=run.participant.round,
                  finished=run.participant.finished)
