@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import tempfile
-from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,9 +21,8 @@ from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
 from edge_agent.devices import GenericQP
 from edge_agent.results import RunReport, Status
-from edge_agent.runtime.broker import PrivateBroker
 from edge_agent.runtime.device_config import DeviceConfig
-from edge_agent.runtime.fleet import start_device_agents, wait_for_agents
+from edge_agent.runtime.fleet import device_processes, wait_for_agents
 from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.scenario.cohda import CohdaScenario
 from edge_agent.scenario.options import RunOptions
@@ -55,13 +51,8 @@ def run_cohda_fleet(
     quiet_s: float = 2.0,
 ) -> RunReport:
     """Run ``scenario`` with one agent process per participant; tear everything down whatever happens."""
-    with ExitStack() as stack:
-        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-cohda-")))
-        if broker_url is None:
-            broker_url = stack.enter_context(PrivateBroker()).url
-        processes = stack.enter_context(ProcessGroup(work_dir))
-        start_device_agents(processes, cohda_devices(scenario, prefix), broker_url)
-        return asyncio.run(launch_cohda(scenario, broker_url, prefix, processes=processes, options=options,
+    with device_processes(cohda_devices(scenario, prefix), broker_url) as (url, processes):
+        return asyncio.run(launch_cohda(scenario, url, prefix, processes=processes, options=options,
                                         quiet_s=quiet_s))
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import tempfile
 import time
-from contextlib import ExitStack
-from pathlib import Path
 
 import structlog
 
@@ -22,9 +19,8 @@ from edge_agent.algorithms.consensus.launcher import ConsensusLauncher, LaunchDe
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
 from edge_agent.results import RunReport
-from edge_agent.runtime.broker import PrivateBroker
 from edge_agent.runtime.device_config import DeviceConfig
-from edge_agent.runtime.fleet import start_device_agents, wait_for_agents
+from edge_agent.runtime.fleet import device_processes, wait_for_agents
 from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.scenario.consensus import ConsensusDispatchScenario, PrimalDualDispatchScenario
 
@@ -44,13 +40,8 @@ def run_consensus_fleet(
 ) -> RunReport:
     """Run ``scenario`` with one agent process per generator; tear everything down whatever happens."""
     devices = [DeviceConfig(id=g.id, device=g, prefix=prefix) for g in scenario.participants]
-    with ExitStack() as stack:
-        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-consensus-")))
-        if broker_url is None:
-            broker_url = stack.enter_context(PrivateBroker()).url
-        processes = stack.enter_context(ProcessGroup(work_dir))
-        start_device_agents(processes, devices, broker_url)
-        return asyncio.run(launch_consensus(scenario, broker_url, prefix, processes=processes, deadlines=deadlines))
+    with device_processes(devices, broker_url) as (url, processes):
+        return asyncio.run(launch_consensus(scenario, url, prefix, processes=processes, deadlines=deadlines))
 
 
 async def launch_consensus(

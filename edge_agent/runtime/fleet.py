@@ -22,8 +22,8 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,6 +47,7 @@ from edge_agent.scenario.admm import run_admm_job
 
 __all__ = [
     "FleetSpec",
+    "device_processes",
     "load_fleet",
     "load_jobs",
     "run_fleet",
@@ -139,16 +140,28 @@ def run_fleet(
     spec: FleetSpec, devices: Sequence[DeviceConfig], broker_url: str | None = None
 ) -> list[RunReport]:
     """Run the fleet's jobs over MQTT with one process per device; return one report per job."""
+    with device_processes(devices, broker_url) as (url, processes):
+        processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
+                                         "--broker", url, "--prefix", spec.prefix])
+        return asyncio.run(submit_jobs(spec.jobs, url, spec.prefix, spec.job_timeout_s,
+                                       wait_for=[d.id for d in devices], processes=processes))
+
+
+@contextmanager
+def device_processes(
+    devices: Sequence[DeviceConfig], broker_url: str | None = None
+) -> Iterator[tuple[str, ProcessGroup]]:
+    """A private broker (unless ``broker_url`` is given) and one ``edge-agent agent`` process per device.
+
+    Yields the broker URL and the process group; on leaving, every process and the broker are stopped and
+    the temporary directory (agent configurations and logs) is removed, whatever happened.
+    """
     with ExitStack() as stack:
         work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-fleet-")))
-        if broker_url is None:
-            broker_url = stack.enter_context(PrivateBroker()).url
+        url = broker_url or stack.enter_context(PrivateBroker()).url
         processes = stack.enter_context(ProcessGroup(work_dir))
-        start_device_agents(processes, devices, broker_url)
-        processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
-                                         "--broker", broker_url, "--prefix", spec.prefix])
-        return asyncio.run(submit_jobs(spec.jobs, broker_url, spec.prefix, spec.job_timeout_s,
-                                       wait_for=[d.id for d in devices], processes=processes))
+        start_device_agents(processes, devices, url)
+        yield url, processes
 
 
 def start_device_agents(processes: ProcessGroup, devices: Sequence[DeviceConfig], broker_url: str) -> None:
