@@ -24,6 +24,15 @@ from edge_agent.algorithms.consensus.job import (
     ConsensusOutcome,
 )
 from edge_agent.algorithms.consensus.messages import AveragingValue, ConsensusStart, PrimalDualState
+from edge_agent.algorithms.scheduling.messages import (
+    BookingNotice,
+    PatchOutcome,
+    PatchReview,
+    PatchSubmit,
+    ReviewAnswer,
+    ScheduleQuery,
+    ScheduleState,
+)
 from edge_agent.config import validation_problems
 from edge_agent.errors import ProtocolError
 from edge_agent.messages import SCHEMA_VERSION, Envelope
@@ -34,7 +43,8 @@ AnyMessage = Annotated[
     AdmmRequest | AdmmAnswer | AdmmFailure | AdmmJob | AdmmJobResult
     | ConsensusStart | AveragingValue | PrimalDualState
     | ConsensusJoin | ConsensusJoined | ConsensusFailure | ConsensusCollect | ConsensusOutcome | ConsensusLeave
-    | CohdaStart | CohdaUpdate | CohdaJoin | CohdaJoined | CohdaCollect | CohdaChoice | CohdaLeave,
+    | CohdaStart | CohdaUpdate | CohdaJoin | CohdaJoined | CohdaCollect | CohdaChoice | CohdaLeave
+    | ScheduleQuery | ScheduleState | PatchSubmit | PatchOutcome | PatchReview | ReviewAnswer | BookingNotice,
     Field(discriminator="kind"),
 ]
 

@@ -14,9 +14,10 @@ from pydantic import Field, model_validator
 
 from edge_agent.algorithms.admm.flex_actor import one_to_many_problem
 from edge_agent.config import StrictModel
+from edge_agent.errors import ConfigError
 from edge_agent.solvers.qp import ConvexQP
 
-__all__ = ["Battery", "DeviceSpec", "FlexibleLoad", "Generator", "GenericQP", "OneToMany"]
+__all__ = ["AgentDevice", "Battery", "ComputeNode", "DeviceSpec", "FlexibleLoad", "Generator", "GenericQP", "OneToMany"]
 
 ParticipantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -154,3 +155,21 @@ class GenericQP(_Device):
 
 
 DeviceSpec = Annotated[Generator | Battery | FlexibleLoad | OneToMany | GenericQP, Field(discriminator="kind")]
+
+
+class ComputeNode(_Device):
+    """A compute node that runs tasks one at a time; its agent keeps the node's schedule over
+    ``[0, horizon_h]`` hours and serves the scheduling negotiation (``docs/scheduling.md``)."""
+
+    kind: Literal["compute-node"]
+    horizon_h: float = Field(24.0, gt=0, allow_inf_nan=False, description="the schedule covers [0, horizon_h] hours")
+
+    def local_problem(self, horizon: int) -> ConvexQP:
+        msg = f"device {self.id!r} is a compute node: it takes part in scheduling only, not in ADMM"
+        raise ConfigError(msg)
+
+
+# What an agent process may run: an energy device (ADMM, consensus, COHDA) or a compute node (scheduling).
+AgentDevice = Annotated[
+    Generator | Battery | FlexibleLoad | OneToMany | GenericQP | ComputeNode, Field(discriminator="kind")
+]

@@ -6,6 +6,7 @@
     <prefix>/<sender>/gossip          what <sender> publishes to its subscribers  QoS 1, not retained
     <prefix>/<agent>/presence         retained JSON {"online": ..., "agent", "node", "session"}
     <prefix>/<agent>/results          retained results a device reports (reserved)
+    <prefix>/<node>/schedule          retained JSON ``sched.state`` of a compute node, after every change
 
 A participant's *inbox* is the filter ``<prefix>/+/to/<id>``: the sender is the topic level after the
 prefix, so a broker ACL ``pattern readwrite <prefix>/%u/#`` both confines a device to its own subtree and
@@ -28,7 +29,7 @@ __all__ = ["ID_PATTERN", "Route", "Topics", "acl_rules", "validate_id"]
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _PREFIX_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})*")
 
-RouteKind = Literal["direct", "gossip", "presence", "results"]
+RouteKind = Literal["direct", "gossip", "presence", "results", "schedule"]
 
 
 def validate_id(value: str, what: str = "participant id") -> str:
@@ -84,6 +85,9 @@ class Topics:
     def results(self, agent: str) -> str:
         return f"{self.prefix}/{agent}/results"
 
+    def schedule(self, node: str) -> str:
+        return f"{self.prefix}/{node}/schedule"
+
     def owns(self, agent: str, topic: str) -> bool:
         """Whether ``topic`` lies in ``agent``'s own subtree (the only place it may publish)."""
         return topic.startswith(f"{self.prefix}/{agent}/")
@@ -103,14 +107,16 @@ class Topics:
         return Route(kind, sender) if kind is not None else None
 
 
-_LEAF_KINDS: dict[str, RouteKind] = {"gossip": "gossip", "presence": "presence", "results": "results"}
+_LEAF_KINDS: dict[str, RouteKind] = {
+    "gossip": "gossip", "presence": "presence", "results": "results", "schedule": "schedule",
+}
 
 
 def acl_rules(prefix: str = "edge") -> list[str]:
     """Mosquitto ACL ``pattern`` lines confining every device (user name = device id) to its subtree.
 
     A device may publish and read anything under ``<prefix>/<its id>/``, read messages addressed to it,
-    read every gossip and presence topic. It can neither publish under another device's id nor read
+    read every gossip, presence and schedule topic. It can neither publish under another device's id nor read
     direct messages between other devices.
     """
     Topics(prefix)  # validates the prefix
@@ -119,4 +125,5 @@ def acl_rules(prefix: str = "edge") -> list[str]:
         f"pattern read {prefix}/+/to/%u",
         f"pattern read {prefix}/+/gossip",
         f"pattern read {prefix}/+/presence",
+        f"pattern read {prefix}/+/schedule",
     ]

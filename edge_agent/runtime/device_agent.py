@@ -5,7 +5,9 @@ process on MQTT. For ADMM it builds its local problem when a run's first request
 is the length of the reference it is sent), keeps one OSQP solver per run, and forgets old runs. For
 the consensus dispatch algorithms a generator joins runs when asked (``consensus.join``), with its cost
 ``cost_linear P + cost_quadratic P^2`` on ``[p_min, p_max]`` (:class:`ConsensusMember`). Any device joins
-COHDA runs (``cohda.join``, :class:`CohdaMember`); for now the join carries its schedule set.
+COHDA runs (``cohda.join``, :class:`CohdaMember`); for now the join carries its schedule set. A compute
+node holds its schedule and serves the scheduling negotiation (:class:`ResourceAgent`), handing every new
+state to ``on_schedule`` (an agent process publishes it as a retained record); it takes part in nothing else.
 
 ``settle`` (optional) waits until the transport confirmed the subscriptions made so far; an agent
 process passes its MQTT connection's :meth:`~edge_agent.carrier.mqtt_carrier.MqttConnection.settled`,
@@ -23,8 +25,9 @@ from edge_agent.algorithms.admm import AdmmFailure, AdmmFlexActor, AdmmRequest
 from edge_agent.algorithms.cohda.member import CohdaMember
 from edge_agent.algorithms.consensus.costs import QuadraticCost
 from edge_agent.algorithms.consensus.member import ConsensusMember
+from edge_agent.algorithms.scheduling import ResourceAgent, ScheduleState
 from edge_agent.carrier.base import Carrier
-from edge_agent.devices import DeviceSpec, Generator
+from edge_agent.devices import AgentDevice, ComputeNode, Generator
 from edge_agent.errors import ConfigError
 from edge_agent.messages import Envelope, Message
 
@@ -36,8 +39,15 @@ RUNS_KEPT = 4
 
 
 class DeviceAgent:
-    def __init__(self, device: DeviceSpec, settle: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        device: AgentDevice,
+        settle: Callable[[], Awaitable[None]] | None = None,
+        on_schedule: Callable[[ScheduleState], None] | None = None,
+    ) -> None:
         self.device = device
+        self.resource = (ResourceAgent(device.id, device.horizon_h, on_schedule)
+                         if isinstance(device, ComputeNode) else None)
         self._actors: OrderedDict[tuple[str | None, int], AdmmFlexActor] = OrderedDict()
         self.consensus = ConsensusMember(device.id, self._dispatch_cost, settle=settle, runs_kept=RUNS_KEPT)
         self.cohda = CohdaMember(device.id, settle=settle, runs_kept=RUNS_KEPT)
@@ -51,6 +61,9 @@ class DeviceAgent:
             actor = self._admm_actor(envelope.run, message, carrier, envelope)
             if actor is not None:
                 await actor.handle(carrier, message, envelope)
+            return
+        if self.resource is not None and self.resource.accepts(message):
+            await self.resource.handle(carrier, message, envelope)
             return
         if self.consensus.accepts(message):
             await self.consensus.handle(carrier, message, envelope)

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field, TypeAdapter, model_validator
 
 from edge_agent.config import StrictModel, load_yaml, parse
-from edge_agent.devices import DeviceSpec
+from edge_agent.devices import AgentDevice
 from edge_agent.errors import ConfigError
 
 __all__ = ["Credentials", "DeviceConfig", "load_device_config"]
@@ -68,7 +68,7 @@ class DeviceConfig(StrictModel):
     broker: str = "mqtt://127.0.0.1:1883"
     prefix: str = "edge"
     credentials: Credentials = Credentials()
-    device: DeviceSpec
+    device: AgentDevice
 
     @model_validator(mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from typing import Self
 
 import structlog
 
-from edge_agent.errors import TransportError
+from edge_agent.errors import ConfigError, TransportError
 
 __all__ = ["ChildProcess", "ProcessGroup"]
 
@@ -70,6 +70,16 @@ class ProcessGroup:
         self.children.append(child)
         log.debug("fleet.process_started", name=name, pid=process.pid)
         return child
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the child ``name`` (a simulated crash: no clean leave) and forget it."""
+        child = next((c for c in self.children if c.name == name), None)
+        if child is None:
+            raise ConfigError(f"no process named {name!r}; running: {sorted(c.name for c in self.children)}")
+        child.process.kill()
+        child.process.wait()
+        self.children.remove(child)
+        log.info("fleet.process_killed", name=name, pid=child.process.pid, reason="requested")
 
     def check(self) -> None:
         """Raise :class:`TransportError` naming the first child that has exited, with its last output."""

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
+from edge_agent.algorithms.scheduling import ScheduleState
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.errors import EdgeAgentError
@@ -105,7 +106,21 @@ async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
         password=credentials.password(),
         tls=credentials.tls_context(),
     ) as connection:
-        connection.add(DeviceAgent(config.device, settle=connection.settled))
+        topic = connection.topics.schedule(config.id)
+
+        async def publish(state: ScheduleState) -> None:
+            try:
+                await connection.publish_raw(topic, state.model_dump_json().encode(), retain=True)
+            except EdgeAgentError as error:  # the next change publishes the whole state again
+                log.warning("agent.schedule_not_published", agent=config.id, version=state.version, error=str(error))
+
+        def on_schedule(state: ScheduleState) -> None:
+            connection.spawn(publish(state), f"publish-schedule:{state.version}")
+
+        agent = DeviceAgent(config.device, settle=connection.settled, on_schedule=on_schedule)
+        connection.add(agent)
+        if agent.resource is not None:
+            on_schedule(agent.resource.state)
         await _serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=url)
 
 

@@ -16,6 +16,7 @@ from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
 from edge_agent.scenario.cohda import CohdaScenario
 from edge_agent.scenario.consensus import AveragingScenario, ConsensusDispatchScenario, PrimalDualDispatchScenario
 from edge_agent.scenario.options import RunOptions
+from edge_agent.scenario.scheduling import SchedulingScenario
 
 __all__ = ["RunOptions", "Scenario", "load_scenario", "parse_scenario", "scenario_schema"]
 
@@ -25,7 +26,8 @@ Scenario = Annotated[
     | AveragingScenario
     | ConsensusDispatchScenario
     | PrimalDualDispatchScenario
-    | CohdaScenario,
+    | CohdaScenario
+    | SchedulingScenario,
     Field(discriminator="algorithm"),
 ]
 _ADAPTER: TypeAdapter[Scenario] = TypeAdapter(Scenario)

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from edge_agent.algorithms.admm.job import AdmmJobSpec, AdmmSettingsSpec
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.config import StrictModel, require_unique
-from edge_agent.devices import DeviceSpec
+from edge_agent.devices import AgentDevice, DeviceSpec
 from edge_agent.errors import ConfigError
 from edge_agent.results import RunReport
 from edge_agent.runtime.device_agent import DeviceAgent
@@ -20,7 +20,7 @@ from edge_agent.scenario.options import RunOptions
 __all__ = ["AdmmConsensusScenario", "AdmmSharingScenario", "run_admm_job"]
 
 
-async def run_admm_job(job: AdmmJobSpec, devices: Sequence[DeviceSpec], network: InProcNetwork) -> RunReport:
+async def run_admm_job(job: AdmmJobSpec, devices: Sequence[AgentDevice], network: InProcNetwork) -> RunReport:
     """Run ``job`` in one process: a :class:`DeviceAgent` per device taking part, the coordinator beside them."""
     participants = job.participants or [device.id for device in devices]
     coordinator = job.coordinator(participants)

@@ -139,7 +139,8 @@ def test_schema_describes_every_algorithm_and_device(capsys: pytest.CaptureFixtu
     schema = json.loads(out)
     assert code == 0
     text = json.dumps(schema)
-    for name in ("admm-sharing", "admm-consensus", "generator", "battery", "flexible-load", "one-to-many"):
+    names = ("admm-sharing", "admm-consensus", "scheduling", "generator", "battery", "flexible-load", "one-to-many")
+    for name in names:
         assert f'"{name}"' in text
 
 
@@ -185,3 +186,11 @@ def test_fleet_naming_an_unknown_participant_is_refused(capsys: pytest.CaptureFi
     code, _, err = run_cli(capsys, "fleet", "up", str(fleet), "--carrier", "inproc")
     assert code == 2
     assert "names participants that are not fleet devices: ['ghost']" in err
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "firmware_configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_firmware_config_is_valid(path: Path) -> None:
+    from edge_agent.runtime.device_config import load_device_config
+
+    config = load_device_config(path)
+    assert config.id == path.stem

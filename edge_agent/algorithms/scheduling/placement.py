@@ -9,7 +9,8 @@ Assumptions (seed 002, sections 2-4, made explicit):
 - the shift cost is the satisfaction the shifted tasks lose, taken with its sign: a shift that brings a
   task closer to its favourable time is a negative cost. ``dS`` is therefore exactly the change of the
   resource's total satisfaction;
-- one insertion per patch; no eviction to another resource (that needs the negotiation protocol).
+- one insertion per patch. A task that moves to another resource books itself there first and then
+  leaves this one with a patch holding a single :class:`Remove` (``task_agent.py``).
 
 For insertion position ``p`` (between bookings ``p - 1`` and ``p``) and new completion time ``t``, the left
 task ``k < p`` ends at ``min(e_k, t - d - sum_{k<j<p} d_j)`` and the right task ``k >= p`` ends at
@@ -26,7 +27,7 @@ from edge_agent.algorithms.scheduling.model import TIME_EPS, Booking, ResourceSc
 from edge_agent.algorithms.scheduling.pwl import PiecewiseLinear
 from edge_agent.errors import ConfigError, ProtocolError
 
-__all__ = ["GAIN_EPS", "Add", "Modification", "Patch", "Shift", "apply", "best_patch", "passive_placement"]
+__all__ = ["GAIN_EPS", "Add", "Modification", "Patch", "Remove", "Shift", "apply", "best_patch", "passive_placement"]
 
 GAIN_EPS = 1e-12  # a patch must improve the total satisfaction by more than this
 
@@ -48,7 +49,14 @@ class Shift:
     start: float
 
 
-Modification = Add | Shift
+@dataclass(frozen=True)
+class Remove:
+    """Take the booked task ``task_id`` off the schedule (it was cancelled or moved to another resource)."""
+
+    task_id: str
+
+
+Modification = Add | Shift | Remove
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,8 @@ class Patch:
     gain: float
 
     @property
-    def added(self) -> Add:
-        return next(m for m in self.modifications if isinstance(m, Add))
+    def added(self) -> Add | None:
+        return next((m for m in self.modifications if isinstance(m, Add)), None)
 
     @property
     def shifts(self) -> tuple[Shift, ...]:
@@ -177,10 +185,14 @@ def apply(schedule: ResourceSchedule, patch: Patch) -> ResourceSchedule:
                 msg = f"patch adds task {modification.task.id!r}, already booked on resource {schedule.resource_id!r}"
                 raise ProtocolError(msg)
             by_id[modification.task.id] = Booking(modification.task, modification.start)
-        else:
-            current = by_id.get(modification.task_id)
-            if current is None:
-                msg = f"patch shifts task {modification.task_id!r}, not booked on resource {schedule.resource_id!r}"
-                raise ProtocolError(msg)
+            continue
+        current = by_id.get(modification.task_id)
+        if current is None:
+            verb = "shifts" if isinstance(modification, Shift) else "removes"
+            msg = f"patch {verb} task {modification.task_id!r}, not booked on resource {schedule.resource_id!r}"
+            raise ProtocolError(msg)
+        if isinstance(modification, Shift):
             by_id[modification.task_id] = Booking(current.task, modification.start)
+        else:
+            del by_id[modification.task_id]
     return schedule.replaced(by_id.values())

@@ -1,0 +1,286 @@
+"""The task agent: books its task on one of the resources, passively (free gaps only) or actively (patches).
+
+Placing (:meth:`TaskAgent.place`), repeated until a patch is applied or the limiter stops it:
+
+1. ask every known resource for its schedule (``sched.query``);
+2. compute the best option on each: passive -- the best free gap (:func:`passive_placement`); active -- the
+   best patch (:func:`best_patch`); take the one with the largest gain (first resource on ties);
+   none with a gain > 0: the task stays unscheduled;
+3. active only: send the patch to every task it shifts (``sched.review``); if one of them rejects -- it
+   found a better place elsewhere and *left* the resource before answering -- start again at 1;
+4. send the patch to the resource (``sched.patch``); applied: done; refused (stale, or the schedule changed
+   under it): start again at 1.
+
+Reviewing another initiator's patch (active): accept unless the shift lowers this task's satisfaction
+*and* the best option on another resource gains more than the shifted satisfaction (by ``Limits.margin``);
+then move -- book there first, then remove itself from the old resource -- and reject. A passive agent
+always accepts. A moved task never leaves the schedule, so a scheduled task stays scheduled.
+
+The limiter (:class:`Limits`) bounds each placement's attempts, each agent's moves and the requests an
+agent sends over its life; a capped agent keeps what it has, stops moving, and says so in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import structlog
+
+from edge_agent.algorithms.scheduling.messages import (
+    BookingNotice,
+    PatchOutcome,
+    PatchReview,
+    PatchSubmit,
+    ReviewAnswer,
+    ScheduleQuery,
+    ScheduleState,
+    WireRemove,
+)
+from edge_agent.algorithms.scheduling.model import Task
+from edge_agent.algorithms.scheduling.placement import Patch, best_patch, passive_placement
+from edge_agent.carrier.base import Carrier
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError
+from edge_agent.messages import Envelope, Message
+
+__all__ = ["Behaviour", "Limits", "Placement", "TaskAgent"]
+
+log = structlog.get_logger("edge_agent.scheduling")
+
+Behaviour = Literal["active", "passive"]
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The message limiter of one task agent (seed 002, section 5: negotiations must not cycle)."""
+
+    attempts: int = 50  # placement computations per placement
+    moves: int = 2  # times the agent may leave a resource for another
+    requests: int = 5000  # requests the agent may send over its life
+    timeout_s: float = 5.0  # reply deadline of each request
+    margin: float = 1e-6  # leave a resource only for a gain larger than the shifted satisfaction by this
+
+    def __post_init__(self) -> None:
+        if min(self.attempts, self.requests) < 1 or self.moves < 0 or not self.timeout_s > 0 or self.margin < 0:
+            msg = (f"scheduling limits need attempts >= 1, requests >= 1, moves >= 0, timeout_s > 0 and "
+                   f"margin >= 0, got {self}")
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the task is booked: ``resource`` from ``start``, as of the resource's schedule ``version``."""
+
+    resource: str
+    start: float
+    version: int
+
+
+class _LimitReached(EdgeAgentError):
+    pass
+
+
+class TaskAgent:
+    def __init__(
+        self, task: Task, behaviour: Behaviour, resources: Sequence[str], limits: Limits | None = None
+    ) -> None:
+        if behaviour not in ("active", "passive"):
+            msg = f"task {task.id!r}: behaviour must be 'active' or 'passive', got {behaviour!r}"
+            raise ConfigError(msg)
+        if not resources:
+            msg = f"task {task.id!r} knows no resource"
+            raise ConfigError(msg)
+        self.task = task
+        self.behaviour: Behaviour = behaviour
+        self.resources = list(resources)
+        self.limits = limits or Limits()
+        self.booking: Placement | None = None
+        self.requests = 0
+        self.moves = 0
+        self.limited = False
+        self.cancelled = False
+        self._moving = False
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    @property
+    def satisfaction(self) -> float:
+        return 0.0 if self.booking is None else self.task.satisfaction_at(self.booking.start + self.task.duration)
+
+    def accepts(self, message: Message) -> bool:
+        return isinstance(message, PatchReview | BookingNotice)
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        if isinstance(message, BookingNotice):
+            booking = self.booking
+            if booking is not None and booking.resource == message.resource and message.version > booking.version:
+                self.booking = Placement(message.resource, message.start, message.version)
+        elif isinstance(message, PatchReview):
+            accept, reason = await self._review(carrier, message)
+            carrier.reply(ReviewAnswer(accept=accept, reason=reason), envelope)
+        else:
+            log.warning("sched.unexpected_message", task=self.id, kind=message.kind, sender=envelope.sender)
+
+    # -- placing -------------------------------------------------------------------------------
+    async def place(self, carrier: Carrier) -> bool:
+        """Book the task somewhere (it must not be booked); True if it was booked."""
+        try:
+            return await self._place(carrier, self.resources)
+        except _LimitReached as limit:
+            self._capped(str(limit))
+            return False
+
+    async def _place(self, carrier: Carrier, resources: Sequence[str]) -> bool:
+        for _ in range(self.limits.attempts):
+            if self.cancelled:
+                return False
+            patch = self._best(await self._states(carrier, resources))
+            if patch is None:
+                log.debug("sched.no_place", task=self.id, behaviour=self.behaviour)
+                return False
+            if patch.shifts and not await self._agreed(carrier, patch):
+                continue
+            outcome = await self._ask(carrier, PatchSubmit.of(patch), patch.resource_id, PatchOutcome)
+            if outcome.applied:
+                added = patch.added
+                assert added is not None
+                self.booking = Placement(patch.resource_id, added.start, outcome.state.version)
+                log.debug("sched.booked", task=self.id, resource=patch.resource_id, start=added.start,
+                          gain=patch.gain, shifted=len(patch.shifts))
+                return True
+            log.debug("sched.patch_refused", task=self.id, resource=patch.resource_id, reason=outcome.reason)
+        raise _LimitReached(f"no patch applied in {self.limits.attempts} attempts")
+
+    def _best(self, states: Iterable[ScheduleState]) -> Patch | None:
+        """The option with the largest gain over ``states`` (first on ties), or None."""
+        search = best_patch if self.behaviour == "active" else passive_placement
+        best: Patch | None = None
+        for state in states:
+            if not state.up or self.task.duration > state.horizon:
+                continue
+            schedule = state.schedule()
+            if self.id in schedule.task_ids:
+                continue
+            patch = search(schedule, self.task)
+            if patch is not None and (best is None or patch.gain > best.gain):
+                best = patch
+        return best
+
+    async def _states(self, carrier: Carrier, resources: Sequence[str]) -> list[ScheduleState]:
+        replies = await asyncio.gather(*(self._ask(carrier, ScheduleQuery(), r, ScheduleState) for r in resources),
+                                       return_exceptions=True)
+        states: list[ScheduleState] = []
+        for resource, reply in zip(resources, replies, strict=True):
+            if isinstance(reply, _LimitReached):
+                raise reply
+            if isinstance(reply, BaseException):
+                if not isinstance(reply, EdgeAgentError):
+                    raise reply
+                log.info("sched.resource_unavailable", task=self.id, resource=resource, error=str(reply))
+            else:
+                states.append(reply)
+        return states
+
+    async def _agreed(self, carrier: Carrier, patch: Patch) -> bool:
+        """Ask every task the patch shifts; True if all accept."""
+        reviews = [(s.task_id, PatchReview(initiator=self.id, resource=patch.resource_id,
+                                           base_version=patch.base_version, start=s.start)) for s in patch.shifts]
+        answers = await asyncio.gather(*(self._ask(carrier, review, task_id, ReviewAnswer)
+                                         for task_id, review in reviews), return_exceptions=True)
+        agreed = True
+        for (task_id, _), answer in zip(reviews, answers, strict=True):
+            if isinstance(answer, _LimitReached):
+                raise answer
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, EdgeAgentError):
+                    raise answer
+                log.info("sched.review_failed", task=self.id, reviewer=task_id, error=str(answer))
+                agreed = False
+            elif not answer.accept:
+                log.debug("sched.review_rejected", task=self.id, reviewer=task_id, reason=answer.reason)
+                agreed = False
+        return agreed
+
+    # -- reviewing another initiator's patch -----------------------------------------------------
+    async def _review(self, carrier: Carrier, review: PatchReview) -> tuple[bool, str]:
+        booking = self.booking
+        if (booking is None or booking.resource != review.resource or self.behaviour == "passive"
+                or self._moving or self.limited or self.moves >= self.limits.moves):
+            return True, ""
+        proposed = self.task.satisfaction_at(review.start + self.task.duration)
+        if proposed >= self.satisfaction:
+            return True, ""
+        others = [r for r in self.resources if r != booking.resource]
+        self._moving = True
+        try:
+            elsewhere = self._best(await self._states(carrier, others))
+            if elsewhere is None or elsewhere.gain <= proposed + self.limits.margin:
+                return True, ""
+            self.moves += 1
+            if not await self._place(carrier, others):
+                return True, ""
+            await self._remove(carrier, booking.resource)
+        except _LimitReached as limit:
+            self._capped(str(limit))
+            return True, ""
+        finally:
+            self._moving = False
+        assert self.booking is not None
+        log.debug("sched.moved", task=self.id, source=booking.resource, target=self.booking.resource,
+                  initiator=review.initiator)
+        return False, f"left {booking.resource!r} for {self.booking.resource!r}"
+
+    # -- leaving ---------------------------------------------------------------------------------
+    async def cancel(self, carrier: Carrier) -> None:
+        """Withdraw the task: take its booking off the schedule (if any) and never place it again."""
+        self.cancelled = True
+        booking = self.booking
+        if booking is not None:
+            self.booking = None
+            try:
+                await self._remove(carrier, booking.resource)
+            except _LimitReached as limit:
+                self._capped(str(limit))
+
+    def resource_lost(self, resource: str) -> bool:
+        """Forget ``resource`` (its node went down); True if the task was booked there and must be placed again."""
+        if resource in self.resources:
+            self.resources.remove(resource)
+        if self.booking is not None and self.booking.resource == resource:
+            self.booking = None
+            return not self.cancelled
+        return False
+
+    async def _remove(self, carrier: Carrier, resource: str) -> None:
+        """Remove the task from ``resource`` (retrying on stale versions); done when it is not booked there."""
+        state = await self._ask(carrier, ScheduleQuery(), resource, ScheduleState)
+        for _ in range(self.limits.attempts):
+            if not state.up or self.id not in {b.task.id for b in state.bookings}:
+                return
+            patch = PatchSubmit(resource=resource, base_version=state.version,
+                                modifications=(WireRemove(task_id=self.id),))
+            outcome = await self._ask(carrier, patch, resource, PatchOutcome)
+            if outcome.applied:
+                return
+            state = outcome.state
+        raise _LimitReached(f"could not leave {resource!r} in {self.limits.attempts} attempts")
+
+    # -- the limiter -----------------------------------------------------------------------------
+    async def _ask(self, carrier: Carrier, body: Message, receiver: str, expected: type[M]) -> M:
+        if self.requests >= self.limits.requests:
+            raise _LimitReached(f"sent {self.requests} requests (limit {self.limits.requests})")
+        self.requests += 1
+        reply = await carrier.request(body, receiver, self.limits.timeout_s)
+        if not isinstance(reply, expected):
+            msg = f"{receiver!r} answered {body.kind!r} with {reply.kind!r}, expected {expected.__name__}"
+            raise ProtocolError(msg)
+        return reply
+
+    def _capped(self, reason: str) -> None:
+        self.limited = True
+        log.warning("sched.limit_reached", task=self.id, reason=reason, booked=self.booking is not None)

@@ -1,0 +1,129 @@
+"""Scheduling over a real Mosquitto: compute-node agent processes hold the schedules, the task agents run in
+the test's process (the scheduler), node schedules are retained on ``<prefix>/<node>/schedule``."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import uuid
+
+import paho.mqtt.client as paho
+import pytest
+from structlog.testing import capture_logs
+
+from edge_agent.algorithms.scheduling import ScheduleQuery, ScheduleState
+from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.devices import ComputeNode
+from edge_agent.runtime import PrivateBroker
+from edge_agent.runtime.device_agent import DeviceAgent
+from edge_agent.runtime.fleet import device_processes
+from edge_agent.runtime.scheduling import launch_scheduling, scheduling_nodes
+from edge_agent.scenario import parse_scenario
+from edge_agent.scenario.options import RunOptions
+from edge_agent.scenario.scheduling import SchedulingScenario
+
+from .helpers import FAST
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def scenario(**changes: object) -> SchedulingScenario:
+    data = {
+        "algorithm": "scheduling", "name": "mqtt-test", "behaviour": "active",
+        "resources": [{"id": "node-a", "horizon": 24}, {"id": "node-b", "horizon": 24}],
+        "tasks": [{"id": f"job-{i}", "duration": 3, "favourable": 6 + 1.5 * i, "width": 10, "arrive_at": i}
+                  for i in range(8)],
+        "failures": [{"resource": "node-b", "at": 8}],
+        **changes,
+    }
+    parsed = parse_scenario(data)
+    assert isinstance(parsed, SchedulingScenario)
+    return parsed
+
+
+def retained(url: str, topic: str, within_s: float = 3.0) -> dict[str, bytes]:
+    """The retained payloads on ``topic`` (a filter), read by a plain paho client."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    records: dict[str, bytes] = {}
+    done = threading.Event()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"reader-{uuid.uuid4().hex[:8]}")
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.on_message = lambda _c, _u, m: records.__setitem__(m.topic, m.payload)
+    client.connect(host, int(port))
+    client.loop_start()
+    done.wait(within_s)
+    client.loop_stop()
+    client.disconnect()
+    return records
+
+
+def test_two_node_processes_match_the_simulation_and_publish_their_schedules(
+    broker: PrivateBroker, prefix: str
+) -> None:
+    """Tasks arriving one by one (so the order is fixed) end where the in-process run puts them, node-b's
+    failure re-places its tasks on node-a, and node-a's retained record is its final schedule."""
+    plan = scenario()
+    expected = asyncio.run(plan.run(RunOptions(run_id="sim")))
+    with device_processes(scheduling_nodes(plan, prefix), broker.url) as (url, processes):
+        report = asyncio.run(launch_scheduling(plan, url, prefix, processes=processes))
+        records = retained(url, f"{prefix}/+/schedule")
+    assert report.extra["consistency_problems"] == []
+    assert report.extra["schedules"]["node-b"]["up"] is False
+    on_a = {tid for tid, p in expected.participants.items() if p["resource"] == "node-a"}
+    assert len(on_a) > 4  # node-a held 4 of the 8 before node-b failed
+    assert {tid for tid, p in report.participants.items() if p["resource"] == "node-a"} == on_a
+    for tid, entry in expected.participants.items():
+        assert report.participants[tid]["x"] == pytest.approx(entry["x"], abs=1e-9)
+    assert report.objective == pytest.approx(expected.objective, abs=1e-9)
+    final = ScheduleState.model_validate_json(records[f"{prefix}/node-a/schedule"])
+    assert final.version == report.extra["schedules"]["node-a"]["version"]
+    assert [(b.task.id, b.start) for b in final.bookings] == [
+        (b["task"], pytest.approx(b["start"])) for b in report.extra["schedules"]["node-a"]["bookings"]]
+    assert f"{prefix}/node-b/schedule" in records  # its last state before it was killed
+
+
+def test_concurrent_arrivals_over_mqtt_stay_consistent(broker: PrivateBroker, prefix: str) -> None:
+    """Ten tasks negotiate at once over the broker; colliding patches are refused as stale and retried."""
+    tasks = [{"id": f"t{i}", "duration": 2 + i % 3, "favourable": 8 + (i * 7) % 9, "width": 9} for i in range(10)]
+    plan = scenario(tasks=tasks, failures=[])
+    with device_processes(scheduling_nodes(plan, prefix), broker.url) as (url, processes):
+        report = asyncio.run(launch_scheduling(plan, url, prefix, processes=processes))
+    assert report.status == "converged"
+    assert report.extra["consistency_problems"] == []
+    assert report.extra["scheduled"] >= 8
+    for schedule in report.extra["schedules"].values():
+        bookings = schedule["bookings"]
+        assert all(b["start"] >= a["end"] - 1e-9 for a, b in itertools.pairwise(bookings))
+
+
+async def test_a_node_rejects_malformed_patches_and_keeps_serving(broker: PrivateBroker, prefix: str) -> None:
+    node = DeviceAgent(ComputeNode(id="node-x", kind="compute-node", horizon_h=12))
+    async with (
+        MqttConnection(broker.url, prefix=prefix, options=FAST) as host,
+        MqttConnection(broker.url, prefix=prefix, options=FAST) as client,
+    ):
+        host.add(node)
+        me = client.add(_Quiet("mallory"))
+        await me.wait_present(["node-x"], within_s=5)
+        topic = host.topics.direct("mallory", "node-x")
+        bad_patch = {"kind": "sched.patch", "resource": "node-x", "base_version": 0,
+                     "modifications": [{"op": "add", "task": {"id": "mallory", "duration": -1, "favourable": 1,
+                                                              "width": 2}, "start": 0}]}
+        envelope = {"v": 1, "id": "m-1", "sender": "mallory", "receiver": "node-x", "seq": 1, "body": bad_patch}
+        with capture_logs() as logs:
+            assert await client.publish_raw(topic, json.dumps(envelope).encode()) == 0
+            state = await me.request(ScheduleQuery(), "node-x", timeout=5)
+    assert isinstance(state, ScheduleState)
+    assert state.version == 0
+    assert state.bookings == ()
+    assert any(e["event"] == "mqtt.rejected" and "duration" in e.get("reason", "") for e in logs)
+
+
+class _Quiet:
+    def __init__(self, id: str) -> None:
+        self.id = id
+
+    async def handle(self, *_: object) -> None:
+        raise AssertionError("nothing should be sent to the test client")
