@@ -145,13 +145,18 @@ def test_request_budget_caps_an_agent() -> None:
 # ---------------------------------------------------------------- reviews, moves, dynamics
 
 
-def test_a_shifted_task_leaves_for_a_better_resource() -> None:
-    """x is booked at its peak on r1; a review would push it to satisfaction 0 while r2 is empty: it books
-    r2 first, then leaves r1, and rejects the patch."""
-    x = Task("x", 2.0, 10.0, 4.0)
+X = Task("x", 2.0, 10.0, 4.0)  # booked on r1 at its peak in the review tests
+
+
+Reviewed = tuple[ReviewAnswer, dict[str, ResourceAgent], TaskAgent]
+
+
+def review_x(r2_bookings: tuple[Booking, ...], start: float) -> Reviewed:
+    """Ask x (on r1 from 8.0) whether a patch may move it to ``start``; r2 holds ``r2_bookings``."""
     resources = {"r1": ResourceAgent("r1", HORIZON), "r2": ResourceAgent("r2", HORIZON)}
-    resources["r1"].schedule = ResourceSchedule("r1", HORIZON, (Booking(x, 8.0),), 1)
-    agent = TaskAgent(x, "active", ["r1", "r2"])
+    resources["r1"].schedule = ResourceSchedule("r1", HORIZON, (Booking(X, 8.0),), 1)
+    resources["r2"].schedule = ResourceSchedule("r2", HORIZON, r2_bookings, 1)
+    agent = TaskAgent(X, "active", ["r1", "r2"])
     agent.booking = Placement("r1", 8.0, 1)
 
     async def main() -> ReviewAnswer:
@@ -159,13 +164,18 @@ def test_a_shifted_task_leaves_for_a_better_resource() -> None:
             for resource in resources.values():
                 net.add(resource)
             net.add(agent)
-            probe = net.add(Probe())
-            answer = await probe.request(PatchReview(initiator="probe", resource="r1", base_version=1, start=14.0),
-                                         "x", 5.0)
+            answer = await net.add(Probe()).request(
+                PatchReview(initiator="probe", resource="r1", base_version=1, start=start), "x", 5.0)
             assert isinstance(answer, ReviewAnswer)
             return answer
 
-    answer = asyncio.run(main())
+    return asyncio.run(main()), resources, agent
+
+
+def test_a_shifted_task_leaves_for_a_better_resource() -> None:
+    """A review would push x to satisfaction 0 while r2 is empty: x books r2 first, then leaves r1, and
+    rejects the patch."""
+    answer, resources, agent = review_x((), 14.0)
     assert not answer.accept
     assert "left 'r1' for 'r2'" in answer.reason
     assert resources["r1"].schedule.bookings == ()
@@ -178,25 +188,8 @@ def test_a_shifted_task_leaves_for_a_better_resource() -> None:
 
 @pytest.mark.parametrize("proposed_start", [8.5, 14.0])
 def test_a_shifted_task_stays_when_nothing_is_better(proposed_start: float) -> None:
-    x = Task("x", 2.0, 10.0, 4.0)
-    other = Task("o", 20.0, 12.0, 4.0)
-    resources = {"r1": ResourceAgent("r1", HORIZON), "r2": ResourceAgent("r2", HORIZON)}
-    resources["r1"].schedule = ResourceSchedule("r1", HORIZON, (Booking(x, 8.0),), 1)
-    resources["r2"].schedule = ResourceSchedule("r2", HORIZON, (Booking(other, 0.0),), 1)  # r2 is full
-    agent = TaskAgent(x, "active", ["r1", "r2"])
-    agent.booking = Placement("r1", 8.0, 1)
-
-    async def main() -> ReviewAnswer:
-        async with InProcNetwork() as net:
-            for resource in resources.values():
-                net.add(resource)
-            net.add(agent)
-            answer = await net.add(Probe()).request(
-                PatchReview(initiator="probe", resource="r1", base_version=1, start=proposed_start), "x", 5.0)
-            assert isinstance(answer, ReviewAnswer)
-            return answer
-
-    assert asyncio.run(main()).accept
+    answer, resources, agent = review_x((Booking(Task("o", 20.0, 12.0, 4.0), 0.0),), proposed_start)  # r2 full
+    assert answer.accept
     assert resources["r1"].schedule.task_ids == ("x",)
     assert agent.moves == 0
 
