@@ -8,17 +8,18 @@ with coupling ``sum_j p_j |y_j - t_j|`` (sharing; slack variables ``s >= +-(y - 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from edge_agent.algorithms.scheduling.model import Task
 from edge_agent.errors import SolverError
 from edge_agent.solvers.qp import ConvexQP
 
-__all__ = ["CentralSolution", "solve_consensus", "solve_sharing"]
+__all__ = ["CentralSolution", "SchedulingOptimum", "solve_consensus", "solve_scheduling", "solve_sharing"]
 
 Array = NDArray[np.float64]
 
@@ -256,3 +257,75 @@ def solve_selection(
     indices = tuple(int(np.argmax(x[a : a + m])) for a, m in zip(starts, sizes, strict=True))
     chosen = np.sum([s[k] for s, k in zip(sets, indices, strict=True)], axis=0)
     return SelectionSolution(indices, float((np.abs(t - chosen) * w).sum()))
+
+
+@dataclass(frozen=True)
+class SchedulingOptimum:
+    total: float  # the largest total satisfaction
+    placed: dict[str, tuple[str, float]]  # task id -> (resource, start) of every task with satisfaction > 0
+
+
+def solve_scheduling(
+    horizons: Mapping[str, float], tasks: Sequence[Task], time_limit_s: float = 60.0
+) -> SchedulingOptimum:
+    """The most total satisfaction any schedule reaches, as a HiGHS MIP (the oracle of the negotiation).
+
+    Per task ``i``: completion ``C_i``, satisfaction ``s_i in [0, 1]``, binaries ``x_ir`` (booked on ``r``,
+    at most one). ``s_i <= sum_r x_ir`` and ``s_i <=`` both sides of the triangle at ``C_i`` (relaxed by
+    ``L (1 - sum_r x_ir)`` for an unbooked task); a booked task ends within its resource's horizon; two tasks
+    on one resource do not overlap (order binary ``o_ij``, big-M). Maximise ``sum_i s_i``.
+    """
+    import highspy  # noqa: PLC0415  (dev extra: imported only when an oracle is asked for)
+
+    resources = list(horizons)
+    n, k = len(tasks), len(resources)
+    longest = max(horizons.values())
+    big = 2.0 * (longest + sum(t.duration for t in tasks))
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    inf = highspy.kHighsInf
+
+    def var(lower: float, upper: float, cost: float = 0.0, integer: bool = False) -> int:
+        h.addCol(cost, lower, upper, 0, [], [])
+        index = int(h.getNumCol()) - 1
+        if integer:
+            h.changeColIntegrality(index, highspy.HighsVarType.kInteger)
+        return index
+
+    def row(lower: float, upper: float, coefficients: dict[int, float]) -> None:
+        h.addRow(lower, upper, len(coefficients), list(coefficients), list(coefficients.values()))
+
+    completion = [var(t.duration, longest) for t in tasks]
+    satisfaction = [var(0.0, 1.0, cost=-1.0) for _ in tasks]
+    booked = [[var(0.0, 1.0, integer=True) for _ in resources] for _ in tasks]
+    for i, task in enumerate(tasks):
+        slope = 2.0 / task.width
+        relax = slope * (longest + abs(task.favourable)) + 2.0
+        on_any = {booked[i][r]: 1.0 for r in range(k)}
+        row(-inf, 1.0, on_any)
+        row(-inf, 0.0, {satisfaction[i]: 1.0, **dict.fromkeys(on_any, -1.0)})
+        rising = 1.0 - slope * task.favourable + relax  # s <= 1 + slope (C - f) + relax (1 - booked)
+        row(-inf, rising, {satisfaction[i]: 1.0, completion[i]: -slope, **dict.fromkeys(on_any, relax)})
+        falling = 1.0 + slope * task.favourable + relax  # s <= 1 - slope (C - f) + relax (1 - booked)
+        row(-inf, falling, {satisfaction[i]: 1.0, completion[i]: slope, **dict.fromkeys(on_any, relax)})
+        for r, resource in enumerate(resources):
+            row(-inf, horizons[resource] + big, {completion[i]: 1.0, booked[i][r]: big})
+    for i in range(n):
+        for j in range(i + 1, n):
+            first = var(0.0, 1.0, integer=True)  # 1: i before j
+            for r in range(k):
+                both = {booked[i][r]: big, booked[j][r]: big}
+                row(-inf, -tasks[j].duration + 3 * big, {completion[i]: 1.0, completion[j]: -1.0, first: big, **both})
+                row(-inf, -tasks[i].duration + 2 * big, {completion[j]: 1.0, completion[i]: -1.0, first: -big, **both})
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise SolverError(f"scheduling MIP not solved to optimality: {h.modelStatusToString(status)}")
+    values = np.array(h.getSolution().col_value)
+    placed = {}
+    for i, task in enumerate(tasks):
+        on = [r for r in range(k) if values[booked[i][r]] > 0.5]
+        if on and values[satisfaction[i]] > 1e-9:
+            placed[task.id] = (resources[on[0]], float(values[completion[i]]) - task.duration)
+    return SchedulingOptimum(float(values[satisfaction].sum()), placed)
