@@ -4,6 +4,10 @@ Everything runs against ONE private Mosquitto (:class:`edge_agent.runtime.Privat
 
     .venv/bin/python bench/mqtt.py            # full run, 3-10 min on 2 cores: bench/results/mqtt.{md,json}
     .venv/bin/python bench/mqtt.py --quick    # smoke run: small counts, prints the table, writes nothing
+    .venv/bin/python bench/mqtt.py --latency-only --repeats 5
+        # section 1 only; sections 2 and 3 are copied from the previous results file (and marked so)
+    .venv/bin/python bench/mqtt.py --latency-only --variants raw_2proc,carrier_2proc --json-out run.json
+        # chosen variants only, figures as JSON (for A/B runs of two trees); writes no results file
 
 Measured:
 
@@ -656,10 +660,13 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for target in report["targets"]:
         lines.append(f"| {target['target']} | {target['measured']} | {'yes' if target['met'] else '**no**'} |")
+    carried = report.get("carried_over")
     lines += [
         "",
         f"## ADMM round over MQTT (sharing, Generator devices, horizon {HORIZON})",
         "",
+        *([f"**Not re-measured in this run**: this section and the next are copied from the full run of "
+           f"{carried['from']} (`--latency-only`).", ""] if carried else []),
         "Each timed run is one `AdmmCoordinator.run` to `max_iters` (tolerances no run meets), after a 2-round "
         "warm-up run; round time = run wall time / rounds; the median over the runs is shown. Startup: from "
         "opening the connections (one process) or spawning the first process until every device is present "
@@ -750,7 +757,11 @@ def preflight() -> None:
         raise SystemExit(f"`python -m edge_agent agent --help` failed:\n{done.stderr}")
 
 
-def run(plan: Plan, quick: bool) -> dict[str, Any]:
+VARIANT_KEYS = ("raw_callbacks", "raw_asyncio", "carrier", "raw_2proc", "carrier_2proc")
+
+
+def run(plan: Plan, quick: bool, *, latency_only: bool = False,
+        variant_keys: Sequence[str] = VARIANT_KEYS) -> dict[str, Any]:
     preflight()
     broker_binary = shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
     report: dict[str, Any] = {"quick": quick, "machine": machine_info(broker_binary)}
@@ -773,6 +784,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
             "carrier_2proc": ("our carrier, echo in a second process",
                               lambda: carrier_two_processes(broker.url, plan.round_trips, plan.warmup, work_dir)),
         }
+        variants = {key: variants[key] for key in variant_keys}
         series = {key: LatencySeries(label) for key, (label, _) in variants.items()}
         for repeat in range(plan.repeats):
             for key, (label, measure) in variants.items():
@@ -783,6 +795,9 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
                          f"p99 {result.p99_ms:.3f} ms, {result.per_s:,.0f}/s")
         report["latency"] = {key: {"label": s.name, "median": s.summary(), "runs": [asdict(r) for r in s.runs],
                                    "loads": s.loads} for key, s in series.items()}
+        if latency_only:
+            report["machine"]["load_end"] = list(os.getloadavg())
+            return report
 
         cases: list[AdmmCase] = []
         for n in plan.admm_inproc:
@@ -817,6 +832,26 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
     return report
 
 
+def print_latency(report: dict[str, Any]) -> None:
+    for key, entry in report["latency"].items():
+        s = entry["median"]
+        print(f"{key}: p50 {s['p50_ms']:.3f} ms, p90 {s['p90_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms, "
+              f"{s['per_s']:,.0f}/s; runs " + ", ".join(f"{r['p50_ms']:.3f}" for r in entry["runs"]))
+
+
+def carry_over(report: dict[str, Any], previous: Path) -> None:
+    """``--latency-only``: the ADMM and agent sections of the previous results file, marked as copied."""
+    try:
+        earlier = json.loads(previous.with_suffix(".json").read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--latency-only copies sections 2 and 3 from {previous.with_suffix('.json')}: "
+                         f"{error}") from None
+    carried = earlier.get("carried_over", {}).get("from") or earlier["machine"]["date"]
+    report["admm"], report["agent"] = earlier["admm"], earlier["agent"]
+    report["carried_over"] = {"from": carried, "note": "ADMM and agent sections copied from the previous full run"}
+    report["targets"] = targets(report["latency"], report["agent"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="short smoke run; prints the table, writes no files")
@@ -824,6 +859,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"write <output>.md and <output>.json (default {RESULTS / 'mqtt'}, not with --quick)")
     parser.add_argument("--repeats", type=int, default=None,
                         help=f"runs per latency variant and ADMM case (default {FULL.repeats})")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="run section 1 only; sections 2 and 3 are copied from the previous results file")
+    parser.add_argument("--variants", default=",".join(VARIANT_KEYS),
+                        help=f"comma-separated latency variants (default all: {','.join(VARIANT_KEYS)}); "
+                             "a subset writes no results file")
+    parser.add_argument("--round-trips", type=int, default=None,
+                        help=f"timed round trips per latency run (default {FULL.round_trips})")
+    parser.add_argument("--json-out", type=Path, default=None, help="also write the raw report as JSON here")
     parser.add_argument("--serve-echo", nargs=2, metavar=("URL", "PREFIX"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-raw-echo", nargs=3, metavar=("HOST", "PORT", "PREFIX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -841,10 +884,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.repeats < 1:
             parser.error("--repeats must be >= 1")
         plan = dataclasses.replace(plan, repeats=args.repeats, admm_repeats=args.repeats)
-    report = run(plan, args.quick)
+    if args.round_trips is not None:
+        plan = dataclasses.replace(plan, round_trips=args.round_trips)
+    keys = [key.strip() for key in args.variants.split(",") if key.strip()]
+    if unknown := sorted(set(keys) - set(VARIANT_KEYS)):
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANT_KEYS)}")
+    subset = set(keys) != set(VARIANT_KEYS)
+    if subset and not args.latency_only:
+        parser.error("--variants needs --latency-only")
+    report = run(plan, args.quick, latency_only=args.latency_only, variant_keys=keys)
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+    if subset:
+        print_latency(report)
+        return 0
+    output = args.output or (None if args.quick else RESULTS / "mqtt")
+    if args.latency_only:
+        carry_over(report, output or RESULTS / "mqtt")
     text = render(report)
     print(text)
-    output = args.output or (None if args.quick else RESULTS / "mqtt")
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.with_suffix(".md").write_text(text)
