@@ -9,23 +9,36 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.logs import configure_logging
-from edge_agent.plots import plot_admm_convergence, plot_cohda, plot_dispatch_history
+from edge_agent.plots import plot_admm_convergence, plot_cohda, plot_dispatch_history, plot_schedule_gantt
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
 from edge_agent.runtime.cohda import run_cohda_fleet
 from edge_agent.runtime.consensus import run_consensus_fleet
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.fleet import FleetSpec, load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
+from edge_agent.runtime.scheduling import run_scheduling_fleet
 from edge_agent.runtime.services import run_agent, run_coordinator
 from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
 from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
 from edge_agent.scenario.cohda import CohdaScenario
 from edge_agent.scenario.consensus import ConsensusDispatchScenario, PrimalDualDispatchScenario
+from edge_agent.scenario.scheduling import SchedulingScenario
+from edge_agent.scheduling_experiment import (
+    ExperimentGrid,
+    RunRecord,
+    markdown_report,
+    representative_reports,
+    run_grid,
+    summarise,
+    write_figures,
+    write_outputs,
+)
 
 __all__ = ["main"]
 
@@ -76,6 +89,30 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print the results as a JSON list instead of tables")
     up.add_argument("--plot", type=Path, metavar="PNG", help="draw the convergence of every job into this PNG")
 
+    grid = ExperimentGrid()
+    experiment = commands.add_parser(
+        "experiment", help="run a computational experiment in process, print its summary, write results and figures")
+    experiment.add_argument("experiment", choices=["scheduling"], metavar="NAME",
+                            help="scheduling: seed 002's grid, active vs passive task agents")
+    experiment.add_argument("--repeats", type=int, default=grid.repeats, metavar="N",
+                            help=f"repetitions of every configuration (default {grid.repeats})")
+    experiment.add_argument("--resources", type=int, default=grid.resources, metavar="R",
+                            help=f"compute nodes (default {grid.resources})")
+    experiment.add_argument("--horizon", type=float, default=grid.horizon, metavar="H",
+                            help=f"schedule horizon [0, H] in hours (default {grid.horizon:g})")
+    experiment.add_argument("--window", type=float, nargs=2, default=list(grid.window), metavar=("LO", "HI"),
+                            help="favourable completion times are uniform on [LO, HI] hours "
+                                 f"(default {grid.window[0]:g} {grid.window[1]:g})")
+    experiment.add_argument("--tasks", type=int, nargs="+", default=list(grid.tasks), metavar="N",
+                            help=f"numbers of tasks (default {' '.join(map(str, grid.tasks))})")
+    experiment.add_argument("--durations", type=float, nargs="+", default=list(grid.durations), metavar="D",
+                            help=f"task durations in hours (default {' '.join(f'{d:g}' for d in grid.durations)})")
+    experiment.add_argument("--widths", type=float, nargs="+", default=list(grid.widths), metavar="W",
+                            help=f"satisfaction widths in hours (default {' '.join(f'{w:g}' for w in grid.widths)})")
+    experiment.add_argument("--seed", type=int, default=grid.seed, help=f"base seed (default {grid.seed})")
+    experiment.add_argument("--out", type=Path, default=Path("out/scheduling-experiment"), metavar="DIR",
+                            help="directory of the JSON, markdown and PNG results (default out/scheduling-experiment)")
+
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
     return parser
@@ -101,7 +138,7 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _plot(reports: list[RunReport], path: Path) -> None:
-    """ADMM runs: residuals of every run; dispatch and COHDA runs (one at a time): their own figure."""
+    """ADMM runs: residuals of every run; dispatch, COHDA and scheduling runs (one at a time): their own figure."""
     payloads = [r.to_json() for r in reports]
     algorithms = {r.algorithm for r in reports}
     if algorithms <= {"admm-sharing", "admm-consensus"}:
@@ -110,9 +147,11 @@ def _plot(reports: list[RunReport], path: Path) -> None:
         plot_dispatch_history(payloads[0], path)
     elif len(reports) == 1 and algorithms == {"cohda"}:
         plot_cohda(payloads[0], path)
+    elif len(reports) == 1 and algorithms == {"scheduling"}:
+        plot_schedule_gantt(payloads[0], path)
     else:
         raise ConfigError(
-            f"--plot draws ADMM runs, or one dispatch or COHDA run; not {', '.join(sorted(algorithms))}"
+            f"--plot draws ADMM runs, or one dispatch, COHDA or scheduling run; not {', '.join(sorted(algorithms))}"
         )
     print(f"figure written to {path}", file=sys.stderr)
 
@@ -124,9 +163,11 @@ def _solve_over_mqtt(
         return run_consensus_fleet(scenario, broker)
     if isinstance(scenario, CohdaScenario):
         return run_cohda_fleet(scenario, broker, options=options)
+    if isinstance(scenario, SchedulingScenario):
+        return run_scheduling_fleet(scenario, broker)
     if not isinstance(scenario, AdmmSharingScenario | AdmmConsensusScenario):
         raise ConfigError(
-            f"--carrier mqtt runs ADMM, COHDA and dispatch consensus scenarios (primal-dual-dispatch, "
+            f"--carrier mqtt runs ADMM, COHDA, scheduling and dispatch consensus scenarios (primal-dual-dispatch, "
             f"consensus-dispatch), "
             f"not {scenario.algorithm!r}",
             source=source,
@@ -182,6 +223,28 @@ def _fleet(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "converged" for r in reports) else 3
 
 
+def _experiment(args: argparse.Namespace) -> int:
+    """``experiment scheduling``: the grid in process; summary on stdout, files in ``--out``."""
+    try:
+        grid = ExperimentGrid(tasks=tuple(args.tasks), durations=tuple(args.durations), widths=tuple(args.widths),
+                              resources=args.resources, horizon=args.horizon, window=tuple(args.window),
+                              repeats=args.repeats, seed=args.seed)
+    except ConfigError as error:  # named after the field, which is the option's name
+        raise ConfigError(f"--{error}") from None
+
+    async def run() -> tuple[list[RunRecord], dict[str, dict[str, Any]]]:
+        return await run_grid(grid), await representative_reports(grid)
+
+    records, reports = asyncio.run(run())
+    summary = summarise(grid, records)
+    outputs = write_outputs(summary, records, args.out)
+    figures = write_figures(summary, reports, args.out)
+    print(markdown_report(summary))
+    for path in (outputs.json, outputs.markdown, *figures):
+        print(f"written: {path}", file=sys.stderr)
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     text = json.dumps(scenario_schema(), indent=2) + "\n"
     if args.out:
@@ -196,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
-                    "submit": _submit, "fleet": _fleet}
+                    "submit": _submit, "fleet": _fleet, "experiment": _experiment}
         return commands[args.command](args)
     except ConfigError as error:
         print(f"edge-agent: error: {error}", file=sys.stderr)
