@@ -22,7 +22,7 @@ from edge_agent.runtime.cohda import run_cohda_fleet
 from edge_agent.runtime.consensus import run_consensus_fleet
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.fleet import FleetSpec, load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
-from edge_agent.runtime.scheduling import run_scheduling_fleet
+from edge_agent.runtime.scheduling import launch_scheduling, run_scheduling_fleet
 from edge_agent.runtime.services import run_agent, run_coordinator
 from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
 from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
@@ -79,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each job's result")
     submit.add_argument("--json", action="store_true", help="print the results as JSON lines")
 
+    schedule = commands.add_parser(
+        "schedule", help="run a scheduling scenario's task agents against compute nodes already on a broker")
+    schedule.add_argument("scenario", type=Path, metavar="SCENARIO", help="scheduling scenario YAML")
+    schedule.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    schedule.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+    schedule.add_argument("--json", action="store_true", help="print the machine-readable result instead of a table")
+    schedule.add_argument("--plot", type=Path, metavar="PNG", help="draw the final schedules (Gantt chart)")
+
     fleet = commands.add_parser("fleet", help="emulated fleets: one process per device on a broker")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
     up = fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down")
@@ -89,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print the results as a JSON list instead of tables")
     up.add_argument("--plot", type=Path, metavar="PNG", help="draw the convergence of every job into this PNG")
 
+    _add_experiment(commands)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
+    schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
+    return parser
+
+
+def _add_experiment(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     grid = ExperimentGrid()
     experiment = commands.add_parser(
         "experiment", help="run a computational experiment in process, print its summary, write results and figures")
@@ -112,10 +128,6 @@ def _parser() -> argparse.ArgumentParser:
     experiment.add_argument("--seed", type=int, default=grid.seed, help=f"base seed (default {grid.seed})")
     experiment.add_argument("--out", type=Path, default=Path("out/scheduling-experiment"), metavar="DIR",
                             help="directory of the JSON, markdown and PNG results (default out/scheduling-experiment)")
-
-    schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
-    schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
-    return parser
 
 
 def _solve(args: argparse.Namespace) -> int:
@@ -200,6 +212,22 @@ def _coordinator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    if not isinstance(scenario, SchedulingScenario):
+        raise ConfigError(f"schedule takes a scheduling scenario, not {scenario.algorithm!r}",
+                          source=str(args.scenario))
+    if scenario.failures:
+        raise ConfigError("failures can only be played by `solve --carrier mqtt`, which starts (and kills) the node "
+                          "processes; against running nodes a failure is a node really going down",
+                          source=f"{args.scenario}: failures")
+    report = asyncio.run(launch_scheduling(scenario, args.broker, args.prefix))
+    _print_reports([report], args.json, out=None)
+    if args.plot:
+        _plot([report], args.plot)
+    return 0 if report.status == "converged" else 3
+
+
 def _submit(args: argparse.Namespace) -> int:
     jobs = load_jobs(args.job_file)
     reports = asyncio.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
@@ -259,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
-                    "submit": _submit, "fleet": _fleet, "experiment": _experiment}
+                    "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment}
         return commands[args.command](args)
     except ConfigError as error:
         print(f"edge-agent: error: {error}", file=sys.stderr)

@@ -207,7 +207,7 @@ async def run_grid(
     configs = grid.configurations()
     records: list[RunRecord] = []
     started = last = time.perf_counter()
-    log.info("scheduling experiment started", configurations=len(configs), runs=grid.runs,
+    log.info("experiment.started", configurations=len(configs), runs=grid.runs,
              resources=grid.resources, horizon=grid.horizon, window=list(grid.window), repeats=grid.repeats)
     for done, config in enumerate(configs, start=1):
         for behaviour in grid.behaviours:
@@ -226,7 +226,7 @@ async def run_grid(
             progress(done, len(configs), now - started)
         if now - last >= PROGRESS_EVERY_S or done == len(configs):
             last = now
-            log.info("scheduling experiment progress", configurations_done=done, configurations=len(configs),
+            log.info("experiment.progress", configurations_done=done, configurations=len(configs),
                      elapsed_s=round(now - started, 1))
     return records
 

@@ -8,6 +8,7 @@ import itertools
 import json
 import threading
 import uuid
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
@@ -15,6 +16,7 @@ from structlog.testing import capture_logs
 
 from edge_agent.algorithms.scheduling import ScheduleQuery, ScheduleState
 from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.cli import main
 from edge_agent.devices import ComputeNode
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.device_agent import DeviceAgent
@@ -127,3 +129,31 @@ class _Quiet:
 
     async def handle(self, *_: object) -> None:
         raise AssertionError("nothing should be sent to the test client")
+
+
+def test_schedule_command_books_tasks_on_running_nodes(
+    broker: PrivateBroker, prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`edge-agent schedule` hosts the task agents only: the nodes are already running (as on real devices)."""
+    plan = scenario(failures=[])
+    path = tmp_path / "plan.yaml"
+    path.write_text(json.dumps({"algorithm": "scheduling", "name": "deployed", "resources": [
+        {"id": r.id, "horizon": r.horizon} for r in plan.resources], "tasks": [
+        {"id": t.id, "duration": t.duration, "favourable": t.favourable, "width": t.width, "arrive_at": t.arrive_at}
+        for t in plan.tasks]}))
+    expected = asyncio.run(plan.run(RunOptions(run_id="sim")))
+    with device_processes(scheduling_nodes(plan, prefix), broker.url) as (url, _):
+        code = main(["schedule", str(path), "--broker", url, "--prefix", prefix, "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["objective"] == pytest.approx(expected.objective, abs=1e-9)
+    assert result["consistency_problems"] == []
+
+
+def test_schedule_command_refuses_scripted_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text(json.dumps({"algorithm": "scheduling", "resources": [{"id": "n1"}, {"id": "n2"}],
+                                "tasks": [{"id": "a", "duration": 1, "favourable": 3, "width": 4}],
+                                "failures": [{"resource": "n1", "at": 1}]}))
+    assert main(["schedule", str(path), "--broker", "mqtt://127.0.0.1:9"]) == 2
+    assert "failures" in capsys.readouterr().err

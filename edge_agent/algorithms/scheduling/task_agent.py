@@ -83,6 +83,14 @@ class _LimitReached(EdgeAgentError):
     pass
 
 
+def _failure(reply: BaseException) -> EdgeAgentError:
+    """The error a request gathered with ``return_exceptions`` ended with; the limiter and anything that is not
+    an :class:`EdgeAgentError` (a bug) propagate."""
+    if isinstance(reply, _LimitReached) or not isinstance(reply, EdgeAgentError):
+        raise reply
+    return reply
+
+
 class TaskAgent:
     def __init__(
         self, task: Task, behaviour: Behaviour, resources: Sequence[str], limits: Limits | None = None
@@ -176,14 +184,10 @@ class TaskAgent:
                                        return_exceptions=True)
         states: list[ScheduleState] = []
         for resource, reply in zip(resources, replies, strict=True):
-            if isinstance(reply, _LimitReached):
-                raise reply
-            if isinstance(reply, BaseException):
-                if not isinstance(reply, EdgeAgentError):
-                    raise reply
-                log.info("sched.resource_unavailable", task=self.id, resource=resource, error=str(reply))
-            else:
+            if isinstance(reply, ScheduleState):
                 states.append(reply)
+            else:
+                log.info("sched.resource_unavailable", task=self.id, resource=resource, error=str(_failure(reply)))
         return states
 
     async def _agreed(self, carrier: Carrier, patch: Patch) -> bool:
@@ -194,12 +198,8 @@ class TaskAgent:
                                          for task_id, review in reviews), return_exceptions=True)
         agreed = True
         for (task_id, _), answer in zip(reviews, answers, strict=True):
-            if isinstance(answer, _LimitReached):
-                raise answer
-            if isinstance(answer, BaseException):
-                if not isinstance(answer, EdgeAgentError):
-                    raise answer
-                log.info("sched.review_failed", task=self.id, reviewer=task_id, error=str(answer))
+            if not isinstance(answer, ReviewAnswer):
+                log.info("sched.review_failed", task=self.id, reviewer=task_id, error=str(_failure(answer)))
                 agreed = False
             elif not answer.accept:
                 log.debug("sched.review_rejected", task=self.id, reviewer=task_id, reason=answer.reason)
