@@ -23,7 +23,7 @@ from edge_agent.runtime.consensus import run_consensus_fleet
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.fleet import FleetSpec, load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
 from edge_agent.runtime.scheduling import launch_scheduling, run_scheduling_fleet
-from edge_agent.runtime.services import run_agent, run_coordinator
+from edge_agent.runtime.services import run_agent, run_coordinator, serve_until_signalled
 from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
 from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
 from edge_agent.scenario.cohda import CohdaScenario
@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     schedule.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
     schedule.add_argument("--json", action="store_true", help="print the machine-readable result instead of a table")
     schedule.add_argument("--plot", type=Path, metavar="PNG", help="draw the final schedules (Gantt chart)")
+    schedule.add_argument("--serve", action="store_true",
+                          help="after the timeline, keep re-placing the tasks of nodes that go down, until SIGTERM")
 
     fleet = commands.add_parser("fleet", help="emulated fleets: one process per device on a broker")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
@@ -221,7 +223,8 @@ def _schedule(args: argparse.Namespace) -> int:
         raise ConfigError("failures can only be played by `solve --carrier mqtt`, which starts (and kills) the node "
                           "processes; against running nodes a failure is a node really going down",
                           source=f"{args.scenario}: failures")
-    report = asyncio.run(launch_scheduling(scenario, args.broker, args.prefix))
+    serve = (lambda: serve_until_signalled("scheduler", broker=args.broker)) if args.serve else None
+    report = asyncio.run(launch_scheduling(scenario, args.broker, args.prefix, serve=serve))
     _print_reports([report], args.json, out=None)
     if args.plot:
         _plot([report], args.plot)

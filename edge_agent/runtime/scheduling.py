@@ -7,8 +7,10 @@ solve <scheduling scenario> --carrier mqtt``) -- on one MQTT connection, each a 
 topics, because tasks are submitted work, not devices: nothing of a task lives on a node before it is
 booked there. Negotiation and patches use the carrier's request/reply, exactly as in one process.
 
-A node failure in the scenario kills the node's process (no clean leave); the scheduler waits until the
-broker reports it offline (its Last Will, after the will delay) and the node's tasks place themselves again.
+Whenever the broker reports a node offline (its Last Will after the will delay, or a clean leave), the tasks
+booked on it place themselves again on the others. A failure in the scenario kills the node's process (no clean
+leave) and waits for exactly that. ``edge-agent schedule --serve`` keeps doing it after the timeline, until
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
-from edge_agent.algorithms.scheduling import ScheduleQuery, ScheduleState, drive
+from edge_agent.algorithms.scheduling import ScheduleQuery, ScheduleState, TaskAgent, drive
+from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
 from edge_agent.devices import ComputeNode
@@ -35,6 +39,7 @@ __all__ = ["launch_scheduling", "run_scheduling_fleet", "scheduling_nodes"]
 log = structlog.get_logger("edge_agent.scheduling")
 
 OFFLINE_S = 30.0  # how long to wait for a killed node's Last Will (the will delay is 5 s by default)
+WATCH_S = 1e9  # a node may go down at any time while the scheduler serves
 
 
 def scheduling_nodes(scenario: SchedulingScenario, prefix: str = "edge") -> list[DeviceConfig]:
@@ -57,35 +62,40 @@ async def launch_scheduling(
     *,
     processes: ProcessGroup | None = None,
     mqtt: MqttOptions | None = None,
+    serve: Callable[[], Awaitable[None]] | None = None,
 ) -> RunReport:
-    """Wait until every node is present, play the scenario's timeline with the task agents hosted here,
-    collect the final schedules from the nodes."""
+    """Wait until every node is present, play the scenario's timeline with the task agents hosted here, then
+    (with ``serve``) keep serving until it returns, and collect the final schedules from the nodes. Whenever the
+    broker reports a node offline, its tasks place themselves again on the others."""
     events = scenario.events()
     nodes = [r.id for r in scenario.resources]
     agents = task_agents(events, scenario.behaviour, nodes, scenario.limits.limits())
-    down: set[str] = set()
     async with MqttConnection(broker_url, prefix=prefix, client_id=f"scheduler-{secrets.token_hex(4)}",
                               options=mqtt) as connection:
         carriers = {tid: connection.add(agent) for tid, agent in agents.items()}
         await wait_for_agents(connection, nodes, processes)
         started = time.perf_counter()
+        watch = _NodeWatch(connection, nodes, agents, carriers)
 
         async def fail_node(node: str) -> None:
             if processes is None:
                 raise ConfigError(f"the failure of {node!r} needs the node processes started by this scheduler")
             processes.kill(node)
-            await connection.wait_absent([node], within_s=OFFLINE_S)
-            down.add(node)
-            log.info("sched.node_offline", node=node)
+            await watch.handled(node)
 
         async def settle() -> None:
             return None
 
-        await drive(events, agents, carriers, fail_node, settle)
+        try:
+            await drive(events, agents, carriers, fail_node, settle)
+            if serve is not None:
+                await serve()
+        finally:
+            await watch.close()
         asker = next(iter(carriers.values()))
         states: dict[str, ScheduleState] = {}
         for resource in scenario.resources:
-            if resource.id in down:
+            if resource.id in watch.lost:
                 states[resource.id] = ScheduleState(resource=resource.id, horizon=resource.horizon, version=0, up=False)
                 continue
             state = await asker.request(ScheduleQuery(), resource.id, scenario.limits.timeout_s)
@@ -99,3 +109,35 @@ async def launch_scheduling(
     report.extra["transport"] = {"carrier": "mqtt", "hosting": "one process per compute node", "broker": broker_url,
                                  "prefix": prefix, "received": stats.received, "duplicates": stats.duplicates}
     return report
+
+
+class _NodeWatch:
+    """Waits for each node's offline presence record (its Last Will, or a clean leave) and then lets the tasks
+    booked on it place themselves again on the others."""
+
+    def __init__(self, connection: MqttConnection, nodes: Sequence[str], agents: Mapping[str, TaskAgent],
+                 carriers: Mapping[str, Carrier]) -> None:
+        self.lost: set[str] = set()
+        self._connection = connection
+        self._agents = agents
+        self._carriers = carriers
+        self._watchers = {node: connection.spawn(self._watch(node), f"watch:{node}") for node in nodes}
+
+    async def _watch(self, node: str) -> None:
+        await self._connection.wait_absent([node], within_s=WATCH_S)
+        self.lost.add(node)
+        log.warning("sched.node_lost", node=node)
+        await asyncio.gather(*(agent.place(self._carriers[tid]) for tid, agent in self._agents.items()
+                               if agent.resource_lost(node)))
+
+    async def handled(self, node: str) -> None:
+        """Wait until ``node`` was seen offline and its tasks placed themselves again."""
+        async with asyncio.timeout(OFFLINE_S):
+            await asyncio.shield(self._watchers[node])
+
+    async def close(self) -> None:
+        """Let re-placements in progress finish; stop watching the nodes that are still up."""
+        for node, watcher in self._watchers.items():
+            if node not in self.lost:
+                watcher.cancel()
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)

@@ -22,7 +22,7 @@ from edge_agent.messages import Envelope, Message
 from edge_agent.runtime.device_agent import DeviceAgent
 from edge_agent.runtime.device_config import DeviceConfig
 
-__all__ = ["COORDINATOR_ID", "CoordinatorService", "run_agent", "run_coordinator"]
+__all__ = ["COORDINATOR_ID", "CoordinatorService", "run_agent", "run_coordinator", "serve_until_signalled"]
 
 log = structlog.get_logger("edge_agent.service")
 
@@ -80,7 +80,7 @@ class CoordinatorService:
                 bound.warning("coordinator.result_not_published", error=str(error))
 
 
-async def _serve_until_signalled(what: str, **fields: object) -> None:
+async def serve_until_signalled(what: str, **fields: object) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -121,7 +121,7 @@ async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
         connection.add(agent)
         if agent.resource is not None:
             on_schedule(agent.resource.state)
-        await _serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=url)
+        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=url)
 
 
 async def run_coordinator(broker: str, prefix: str = "edge", id: str = COORDINATOR_ID) -> None:
@@ -133,4 +133,4 @@ async def run_coordinator(broker: str, prefix: str = "edge", id: str = COORDINAT
             return await connection.publish_raw(topic, payload, retain=True)
 
         connection.add(CoordinatorService(connection.online, id=id, publish_result=publish))
-        await _serve_until_signalled("coordinator", broker=broker)
+        await serve_until_signalled("coordinator", broker=broker)

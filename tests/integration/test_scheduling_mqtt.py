@@ -157,3 +157,26 @@ def test_schedule_command_refuses_scripted_failures(tmp_path: Path, capsys: pyte
                                 "failures": [{"resource": "n1", "at": 1}]}))
     assert main(["schedule", str(path), "--broker", "mqtt://127.0.0.1:9"]) == 2
     assert "failures" in capsys.readouterr().err
+
+
+def test_a_node_that_goes_down_while_the_scheduler_serves_loses_its_tasks_to_the_others(
+    broker: PrivateBroker, prefix: str
+) -> None:
+    """No scripted failure: node-b is killed from outside while the scheduler serves; the broker's Last Will
+    (after the nodes' 5 s will delay) tells the scheduler, and node-b's tasks book node-a."""
+    plan = scenario(failures=[])
+    before = asyncio.run(plan.run(RunOptions(run_id="sim")))
+    on_b = {tid for tid, p in before.participants.items() if p["resource"] == "node-b"}
+    assert on_b
+    with device_processes(scheduling_nodes(plan, prefix), broker.url) as (url, processes):
+
+        async def kill_node_b() -> None:
+            processes.kill("node-b")
+            await asyncio.sleep(9.0)  # will delay 5 s; then the re-placements finish before the report
+
+        report = asyncio.run(launch_scheduling(plan, url, prefix, processes=processes, serve=kill_node_b))
+    assert report.extra["schedules"]["node-b"]["up"] is False
+    assert report.extra["consistency_problems"] == []
+    moved = {tid for tid in on_b if report.participants[tid]["resource"] == "node-a"}
+    assert moved  # at least one found room on node-a
+    assert all(report.participants[tid]["resource"] in (None, "node-a") for tid in on_b)
