@@ -177,7 +177,7 @@ class SchedulingOutcome:
             messages=self.messages,
             wall_s=self.wall_s,
             aggregate=[sum(b.task.task().satisfaction_at(b.start + b.task.duration) for b in state.bookings)
-                       for state in self.states.values()],
+                       if state.up else 0.0 for state in self.states.values()],  # satisfaction per resource
             participants=participants,
             extra={
                 "behaviour": self.behaviour,
