@@ -29,16 +29,6 @@ from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
 from edge_agent.scenario.cohda import CohdaScenario
 from edge_agent.scenario.consensus import ConsensusDispatchScenario, PrimalDualDispatchScenario
 from edge_agent.scenario.scheduling import SchedulingScenario
-from edge_agent.scheduling_experiment import (
-    ExperimentGrid,
-    RunRecord,
-    markdown_report,
-    representative_reports,
-    run_grid,
-    summarise,
-    write_figures,
-    write_outputs,
-)
 
 __all__ = ["main"]
 
@@ -107,27 +97,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_experiment(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    grid = ExperimentGrid()
+    """Options left out keep the grid's defaults (``ExperimentGrid``: the paper's grid, 1 resource, horizon 200 h,
+    window [0, 24] h, 5 repetitions), imported only when the experiment runs."""
     experiment = commands.add_parser(
-        "experiment", help="run a computational experiment in process, print its summary, write results and figures")
+        "experiment", help="run a computational experiment in process, print its summary, write results and figures",
+        description="Defaults: the paper's grid (tasks 5..25, durations 2..6 h, widths 3..12 h), 1 resource, "
+                    "horizon 200 h, favourable times in [0, 24] h, 5 repetitions, seed 0 "
+                    "(docs/scheduling-experiment.md).")
     experiment.add_argument("experiment", choices=["scheduling"], metavar="NAME",
                             help="scheduling: seed 002's grid, active vs passive task agents")
-    experiment.add_argument("--repeats", type=int, default=grid.repeats, metavar="N",
-                            help=f"repetitions of every configuration (default {grid.repeats})")
-    experiment.add_argument("--resources", type=int, default=grid.resources, metavar="R",
-                            help=f"compute nodes (default {grid.resources})")
-    experiment.add_argument("--horizon", type=float, default=grid.horizon, metavar="H",
-                            help=f"schedule horizon [0, H] in hours (default {grid.horizon:g})")
-    experiment.add_argument("--window", type=float, nargs=2, default=list(grid.window), metavar=("LO", "HI"),
-                            help="favourable completion times are uniform on [LO, HI] hours "
-                                 f"(default {grid.window[0]:g} {grid.window[1]:g})")
-    experiment.add_argument("--tasks", type=int, nargs="+", default=list(grid.tasks), metavar="N",
-                            help=f"numbers of tasks (default {' '.join(map(str, grid.tasks))})")
-    experiment.add_argument("--durations", type=float, nargs="+", default=list(grid.durations), metavar="D",
-                            help=f"task durations in hours (default {' '.join(f'{d:g}' for d in grid.durations)})")
-    experiment.add_argument("--widths", type=float, nargs="+", default=list(grid.widths), metavar="W",
-                            help=f"satisfaction widths in hours (default {' '.join(f'{w:g}' for w in grid.widths)})")
-    experiment.add_argument("--seed", type=int, default=grid.seed, help=f"base seed (default {grid.seed})")
+    experiment.add_argument("--repeats", type=int, metavar="N", help="repetitions of every configuration")
+    experiment.add_argument("--resources", type=int, metavar="R", help="compute nodes")
+    experiment.add_argument("--horizon", type=float, metavar="H", help="schedule horizon [0, H] in hours")
+    experiment.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"),
+                            help="favourable completion times are uniform on [LO, HI] hours")
+    experiment.add_argument("--tasks", type=int, nargs="+", metavar="N", help="numbers of tasks")
+    experiment.add_argument("--durations", type=float, nargs="+", metavar="D", help="task durations in hours")
+    experiment.add_argument("--widths", type=float, nargs="+", metavar="W", help="satisfaction widths in hours")
+    experiment.add_argument("--seed", type=int, help="base seed")
     experiment.add_argument("--out", type=Path, default=Path("out/scheduling-experiment"), metavar="DIR",
                             help="directory of the JSON, markdown and PNG results (default out/scheduling-experiment)")
 
@@ -256,21 +243,24 @@ def _fleet(args: argparse.Namespace) -> int:
 
 def _experiment(args: argparse.Namespace) -> int:
     """``experiment scheduling``: the grid in process; summary on stdout, files in ``--out``."""
+    from edge_agent import scheduling_experiment as experiment  # noqa: PLC0415  (not loaded by agent processes)
+
+    given = {name: getattr(args, name) for name in ("repeats", "resources", "horizon", "seed")}
+    given |= {name: tuple(getattr(args, name)) for name in ("tasks", "durations", "widths", "window")
+              if getattr(args, name) is not None}
     try:
-        grid = ExperimentGrid(tasks=tuple(args.tasks), durations=tuple(args.durations), widths=tuple(args.widths),
-                              resources=args.resources, horizon=args.horizon, window=tuple(args.window),
-                              repeats=args.repeats, seed=args.seed)
+        grid = experiment.ExperimentGrid(**{name: value for name, value in given.items() if value is not None})
     except ConfigError as error:  # named after the field, which is the option's name
         raise ConfigError(f"--{error}") from None
 
-    async def run() -> tuple[list[RunRecord], dict[str, dict[str, Any]]]:
-        return await run_grid(grid), await representative_reports(grid)
+    async def run() -> tuple[list[experiment.RunRecord], dict[str, dict[str, Any]]]:
+        return await experiment.run_grid(grid), await experiment.representative_reports(grid)
 
     records, reports = asyncio.run(run())
-    summary = summarise(grid, records)
-    outputs = write_outputs(summary, records, args.out)
-    figures = write_figures(summary, reports, args.out)
-    print(markdown_report(summary))
+    summary = experiment.summarise(grid, records)
+    outputs = experiment.write_outputs(summary, records, args.out)
+    figures = experiment.write_figures(summary, reports, args.out)
+    print(experiment.markdown_report(summary))
     for path in (outputs.json, outputs.markdown, *figures):
         print(f"written: {path}", file=sys.stderr)
     return 0
