@@ -7,7 +7,6 @@ SUBACKs), so a device acknowledges its join only once it really hears its in-nei
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ from edge_agent.algorithms.cohda.job import COHDA_CONTROL, CohdaChoice, CohdaCol
 from edge_agent.algorithms.cohda.messages import CohdaStart, CohdaUpdate
 from edge_agent.algorithms.cohda.participant import CohdaParticipant
 from edge_agent.algorithms.cohda.performance import PERFORMANCES
-from edge_agent.algorithms.gossip_runs import SharedSubscriptions
+from edge_agent.algorithms.gossip_runs import RunTable
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.messages import Envelope, Message
@@ -65,16 +64,17 @@ class _Run:
     strangers: int = 0
     error: str | None = None
 
+    @property
+    def in_neighbours(self) -> tuple[str, ...]:
+        return self.join.in_neighbours
+
 
 class CohdaMember:
     """The COHDA runs of one device (at most ``runs_kept``; a newer one pushes out the oldest)."""
 
     def __init__(self, id: str, settle: Settle | None = None, runs_kept: int = 4) -> None:
         self.id = id
-        self._settle = settle
-        self._runs_kept = runs_kept
-        self._runs: OrderedDict[str, _Run] = OrderedDict()
-        self._subscriptions = SharedSubscriptions()
+        self._runs: RunTable[_Run] = RunTable(id, runs_kept, settle)
         self.strays = 0
 
     @staticmethod
@@ -82,7 +82,7 @@ class CohdaMember:
         return isinstance(message, (*COHDA_CONTROL, CohdaStart, CohdaUpdate))
 
     def runs(self) -> list[str]:
-        return list(self._runs)
+        return self._runs.ids()
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
         if isinstance(message, CohdaJoin):
@@ -108,23 +108,15 @@ class CohdaMember:
             carrier.reply(CohdaJoined(run=join.run, reason=str(error)), envelope)
             return
         view = RunCarrier(carrier, join.run)
-        self._runs[join.run] = _Run(join, participant, view)
-        self._subscriptions.hold(join.in_neighbours)
-        view.subscribe(join.in_neighbours)
-        while len(self._runs) > self._runs_kept:
-            self._forget(next(iter(self._runs)))
-        if self._settle is not None:
-            try:
-                await self._settle()
-            except EdgeAgentError as error:
-                self._forget(join.run)
-                carrier.reply(CohdaJoined(run=join.run, reason=f"cannot subscribe: {error}"), envelope)
-                return
+        refused = await self._runs.admit(join.run, _Run(join, participant, view))
+        if refused is not None:
+            carrier.reply(CohdaJoined(run=join.run, reason=refused), envelope)
+            return
         log.info("cohda.joined", participant=self.id, run=join.run, in_neighbours=list(join.in_neighbours))
         view.reply(CohdaJoined(run=join.run), envelope)
 
     async def _route(self, message: CohdaStart | CohdaUpdate, envelope: Envelope) -> None:
-        run = self._runs.get(envelope.run) if envelope.run is not None else None
+        run = self._runs.get(envelope.run)
         if run is None:
             self.strays += 1
             return
@@ -164,8 +156,5 @@ class CohdaMember:
         )
 
     def _forget(self, run_id: str) -> None:
-        run = self._runs.pop(run_id, None)
-        if run is None:
-            return
-        self._subscriptions.release(run.carrier, run.join.in_neighbours)
-        log.info("cohda.left", participant=self.id, run=run_id)
+        if self._runs.forget(run_id) is not None:
+            log.info("cohda.left", participant=self.id, run=run_id)

@@ -16,7 +16,7 @@ unsolicited :class:`~.job.ConsensusOutcome`; it keeps the run's state until the 
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,7 +37,7 @@ from edge_agent.algorithms.consensus.job import (
 )
 from edge_agent.algorithms.consensus.messages import ConsensusStart, RoundMessage
 from edge_agent.algorithms.consensus.primal_dual import PrimalDualParticipant
-from edge_agent.algorithms.gossip_runs import SharedSubscriptions
+from edge_agent.algorithms.gossip_runs import RunTable
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.messages import Envelope, Message
@@ -63,6 +63,10 @@ class _Run:
     strangers: int = 0
     error: str | None = None
     announced_end: bool = False
+
+    @property
+    def in_neighbours(self) -> tuple[str, ...]:
+        return self.join.in_neighbours
 
     def series(self) -> tuple[list[float], list[float]]:
         """``x_i(t)`` and ``lam_i(t)`` for every round computed so far."""
@@ -115,14 +119,9 @@ class ConsensusMember:
     confirmed the subscriptions made so far (omit it where subscribing takes effect at once)."""
 
     def __init__(self, id: str, cost: CostSource, settle: Settle | None = None, runs_kept: int = 4) -> None:
-        if runs_kept < 1:
-            raise ConfigError(f"runs_kept must be >= 1, got {runs_kept}")
         self.id = id
         self._cost = cost
-        self._settle = settle
-        self._runs_kept = runs_kept
-        self._runs: OrderedDict[str, _Run] = OrderedDict()
-        self._subscriptions = SharedSubscriptions()
+        self._runs: RunTable[_Run] = RunTable(id, runs_kept, settle)
         self.strays = 0  # round messages of runs this device does not (or no longer) take part in
 
     @staticmethod
@@ -130,7 +129,7 @@ class ConsensusMember:
         return isinstance(message, (*CONTROL_MESSAGES, RoundMessage))
 
     def runs(self) -> list[str]:
-        return list(self._runs)
+        return self._runs.ids()
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
         if isinstance(message, ConsensusJoin):
@@ -166,26 +165,16 @@ class ConsensusMember:
             carrier.reply(ConsensusFailure(run=join.run, reason=str(error)), envelope)
             return
         view = RunCarrier(carrier, join.run)
-        self._runs[join.run] = _Run(join, envelope.sender, participant, actor, cost, view)
-        self._subscriptions.hold(join.in_neighbours)
-        participant.join(view)
-        while len(self._runs) > self._runs_kept:
-            oldest = next(iter(self._runs))
-            log.warning("consensus.run_evicted", participant=self.id, run=oldest, kept=self._runs_kept)
-            self._forget(oldest)
-        if self._settle is not None:
-            try:
-                await self._settle()
-            except EdgeAgentError as error:
-                self._forget(join.run)
-                carrier.reply(ConsensusFailure(run=join.run, reason=f"cannot subscribe: {error}"), envelope)
-                return
+        refused = await self._runs.admit(join.run, _Run(join, envelope.sender, participant, actor, cost, view))
+        if refused is not None:
+            carrier.reply(ConsensusFailure(run=join.run, reason=refused), envelope)
+            return
         log.info("consensus.joined", participant=self.id, run=join.run, algorithm=join.method.algorithm,
                  in_neighbours=list(join.in_neighbours))
         view.reply(ConsensusJoined(run=join.run), envelope)
 
     async def _route(self, message: ConsensusStart | RoundMessage, envelope: Envelope) -> None:
-        run = self._runs.get(envelope.run) if envelope.run is not None else None
+        run = self._runs.get(envelope.run)
         if run is None:
             self.strays += 1
             log.debug("consensus.stray", participant=self.id, run=envelope.run, sender=envelope.sender,
@@ -211,9 +200,8 @@ class ConsensusMember:
             run.carrier.send(run.outcome(()), run.launcher)  # the notice; the history is asked for later
 
     def _forget(self, run_id: str) -> None:
-        run = self._runs.pop(run_id, None)
+        run = self._runs.forget(run_id)
         if run is None:
             return
-        self._subscriptions.release(run.carrier, run.join.in_neighbours)
         log.info("consensus.left", participant=self.id, run=run_id, round=run.participant.round,
                  finished=run.participant.finished)
