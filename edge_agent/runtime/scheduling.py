@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
-from edge_agent.algorithms.scheduling import ScheduleQuery, ScheduleState, TaskAgent, drive
+from edge_agent.algorithms.scheduling import ScheduleQuery, ScheduleState, TaskAgent, drive, re_place
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
@@ -83,11 +83,8 @@ async def launch_scheduling(
             processes.kill(node)
             await watch.handled(node)
 
-        async def settle() -> None:
-            return None
-
         try:
-            await drive(events, agents, carriers, fail_node, settle)
+            await drive(events, agents, carriers, fail_node)
             if serve is not None:
                 await serve()
         finally:
@@ -127,8 +124,7 @@ class _NodeWatch:
         await self._connection.wait_absent([node], within_s=WATCH_S)
         self.lost.add(node)
         log.warning("sched.node_lost", node=node)
-        await asyncio.gather(*(agent.place(self._carriers[tid]) for tid, agent in self._agents.items()
-                               if agent.resource_lost(node)))
+        await re_place(node, self._agents, self._carriers)
 
     async def handled(self, node: str) -> None:
         """Wait until ``node`` was seen offline and its tasks placed themselves again."""

@@ -31,6 +31,7 @@ from edge_agent.algorithms.scheduling.timeline import (
     NodeFailure,
     check_timeline,
     drive,
+    re_place,
 )
 
 __all__ = [
@@ -68,5 +69,6 @@ __all__ = [
     "constant",
     "drive",
     "passive_placement",
+    "re_place",
     "triangle",
 ]

@@ -3,11 +3,12 @@
 :func:`drive` plays a timeline of events against task agents hosted by the caller. ``at`` orders the
 events; events with the same ``at`` happen concurrently (their agents negotiate at the same time, in
 whatever order the network delivers their messages) and a group ends when every placement it started has
-ended and ``settle`` returned. ``at`` is an ordering, not a clock: the schedules plan the horizon
-``[0, horizon]`` ahead, and an arrival may book any time in it (no task has started yet).
+ended and ``settle`` (if given; a simulation waits for quiescence) returned. ``at`` is an ordering, not a
+clock: the schedules plan the horizon ``[0, horizon]`` ahead, and an arrival may book any time in it (no task
+has started yet).
 
 When a node fails, ``fail_node`` takes it down (a simulation stops its resource agent; over MQTT the node's
-process is killed) and every task booked on it places itself again on the others.
+process is killed) and every task booked on it places itself again on the others (:func:`re_place`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from edge_agent.algorithms.scheduling.task_agent import TaskAgent
 from edge_agent.carrier.base import Carrier
 from edge_agent.errors import ConfigError
 
-__all__ = ["Arrival", "Cancellation", "Event", "NodeFailure", "check_timeline", "drive"]
+__all__ = ["Arrival", "Cancellation", "Event", "NodeFailure", "check_timeline", "drive", "re_place"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ async def drive(
     agents: Mapping[str, TaskAgent],
     carriers: Mapping[str, Carrier],
     fail_node: Callable[[str], Awaitable[None]],
-    settle: Callable[[], Awaitable[None]],
+    settle: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Play ``events`` in order of ``at`` (see the module docstring). ``agents`` and ``carriers`` map every
     task id of an arrival to its (not yet placed) agent and that agent's carrier."""
@@ -89,11 +90,18 @@ async def drive(
                 placements.append(_cancel(agents[event.task_id], carriers[event.task_id]))
             else:
                 await fail_node(event.resource)
-                for task_id, agent in agents.items():
-                    if agent.resource_lost(event.resource):
-                        placements.append(agent.place(carriers[task_id]))
+                placements.append(re_place(event.resource, agents, carriers))
         await asyncio.gather(*placements)
-        await settle()
+        if settle is not None:
+            await settle()
+
+
+async def re_place(resource: str, agents: Mapping[str, TaskAgent], carriers: Mapping[str, Carrier]) -> bool:
+    """``resource`` is down: every agent forgets it, and those booked on it place themselves again (concurrently).
+    True if all of them found a place. An agent told twice does nothing the second time."""
+    placed = await asyncio.gather(*(agent.place(carriers[task_id]) for task_id, agent in agents.items()
+                                    if agent.resource_lost(resource)))
+    return all(placed)
 
 
 async def _cancel(agent: TaskAgent, carrier: Carrier) -> bool:
