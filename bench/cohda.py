@@ -31,15 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent import codec
+from edge_agent import registry
 from edge_agent.algorithms.cohda import CohdaParticipant, CohdaStart, EnumerationDecider, Target
+from edge_agent.algorithms.cohda.figure import plot_cohda
+from edge_agent.algorithms.cohda.scenario import CohdaOutcome, run_cohda
 from edge_agent.carrier import InProcNetwork
 from edge_agent.carrier.base import GOSSIP
+from edge_agent.family import RunOptions
 from edge_agent.logs import configure_logging
 from edge_agent.messages import Envelope
-from edge_agent.plots import plot_cohda
-from edge_agent.scenario import RunOptions
-from edge_agent.scenario.cohda import CohdaOutcome, run_cohda
+from edge_agent.runtime.inproc import network
 from edge_agent.testing.central import solve_selection
 from edge_agent.topology import Graph
 
@@ -78,7 +79,7 @@ async def run(sets: np.ndarray, target: np.ndarray, topology: str, seed: int = 0
     ids = [p.id for p in participants]
     graph = Graph.complete(ids) if topology == "complete" else small_world(ids, seed)
     started = time.process_time()
-    outcome = await run_cohda(participants, graph, Target.of(target), RunOptions(run_id=f"bench-{len(ids)}"))
+    outcome = await run_cohda(participants, graph, Target.of(target), network(RunOptions(run_id=f"bench-{len(ids)}")))
     CPU_S[id(outcome)] = time.process_time() - started
     return outcome
 
@@ -146,7 +147,7 @@ async def message_sizes(log: Callable[[str], None]) -> list[dict[str, Any]]:
                 envelope: Envelope, transmit: Callable[[Envelope], None] = transmit, sizes: list[int] = sizes
             ) -> None:
                 if envelope.receiver == GOSSIP:  # one publish, however many subscribers
-                    sizes.append(len(codec.encode(envelope)))
+                    sizes.append(len(registry.codec().encode(envelope)))
                 transmit(envelope)
 
             network.transmit = measured  # type: ignore[method-assign]

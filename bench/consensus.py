@@ -19,7 +19,7 @@ Step size ``a0 / (t + 1)`` with ``a0 = 2 / sum(1 / 2 b_i)`` over the generators 
 paper's ``a0 = 0.05`` on the scenario file's 5-node digraph, and also reports the rounds to 0.05 MW and 0.01 MW.
 
 MQTT rows (``--no-mqtt`` skips them): the same message-passing run of exactly ``t`` rounds among device agents
-over a private Mosquitto, started, watched and collected by the launcher (``edge_agent.runtime.consensus``):
+over a private Mosquitto, started, watched and collected by the launcher (``edge_agent.algorithms.consensus.plan``):
 for N = 5 one ``edge-agent agent`` process per generator; for N = 50 all 50 device agents in ONE process on one
 ``MqttConnection`` (the launcher on a second connection of the bench process), which measures the protocol
 and the carrier rather than 50 Python interpreters on 2 CPUs. Wall time runs from the first join to the last
@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from edge_agent import registry
 from edge_agent.algorithms.consensus import (
     AveragingSettings,
     EconomicDispatchActor,
@@ -61,19 +62,20 @@ from edge_agent.algorithms.consensus import (
     simulate_averaging,
     simulate_primal_dual,
 )
+from edge_agent.algorithms.consensus.plan import ConsensusPlan
+from edge_agent.algorithms.consensus.scenario import PrimalDualDispatchScenario
 from edge_agent.carrier import InProcNetwork
 from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import Generator
 from edge_agent.errors import RunTimeout
+from edge_agent.family import RoleContext
+from edge_agent.registry import load_scenario
 from edge_agent.results import RunReport
 from edge_agent.runtime import PrivateBroker
-from edge_agent.runtime.consensus import launch_consensus
-from edge_agent.runtime.device_agent import DeviceAgent
 from edge_agent.runtime.device_config import DeviceConfig
-from edge_agent.runtime.fleet import start_device_agents
+from edge_agent.runtime.host import launch, start_device_agents
 from edge_agent.runtime.processes import ProcessGroup
-from edge_agent.scenario import load_scenario
-from edge_agent.scenario.consensus import PrimalDualDispatchScenario
 from edge_agent.testing.central import solve_dispatch
 from edge_agent.topology import EdgesTopology, Graph
 
@@ -262,17 +264,17 @@ async def run_over_mqtt(scenario: PrimalDualDispatchScenario, *, processes: bool
             with ProcessGroup(Path(work)) as group:
                 start_device_agents(group, [DeviceConfig(id=g.id, device=g) for g in scenario.participants],
                                     broker.url)
-                async with MqttConnection(broker.url, client_id="bench-watch") as watch:
+                async with MqttConnection(broker.url, codec=registry.codec(), client_id="bench-watch") as watch:
                     await watch.wait_present(ids, within_s=120)
                 startup = time.perf_counter() - started
-                report = await launch_consensus(scenario, broker.url, processes=group)
+                report = await launch(ConsensusPlan(scenario), broker.url, processes=group)
                 group.check()
             return report, startup
-        async with MqttConnection(broker.url, client_id="bench-devices") as devices:
+        async with MqttConnection(broker.url, codec=registry.codec(), client_id="bench-devices") as devices:
             for generator in scenario.participants:
-                devices.add(DeviceAgent(generator, settle=devices.settled))
+                devices.add(DeviceAgent(generator, RoleContext(settle=devices.settled)))
             startup = time.perf_counter() - started
-            report = await launch_consensus(scenario, broker.url, hosting=f"all {len(ids)} agents in one process")
+            report = await launch(ConsensusPlan(scenario, hosting=f"all {len(ids)} agents in one process"), broker.url)
         return report, startup
 
 
@@ -319,7 +321,7 @@ def mqtt_markdown(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "## Over MQTT",
         "",
-        "Private Mosquitto on 127.0.0.1, QoS 1, the launcher of `edge_agent.runtime.consensus`. Rows of random",
+        "Private Mosquitto on 127.0.0.1, QoS 1, the launcher of `edge_agent.algorithms.consensus.plan`. Rows of random",
         "fleets run exactly the in-process row's rounds (no convergence test, status `max_iterations`); the IEEE-14",
         "scenario file runs to its own test. `messages`: round messages delivered to the participants (as in",
         "process); `control`: the launcher's joins, starts, polls, notices, collects, leaves and their answers.",

@@ -62,16 +62,16 @@ from paho.mqtt import __version__ as paho_version
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge_agent import codec
+from edge_agent import registry
 from edge_agent.algorithms.admm import AdmmCoordinator, AdmmSettings, SharingVariant
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import Generator
 from edge_agent.errors import EdgeAgentError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.runtime import PrivateBroker
-from edge_agent.runtime.device_agent import DeviceAgent
 from edge_agent.runtime.processes import ChildProcess, ProcessGroup
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,7 +178,7 @@ class WirePayloads:
         answer = AdmmAnswer(round=1234, x=request.reference)
         replied = Envelope(id="4567cdef-1234", sender="echo", receiver="requester", seq=1234,
                            in_reply_to=sent.id, body=answer)
-        return cls(codec.encode(sent), codec.encode(replied))
+        return cls(registry.codec().encode(sent), registry.codec().encode(replied))
 
 
 def raw_topics(prefix: str) -> tuple[str, str]:
@@ -360,8 +360,8 @@ def carrier_one_loop(url: str, count: int, warmup: int) -> Latency:
     async def measure() -> Latency:
         prefix = fresh_prefix()
         async with (
-            MqttConnection(url, prefix=prefix, client_id=f"{prefix}-echo") as side,
-            MqttConnection(url, prefix=prefix, client_id=f"{prefix}-req") as hub,
+            MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-echo") as side,
+            MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-req") as hub,
         ):
             side.add(Echo("echo"))
             carrier = hub.add(Quiet("requester"))
@@ -377,7 +377,7 @@ async def serve_echo(url: str, prefix: str) -> None:
     """``--serve-echo``: host the echo participant in this process until SIGTERM."""
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with MqttConnection(url, prefix=prefix, client_id=f"{prefix}-echo") as side:
+    async with MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-echo") as side:
         side.add(Echo("echo"))
         await stop.wait()
 
@@ -386,7 +386,7 @@ def carrier_two_processes(url: str, count: int, warmup: int, work_dir: Path) -> 
     """The echo participant in a child process (`--serve-echo`), the requester here."""
 
     async def measure(prefix: str) -> Latency:
-        async with MqttConnection(url, prefix=prefix, client_id=f"{prefix}-req") as hub:
+        async with MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-req") as hub:
             carrier = hub.add(Quiet("requester"))
             await hub.wait_present(["echo"], within_s=30)
             await hub.settled()
@@ -455,8 +455,8 @@ def admm_one_process(url: str, n: int, rounds: int, repeats: int) -> AdmmCase:
         load = os.getloadavg()[0]
         started = time.perf_counter()
         async with (
-            MqttConnection(url, prefix=prefix, client_id=f"{prefix}-fleet") as fleet,
-            MqttConnection(url, prefix=prefix, client_id=f"{prefix}-coord") as hub,
+            MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-fleet") as fleet,
+            MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-coord") as hub,
         ):
             for device in devices:
                 fleet.add(DeviceAgent(device))
@@ -515,7 +515,7 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
         prefix = fresh_prefix()
         devices = generators(n)
         ids = [d.id for d in devices]
-        async with MqttConnection(url, prefix=prefix, client_id=f"{prefix}-coord") as hub:
+        async with MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-coord") as hub:
             carrier = hub.add(Quiet("coordinator"))
             await hub.settled()
             load = os.getloadavg()[0]
@@ -570,7 +570,7 @@ def agent_starts(url: str, starts: int, work_dir: Path) -> list[AgentStart]:
     async def one(index: int) -> AgentStart:
         prefix = fresh_prefix()
         device = Generator(id=f"solo{index}", kind="generator", p_max=50.0, cost_linear=1.0)
-        async with MqttConnection(url, prefix=prefix, client_id=f"{prefix}-watch") as watch:
+        async with MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-watch") as watch:
             await watch.settled()
             with ProcessGroup(work_dir) as group:
                 started = time.perf_counter()

@@ -24,9 +24,10 @@ if TYPE_CHECKING:
         SolverError,
         TransportError,
     )
+    from edge_agent.family import RunOptions
     from edge_agent.messages import Envelope, Message
+    from edge_agent.registry import load_scenario
     from edge_agent.results import RunReport
-    from edge_agent.scenario import RunOptions, load_scenario
 
 __version__ = "0.1.0"
 
@@ -47,8 +48,8 @@ _HOMES = {
     "Envelope": "edge_agent.messages",
     "Message": "edge_agent.messages",
     "RunReport": "edge_agent.results",
-    "RunOptions": "edge_agent.scenario",
-    "load_scenario": "edge_agent.scenario",
+    "RunOptions": "edge_agent.family",
+    "load_scenario": "edge_agent.registry",
 }
 
 __all__ = [

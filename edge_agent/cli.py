@@ -13,22 +13,19 @@ from typing import Any
 
 import structlog
 
+from edge_agent.algorithms.scheduling.plan import SchedulingPlan
+from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
 from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.family import Plan, RunOptions, ScenarioModel
 from edge_agent.logs import configure_logging
-from edge_agent.plots import plot_admm_convergence, plot_cohda, plot_dispatch_history, plot_schedule_gantt
+from edge_agent.registry import families, family_of, family_running, load_scenario, scenario_schema
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
-from edge_agent.runtime.cohda import run_cohda_fleet
-from edge_agent.runtime.consensus import run_consensus_fleet
-from edge_agent.runtime.device_config import DeviceConfig, load_device_config
-from edge_agent.runtime.fleet import FleetSpec, load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
-from edge_agent.runtime.scheduling import launch_scheduling, run_scheduling_fleet
+from edge_agent.runtime.device_config import load_device_config
+from edge_agent.runtime.fleet import load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
+from edge_agent.runtime.host import launch, run_over_mqtt
+from edge_agent.runtime.inproc import solve
 from edge_agent.runtime.services import run_agent, run_coordinator, serve_until_signalled
-from edge_agent.scenario import RunOptions, Scenario, load_scenario, scenario_schema
-from edge_agent.scenario.admm import AdmmConsensusScenario, AdmmSharingScenario
-from edge_agent.scenario.cohda import CohdaScenario
-from edge_agent.scenario.consensus import ConsensusDispatchScenario, PrimalDualDispatchScenario
-from edge_agent.scenario.scheduling import SchedulingScenario
 
 __all__ = ["main"]
 
@@ -128,9 +125,9 @@ def _solve(args: argparse.Namespace) -> int:
         options = RunOptions(run_id=uuid.uuid4().hex[:12], seed=args.seed, shuffle=args.shuffle)
         structlog.contextvars.bind_contextvars(run=options.run_id, scenario=str(path))
         if args.carrier == "mqtt":
-            reports.append(_solve_over_mqtt(scenario, str(path), args.broker, options))
+            reports.append(run_over_mqtt(_plan(scenario, str(path), options), args.broker))
         else:
-            reports.append(asyncio.run(scenario.run(options)))
+            reports.append(asyncio.run(solve(scenario, options)))
         structlog.contextvars.clear_contextvars()
     _print_reports(reports, args.json, args.out)
     if args.plot:
@@ -138,44 +135,28 @@ def _solve(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "converged" for r in reports) else 3
 
 
+def _plan(scenario: ScenarioModel, source: str, options: RunOptions) -> Plan:
+    family = family_of(scenario)
+    if family.plan is None:
+        over_mqtt = ", ".join(f.name for f in families() if f.plan is not None)
+        raise ConfigError(f"--carrier mqtt runs the families {over_mqtt}; {family.name} runs in process only",
+                          source=source)
+    try:
+        return family.plan(scenario, options)
+    except ConfigError as error:
+        raise ConfigError(str(error), source=source) from None
+
+
 def _plot(reports: list[RunReport], path: Path) -> None:
-    """ADMM runs: residuals of every run; dispatch, COHDA and scheduling runs (one at a time): their own figure."""
-    payloads = [r.to_json() for r in reports]
-    algorithms = {r.algorithm for r in reports}
-    if algorithms <= {"admm-sharing", "admm-consensus"}:
-        plot_admm_convergence(payloads, path)
-    elif len(reports) == 1 and algorithms <= {"consensus-dispatch", "primal-dual-dispatch"}:
-        plot_dispatch_history(payloads[0], path)
-    elif len(reports) == 1 and algorithms == {"cohda"}:
-        plot_cohda(payloads[0], path)
-    elif len(reports) == 1 and algorithms == {"scheduling"}:
-        plot_schedule_gantt(payloads[0], path)
-    else:
-        raise ConfigError(
-            f"--plot draws ADMM runs, or one dispatch, COHDA or scheduling run; not {', '.join(sorted(algorithms))}"
-        )
+    """Draws the runs' figure through their family (all runs of one family; most families draw one run)."""
+    named = {family_running(r.algorithm).name: family_running(r.algorithm) for r in reports}
+    if len(named) != 1:
+        raise ConfigError(f"--plot draws runs of one family at a time, not {', '.join(sorted(named))}")
+    family = next(iter(named.values()))
+    if family.figure is None:
+        raise ConfigError(f"the {family.name} family draws no figure")
+    family.figure(reports, path)
     print(f"figure written to {path}", file=sys.stderr)
-
-
-def _solve_over_mqtt(
-    scenario: Scenario, source: str, broker: str | None, options: RunOptions | None = None
-) -> RunReport:
-    if isinstance(scenario, PrimalDualDispatchScenario | ConsensusDispatchScenario):
-        return run_consensus_fleet(scenario, broker)
-    if isinstance(scenario, CohdaScenario):
-        return run_cohda_fleet(scenario, broker, options=options)
-    if isinstance(scenario, SchedulingScenario):
-        return run_scheduling_fleet(scenario, broker)
-    if not isinstance(scenario, AdmmSharingScenario | AdmmConsensusScenario):
-        raise ConfigError(
-            f"--carrier mqtt runs ADMM, COHDA, scheduling and dispatch consensus scenarios (primal-dual-dispatch, "
-            f"consensus-dispatch), "
-            f"not {scenario.algorithm!r}",
-            source=source,
-        )
-    devices = [DeviceConfig(id=device.id, device=device) for device in scenario.participants]
-    spec = FleetSpec(name=scenario.name, devices=devices, jobs=[scenario.job()])
-    return run_fleet(spec, devices, broker)[0]
 
 
 def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) -> None:
@@ -211,7 +192,7 @@ def _schedule(args: argparse.Namespace) -> int:
                           "processes; against running nodes a failure is a node really going down",
                           source=f"{args.scenario}: failures")
     serve = (lambda: serve_until_signalled("scheduler", broker=args.broker)) if args.serve else None
-    report = asyncio.run(launch_scheduling(scenario, args.broker, args.prefix, serve=serve))
+    report = asyncio.run(launch(SchedulingPlan(scenario, serve=serve), args.broker, args.prefix))
     _print_reports([report], args.json, out=None)
     if args.plot:
         _plot([report], args.plot)

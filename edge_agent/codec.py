@@ -1,77 +1,58 @@
-"""Bytes <-> :class:`~edge_agent.messages.Envelope`, through the closed union of known message kinds.
+"""Bytes <-> :class:`~edge_agent.messages.Envelope`, through a closed union of known message kinds.
 
-A new message kind becomes decodable by adding its class to :data:`AnyMessage`; decoding never
-looks a class up by a name taken from the payload.
+A :class:`Codec` is built once from the message classes it may decode (the registry builds the codec of every
+registered family: :func:`edge_agent.registry.codec`) and handed to the carriers by the top-level wiring, so
+no transport imports an algorithm. Decoding never looks a class up by a name taken from the payload: the
+``kind`` field selects a member of the union, and anything else is a :class:`ProtocolError` naming the field.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any, Union
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, create_model
 
-from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
-from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
-from edge_agent.algorithms.cohda.job import CohdaChoice, CohdaCollect, CohdaJoin, CohdaJoined, CohdaLeave
-from edge_agent.algorithms.cohda.messages import CohdaStart, CohdaUpdate
-from edge_agent.algorithms.consensus.job import (
-    ConsensusCollect,
-    ConsensusFailure,
-    ConsensusJoin,
-    ConsensusJoined,
-    ConsensusLeave,
-    ConsensusOutcome,
-)
-from edge_agent.algorithms.consensus.messages import AveragingValue, ConsensusStart, PrimalDualState
-from edge_agent.algorithms.scheduling.messages import (
-    BookingNotice,
-    PatchOutcome,
-    PatchReview,
-    PatchSubmit,
-    ReviewAnswer,
-    ScheduleQuery,
-    ScheduleState,
-)
 from edge_agent.config import validation_problems
-from edge_agent.errors import ProtocolError
-from edge_agent.messages import SCHEMA_VERSION, Envelope
+from edge_agent.errors import ConfigError, ProtocolError
+from edge_agent.messages import SCHEMA_VERSION, Envelope, Message
 
-__all__ = ["AnyMessage", "decode", "encode"]
-
-AnyMessage = Annotated[
-    AdmmRequest | AdmmAnswer | AdmmFailure | AdmmJob | AdmmJobResult
-    | ConsensusStart | AveragingValue | PrimalDualState
-    | ConsensusJoin | ConsensusJoined | ConsensusFailure | ConsensusCollect | ConsensusOutcome | ConsensusLeave
-    | CohdaStart | CohdaUpdate | CohdaJoin | CohdaJoined | CohdaCollect | CohdaChoice | CohdaLeave
-    | ScheduleQuery | ScheduleState | PatchSubmit | PatchOutcome | PatchReview | ReviewAnswer | BookingNotice,
-    Field(discriminator="kind"),
-]
+__all__ = ["Codec"]
 
 
-class _WireEnvelope(Envelope):
-    body: AnyMessage  # narrows the base field to the closed union
+class Codec:
+    """Encodes any envelope; decodes envelopes whose body is one of ``kinds`` (their ``kind`` values distinct)."""
 
+    def __init__(self, kinds: Iterable[type[Message]]) -> None:
+        classes = tuple(kinds)
+        names = [cls.model_fields["kind"].default for cls in classes]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated or not classes:
+            raise ConfigError(f"a codec needs message kinds with distinct names; repeated: {repeated}")
+        self.kinds: frozenset[str] = frozenset(names)
+        body: Any = classes[0] if len(classes) == 1 else Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007
+        self._wire = create_model("WireEnvelope", __base__=Envelope, body=(body, ...))
 
-def encode(envelope: Envelope) -> bytes:
-    """JSON bytes of ``envelope`` (arrays packed as base64)."""
-    return envelope.model_dump_json().encode()
+    @staticmethod
+    def encode(envelope: Envelope) -> bytes:
+        """JSON bytes of ``envelope`` (arrays packed as base64)."""
+        return envelope.model_dump_json().encode()
 
-
-def decode(payload: bytes | str) -> Envelope:
-    """Parse and validate one envelope; any defect becomes a :class:`ProtocolError` naming the field."""
-    try:
-        envelope = _WireEnvelope.model_validate_json(payload)
-    except ValidationError as exc:
+    def decode(self, payload: bytes | str) -> Envelope:
+        """Parse and validate one envelope; any defect becomes a :class:`ProtocolError` naming the field."""
         try:
-            data = json.loads(payload)
-        except ValueError:
-            data = None
-        problems = "; ".join(validation_problems(exc, data, limit=5))
-        raise ProtocolError(f"rejected message: {problems}") from None
-    if envelope.v != SCHEMA_VERSION:
-        raise ProtocolError(
-            f"schema version {envelope.v} is not supported (this build speaks {SCHEMA_VERSION})",
-            sender=envelope.sender,
-        )
-    return envelope
+            envelope: Envelope = self._wire.model_validate_json(payload)
+        except ValidationError as exc:
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                data = None
+            problems = "; ".join(validation_problems(exc, data, limit=5))
+            raise ProtocolError(f"rejected message: {problems}") from None
+        if envelope.v != SCHEMA_VERSION:
+            raise ProtocolError(
+                f"schema version {envelope.v} is not supported (this build speaks {SCHEMA_VERSION})",
+                sender=envelope.sender,
+            )
+        return envelope

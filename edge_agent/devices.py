@@ -15,15 +15,13 @@ from pydantic import Field, model_validator
 from edge_agent.algorithms.admm.flex_actor import one_to_many_problem
 from edge_agent.config import StrictModel
 from edge_agent.errors import ConfigError
+from edge_agent.ids import AgentId
 from edge_agent.solvers.qp import ConvexQP
 
 __all__ = ["AgentDevice", "Battery", "ComputeNode", "DeviceSpec", "FlexibleLoad", "Generator", "GenericQP", "OneToMany"]
 
-ParticipantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-
-
 class _Device(StrictModel):
-    id: ParticipantId
+    id: AgentId
 
     def fixed_size(self) -> int | None:
         """The number of decision variables if the device fixes it, else None (it follows the horizon)."""

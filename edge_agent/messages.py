@@ -18,7 +18,9 @@ from typing import Annotated, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, SerializeAsAny, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SerializeAsAny, WithJsonSchema
+
+from edge_agent.ids import ID_PATTERN, AgentId
 
 __all__ = ["SCHEMA_VERSION", "Envelope", "FloatMatrix", "FloatVector", "Message", "as_array"]
 
@@ -101,9 +103,9 @@ class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     v: int = SCHEMA_VERSION
-    id: str
-    sender: str
-    receiver: str
+    id: str = Field(min_length=1, max_length=128)
+    sender: AgentId
+    receiver: Annotated[str, Field(pattern=f"^(\\*|{ID_PATTERN.pattern})$", description="an agent id, or * (gossip)")]
     seq: int
     run: str | None = None
     in_reply_to: str | None = None

@@ -33,10 +33,11 @@ import numpy as np
 import structlog
 
 from edge_agent.algorithms.scheduling import Arrival, Behaviour, Limits, Task
+from edge_agent.algorithms.scheduling.figure import plot_schedule_gantt, plot_scheduling_experiment
+from edge_agent.algorithms.scheduling.scenario import SchedulingOutcome, run_scheduling
 from edge_agent.errors import ConfigError, EdgeAgentError
-from edge_agent.plots import plot_schedule_gantt, plot_scheduling_experiment
-from edge_agent.scenario.options import RunOptions
-from edge_agent.scenario.scheduling import SchedulingOutcome, run_scheduling
+from edge_agent.family import RunOptions
+from edge_agent.runtime.inproc import network
 
 __all__ = [
     "Configuration",
@@ -187,7 +188,7 @@ async def run_configuration(
     options = RunOptions(run_id=f"exp-{config.tasks}-{config.duration:g}-{config.width:g}-{behaviour}-{repetition}",
                          seed=message_seed(grid, config, repetition), shuffle=True)
     horizons = dict.fromkeys(grid.resource_ids(), grid.horizon)
-    outcome = await run_scheduling(horizons, events, behaviour, options, limits)
+    outcome = await run_scheduling(horizons, events, behaviour, network(options), limits)
     problems = outcome.consistency_problems()
     if problems:
         msg = (f"experiment run {config.key()} {behaviour} repetition {repetition}: inconsistent schedules: "

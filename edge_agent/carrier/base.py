@@ -14,8 +14,10 @@ import asyncio
 import itertools
 import secrets
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
 
 import structlog
 
@@ -23,7 +25,7 @@ from edge_agent.clock import Clock
 from edge_agent.errors import RunTimeout
 from edge_agent.messages import Envelope, Message
 
-__all__ = ["GOSSIP", "Carrier", "Participant", "RunCarrier"]
+__all__ = ["GOSSIP", "Carrier", "Host", "MessageCounts", "Network", "Participant", "RunCarrier"]
 
 GOSSIP = "*"  # the receiver of a published (gossip) envelope: whoever subscribed to its sender
 
@@ -38,6 +40,54 @@ class Participant(Protocol):
     def id(self) -> str: ...
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None: ...
+
+
+class MessageCounts(Protocol):
+    """Messages a network carried: in all, and per ``kind``."""
+
+    @property
+    def sent(self) -> int: ...
+
+    @property
+    def by_kind(self) -> Counter[str]: ...
+
+
+class Network(Protocol):
+    """A network that runs participants in this process and can tell when it is quiescent (nothing queued,
+    delayed or being handled): what an in-process run of a scenario needs (:class:`.inproc.InProcNetwork`)."""
+
+    @property
+    def stats(self) -> MessageCounts: ...
+
+    def add(self, participant: Participant) -> Carrier: ...
+
+    async def quiescent(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class Host(Protocol):
+    """Where a launcher runs beside agents it did not start itself (over MQTT: one connection in the launching
+    process, the agents in their own processes): what a family's plan needs to run a scenario among them."""
+
+    @property
+    def sent(self) -> int:
+        """Messages the launching side sent so far."""
+
+    def add(self, participant: Participant) -> Carrier: ...
+
+    async def settled(self) -> None:
+        """Wait until the transport confirmed the subscriptions made so far."""
+
+    async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
+        """Wait until ``agents`` are reported gone; :class:`RunTimeout` naming those still present."""
+
+    def kill(self, agent: str) -> None:
+        """End ``agent``'s process without a clean leave; :class:`ConfigError` if this host did not start it."""
 
 
 class Carrier(ABC):

@@ -5,7 +5,7 @@ and delayed deliveries. It counts messages, detects quiescence (nothing queued, 
 handled), and can simulate a network: a seeded shuffle of the delivery order within each batch of
 ready messages, and a per-message delay/loss model drawn from the same injected generator.
 
-With ``codec_check=True`` every envelope is encoded to bytes and decoded again on its way, so a
+Given a ``codec``, every envelope is encoded to bytes and decoded again on its way, so a
 simulation proves that what it sends would survive a real wire.
 """
 
@@ -22,10 +22,10 @@ from typing import Any, Self, TypeVar
 import numpy as np
 import structlog
 
-from edge_agent import codec
 from edge_agent.carrier.base import GOSSIP, Carrier, Participant
 from edge_agent.carrier.eager import start_eagerly
 from edge_agent.clock import Clock, LoopClock
+from edge_agent.codec import Codec
 from edge_agent.errors import ConfigError, first_own_error
 from edge_agent.messages import Envelope
 
@@ -100,7 +100,7 @@ class InProcNetwork:
         shuffle: bool = False,
         link: LinkModel | None = None,
         offload: bool = False,
-        codec_check: bool = False,
+        codec: Codec | None = None,
         run_id: str | None = None,
     ) -> None:
         if (shuffle or link is not None) and rng is None:
@@ -114,7 +114,7 @@ class InProcNetwork:
         self._rng = rng
         self._shuffle = shuffle
         self._link = link
-        self._codec_check = codec_check
+        self._codec = codec
         self._ready: list[Envelope] = []
         self._flush_scheduled = False
         self._in_flight = 0
@@ -173,8 +173,8 @@ class InProcNetwork:
                 f"{envelope.sender!r} sent {envelope.body.kind!r} to unknown participant "
                 f"{envelope.receiver!r}; known: {sorted(self.carriers)}"
             )
-        if self._codec_check:
-            envelope = codec.decode(codec.encode(envelope))
+        if self._codec is not None:
+            envelope = self._codec.decode(self._codec.encode(envelope))
         self.stats.sent += 1
         self.stats.by_kind[envelope.body.kind] += 1
         self._busy(+1)

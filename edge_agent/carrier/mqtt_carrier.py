@@ -2,7 +2,7 @@
 
 ::
 
-    async with MqttConnection("mqtt://broker:1883", prefix="edge", username=..., password=...) as conn:
+    async with MqttConnection("mqtt://broker:1883", codec=registry.codec(), prefix="edge", ...) as conn:
         carrier = conn.add(participant)            # subscribes its inbox, publishes its presence
         await conn.wait_present(["coordinator"], within_s=30)
 
@@ -30,15 +30,16 @@ from typing import Any, Self, TypeVar
 import numpy as np
 import structlog
 
-from edge_agent import codec
 from edge_agent.carrier.base import GOSSIP, Carrier, Participant
 from edge_agent.carrier.eager import start_eagerly
 from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker
-from edge_agent.carrier.topics import Route, Topics, validate_id
+from edge_agent.carrier.topics import Route, Topics
 from edge_agent.clock import Clock, LoopClock
+from edge_agent.codec import Codec
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, first_own_error
+from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope, Message
 
 __all__ = ["ConnectionStats", "MqttCarrier", "MqttConnection"]
@@ -111,6 +112,7 @@ class MqttConnection:
         self,
         url: str,
         *,
+        codec: Codec,
         prefix: str = "edge",
         client_id: str | None = None,
         username: str | None = None,
@@ -125,6 +127,7 @@ class MqttConnection:
         if dedup_size < 1:
             raise ConfigError(f"dedup_size must be >= 1, got {dedup_size}")
         self.topics = Topics(prefix)
+        self.codec = codec
         self.node = validate_id(client_id or username or f"ea-{secrets.token_hex(6)}", "MQTT client id")
         self.clock: Clock = clock or LoopClock()
         self.run_id = run_id
@@ -270,7 +273,7 @@ class MqttConnection:
                 asked, correlation = self._reply_routes.pop((sender, envelope.in_reply_to), (None, None))
                 if asked is not None and self.topics.owns(sender, asked):
                     topic = asked
-        payload = codec.encode(envelope)
+        payload = self.codec.encode(envelope)
         self._link.publish(topic, payload, response_topic=response_topic, correlation=correlation)
         self.stats.sent += 1
 
@@ -309,7 +312,7 @@ class MqttConnection:
                 self._reject(message, str(error))
         elif route.kind in ("direct", "gossip"):
             try:
-                envelope = codec.decode(message.payload)
+                envelope = self.codec.decode(message.payload)
             except ProtocolError as error:
                 self._reject(message, str(error))
             else:

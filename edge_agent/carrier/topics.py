@@ -22,25 +22,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edge_agent.errors import ConfigError
+from edge_agent.ids import ID_PATTERN
 
-__all__ = ["ID_PATTERN", "Route", "Topics", "acl_rules", "validate_id"]
+__all__ = ["Route", "Topics", "acl_rules"]
 
-# A topic level, a Mosquitto user name and a client id at once: no '/', '+', '#', ':' or spaces.
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
-_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})*")
+_PREFIX_PATTERN = re.compile(f"{ID_PATTERN.pattern}(/{ID_PATTERN.pattern})*")
 
 RouteKind = Literal["direct", "gossip", "presence", "results", "schedule"]
-
-
-def validate_id(value: str, what: str = "participant id") -> str:
-    """Return ``value`` if it can serve as one topic level and user name, else raise :class:`ConfigError`."""
-    if not ID_PATTERN.fullmatch(value):
-        msg = (
-            f"{what} {value!r} cannot be used on MQTT: use 1-64 characters from A-Z a-z 0-9 _ . - "
-            "starting with a letter or digit (no '/', '+', '#', ':' or spaces)"
-        )
-        raise ConfigError(msg)
-    return value
 
 
 @dataclass(frozen=True)
@@ -82,11 +70,12 @@ class Topics:
     def presence_all(self) -> str:
         return f"{self.prefix}/+/presence"
 
-    def results(self, agent: str) -> str:
-        return f"{self.prefix}/{agent}/results"
-
-    def schedule(self, node: str) -> str:
-        return f"{self.prefix}/{node}/schedule"
+    def record(self, agent: str, name: str) -> str:
+        """A retained record ``agent`` keeps about itself: ``results`` (a coordinator's job results) or
+        ``schedule`` (a compute node's schedule)."""
+        if name not in RECORDS:
+            raise ConfigError(f"record {name!r} is not part of the topic layout; records: {', '.join(RECORDS)}")
+        return f"{self.prefix}/{agent}/{name}"
 
     def owns(self, agent: str, topic: str) -> bool:
         """Whether ``topic`` lies in ``agent``'s own subtree (the only place it may publish)."""
@@ -107,6 +96,7 @@ class Topics:
         return Route(kind, sender) if kind is not None else None
 
 
+RECORDS = ("results", "schedule")
 _LEAF_KINDS: dict[str, RouteKind] = {
     "gossip": "gossip", "presence": "presence", "results": "results", "schedule": "schedule",
 }

@@ -25,6 +25,7 @@ from pydantic import Field, TypeAdapter, model_validator
 from edge_agent.config import StrictModel, load_yaml, parse
 from edge_agent.devices import AgentDevice
 from edge_agent.errors import ConfigError
+from edge_agent.ids import AgentId
 
 __all__ = ["Credentials", "DeviceConfig", "load_device_config"]
 
@@ -64,7 +65,7 @@ class Credentials(StrictModel):
 
 
 class DeviceConfig(StrictModel):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    id: AgentId
     broker: str = "mqtt://127.0.0.1:1883"
     prefix: str = "edge"
     credentials: Credentials = Credentials()

@@ -17,49 +17,34 @@ jobs one after the other, and tears everything down whatever happens (Ctrl-C, a 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-import yaml
 from pydantic import Field, TypeAdapter, model_validator
 
+from edge_agent import registry
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult, AdmmJobSpec
+from edge_agent.algorithms.admm.scenario import run_admm_job
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.config import StrictModel, load_yaml, parse
-from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
-from edge_agent.runtime.broker import PrivateBroker
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
+from edge_agent.runtime.host import device_processes, wait_for_agents
 from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.runtime.services import COORDINATOR_ID
-from edge_agent.scenario.admm import run_admm_job
 
-__all__ = [
-    "FleetSpec",
-    "device_processes",
-    "load_fleet",
-    "load_jobs",
-    "run_fleet",
-    "run_fleet_inproc",
-    "start_device_agents",
-    "submit_jobs",
-    "wait_for_agents",
-]
+__all__ = ["FleetSpec", "load_fleet", "load_jobs", "run_fleet", "run_fleet_inproc", "submit_jobs"]
 
 log = structlog.get_logger("edge_agent.fleet")
-
-STARTUP_S_PER_PROCESS_AND_CORE = 3.0  # measured: 100 agents came up in 65-324 s on two loaded cores
 
 
 class FleetSpec(StrictModel):
@@ -147,34 +132,6 @@ def run_fleet(
                                        wait_for=[d.id for d in devices], processes=processes))
 
 
-@contextmanager
-def device_processes(
-    devices: Sequence[DeviceConfig], broker_url: str | None = None
-) -> Iterator[tuple[str, ProcessGroup]]:
-    """A private broker (unless ``broker_url`` is given) and one ``edge-agent agent`` process per device.
-
-    Yields the broker URL and the process group; on leaving, every process and the broker are stopped and
-    the temporary directory (agent configurations and logs) is removed, whatever happened.
-    """
-    with ExitStack() as stack:
-        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-fleet-")))
-        url = broker_url or stack.enter_context(PrivateBroker()).url
-        processes = stack.enter_context(ProcessGroup(work_dir))
-        start_device_agents(processes, devices, url)
-        yield url, processes
-
-
-def start_device_agents(processes: ProcessGroup, devices: Sequence[DeviceConfig], broker_url: str) -> None:
-    """One ``edge-agent agent`` process per device, on ``broker_url``; configs and logs in the group's directory."""
-    for device in devices:
-        config_path = processes.log_dir / f"{device.id}.yaml"
-        data = device.model_dump(mode="json", exclude_none=True)
-        data["broker"] = broker_url
-        data["device"].pop("id", None)
-        config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
-        processes.start(device.id, [sys.executable, "-m", "edge_agent", "agent", "--config", str(config_path)])
-
-
 async def submit_jobs(
     jobs: Sequence[AdmmJobSpec],
     broker_url: str,
@@ -186,7 +143,7 @@ async def submit_jobs(
 ) -> list[RunReport]:
     """Send each job to the coordinator service (once it and ``wait_for`` are present); one report per job."""
     requester = _Requester(f"cli-{secrets.token_hex(4)}")
-    async with MqttConnection(broker_url, prefix=prefix, client_id=requester.id) as connection:
+    async with MqttConnection(broker_url, codec=registry.codec(), prefix=prefix, client_id=requester.id) as connection:
         carrier = connection.add(requester)
         await wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
         reports = []
@@ -200,26 +157,6 @@ async def submit_jobs(
                 raise EdgeAgentError(f"job {job.name!r} failed on the coordinator: {answer.error}")
             reports.append(_report_from_json(answer.report, wall_s=time.perf_counter() - started))
         return reports
-
-
-async def wait_for_agents(
-    connection: MqttConnection, names: Sequence[str], processes: ProcessGroup | None = None
-) -> None:
-    """Wait until every named agent is present, failing early (with its output) if a child of ours exits."""
-    startup_s = max(30.0, STARTUP_S_PER_PROCESS_AND_CORE * len(names) / (os.cpu_count() or 1))
-    deadline = time.monotonic() + startup_s
-    while True:
-        if processes is not None:
-            processes.check()
-        try:
-            await connection.wait_present(names, within_s=0.5)
-        except RunTimeout:
-            if time.monotonic() > deadline:
-                missing = sorted(set(names) - set(connection.online()))
-                raise RunTimeout(f"not present on the broker after {startup_s:g} s: {', '.join(missing)}",
-                                 participants=tuple(missing)) from None
-        else:
-            return
 
 
 def _report_from_json(data: dict[str, Any], wall_s: float) -> RunReport:

@@ -13,13 +13,14 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from edge_agent import registry
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
-from edge_agent.algorithms.scheduling import ScheduleState
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.device_agent import DeviceAgent
 from edge_agent.errors import EdgeAgentError
+from edge_agent.family import RoleContext
 from edge_agent.messages import Envelope, Message
-from edge_agent.runtime.device_agent import DeviceAgent
 from edge_agent.runtime.device_config import DeviceConfig
 
 __all__ = ["COORDINATOR_ID", "CoordinatorService", "run_agent", "run_coordinator", "serve_until_signalled"]
@@ -100,34 +101,32 @@ async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
     url = broker or config.broker
     async with MqttConnection(
         url,
+        codec=registry.codec(),
         prefix=config.prefix,
         client_id=config.id,
         username=credentials.username or (config.id if credentials.password_file else None),
         password=credentials.password(),
         tls=credentials.tls_context(),
     ) as connection:
-        topic = connection.topics.schedule(config.id)
 
-        async def publish(state: ScheduleState) -> None:
+        async def publish(name: str, record: Message) -> None:
             try:
-                await connection.publish_raw(topic, state.model_dump_json().encode(), retain=True)
-            except EdgeAgentError as error:  # the next change publishes the whole state again
-                log.warning("agent.schedule_not_published", agent=config.id, version=state.version, error=str(error))
+                await connection.publish_raw(connection.topics.record(config.id, name),
+                                             record.model_dump_json().encode(), retain=True)
+            except EdgeAgentError as error:  # the next change publishes the whole record again
+                log.warning("agent.record_not_published", agent=config.id, record=name, error=str(error))
 
-        def on_schedule(state: ScheduleState) -> None:
-            connection.spawn(publish(state), f"publish-schedule:{state.version}")
+        def on_record(name: str, record: Message) -> None:
+            connection.spawn(publish(name, record), f"publish-{name}")
 
-        agent = DeviceAgent(config.device, settle=connection.settled, on_schedule=on_schedule)
-        connection.add(agent)
-        if agent.resource is not None:
-            on_schedule(agent.resource.state)
+        connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
         await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=url)
 
 
 async def run_coordinator(broker: str, prefix: str = "edge", id: str = COORDINATOR_ID) -> None:
     """Serve ADMM jobs until signalled."""
-    async with MqttConnection(broker, prefix=prefix, client_id=id) as connection:
-        topic = connection.topics.results(id)
+    async with MqttConnection(broker, codec=registry.codec(), prefix=prefix, client_id=id) as connection:
+        topic = connection.topics.record(id, "results")
 
         async def publish(payload: bytes) -> int:
             return await connection.publish_raw(topic, payload, retain=True)

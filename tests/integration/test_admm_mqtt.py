@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_agent import registry
 from edge_agent.algorithms.admm import (
     AdmmCoordinator,
     AdmmFlexActor,
@@ -46,8 +47,10 @@ async def test_admm_over_mqtt_matches_the_in_process_run(broker: PrivateBroker, 
     actors = fleet()
     coordinator = coordinator_for(actors)
     async with (
-        MqttConnection(broker.url, prefix=prefix, client_id=f"{prefix}-devices", options=FAST) as devices,
-        MqttConnection(broker.url, prefix=prefix, client_id=f"{prefix}-coord", options=FAST) as hub,
+        MqttConnection(broker.url, codec=registry.codec(),
+                       prefix=prefix, client_id=f"{prefix}-devices", options=FAST) as devices,
+        MqttConnection(broker.url, codec=registry.codec(),
+                       prefix=prefix, client_id=f"{prefix}-coord", options=FAST) as hub,
     ):
         for actor in actors:
             devices.add(actor)

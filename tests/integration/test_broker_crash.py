@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from edge_agent import registry
 from edge_agent.algorithms.admm.messages import AdmmAnswer
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.errors import RunTimeout
@@ -27,8 +28,8 @@ async def test_requests_survive_a_broker_crash_or_time_out(persistence: bool, pr
 async def _crash_during_requests(broker: PrivateBroker, prefix: str) -> None:
     outcomes: list[str] = []
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
     ):
         echo, listener = Echo("echo"), Echo("listener")
         b.add(echo)

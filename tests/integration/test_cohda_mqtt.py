@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_agent.algorithms.cohda.plan import CohdaPlan
+from edge_agent.algorithms.cohda.scenario import CohdaScenario
+from edge_agent.family import RunOptions
 from edge_agent.runtime import PrivateBroker
-from edge_agent.runtime.cohda import cohda_devices, launch_cohda
-from edge_agent.runtime.fleet import start_device_agents
+from edge_agent.runtime.host import agent_configs, launch, start_device_agents
+from edge_agent.runtime.inproc import solve
 from edge_agent.runtime.processes import ProcessGroup
-from edge_agent.scenario import RunOptions
-from edge_agent.scenario.cohda import CohdaScenario
 from edge_agent.testing.central import solve_selection
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -48,7 +49,7 @@ def fleet(broker: PrivateBroker, tmp_path_factory: pytest.TempPathFactory) -> It
     prefix = f"t{time.monotonic_ns() % 10**12}"
     scenario, _ = _instance()
     with ProcessGroup(tmp_path_factory.mktemp("cohda-fleet")) as group:
-        start_device_agents(group, cohda_devices(scenario, prefix), broker.url)
+        start_device_agents(group, agent_configs(CohdaPlan(scenario), prefix), broker.url)
         yield prefix, group
 
 
@@ -58,8 +59,8 @@ async def test_cohda_with_one_process_per_participant_matches_the_in_process_run
     prefix, group = fleet
     scenario, sets = _instance()
     optimum = solve_selection(sets, np.asarray(scenario.target)).distance
-    expected = (await scenario.run(RunOptions(run_id="inproc"))).to_json()
-    report = (await launch_cohda(scenario, broker.url, prefix, processes=group, quiet_s=1.0)).to_json()
+    expected = (await solve(scenario, RunOptions(run_id="inproc"))).to_json()
+    report = (await launch(CohdaPlan(scenario, quiet_s=1.0), broker.url, prefix, processes=group)).to_json()
 
     assert report["status"] == expected["status"] == "converged"
     assert set(expected) <= set(report)  # the same report, plus how it ran

@@ -15,19 +15,22 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent import registry
 from edge_agent.algorithms.consensus import LaunchDeadlines, PrimalDualSettingsSpec
+from edge_agent.algorithms.consensus.plan import ConsensusPlan
+from edge_agent.algorithms.consensus.scenario import PrimalDualDispatchScenario
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.devices import Generator
 from edge_agent.errors import RunTimeout
+from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope, Message
+from edge_agent.registry import load_scenario
 from edge_agent.runtime import PrivateBroker
-from edge_agent.runtime.consensus import launch_consensus
 from edge_agent.runtime.device_config import DeviceConfig
-from edge_agent.runtime.fleet import start_device_agents
+from edge_agent.runtime.host import launch, start_device_agents
+from edge_agent.runtime.inproc import solve
 from edge_agent.runtime.processes import ProcessGroup
-from edge_agent.scenario import RunOptions, load_scenario
-from edge_agent.scenario.consensus import PrimalDualDispatchScenario
 from edge_agent.topology import DirectedRingChordsTopology, RingTopology
 
 from .helpers import FAST
@@ -61,8 +64,8 @@ async def test_ieee14_primal_dual_with_one_process_per_generator_matches_the_in_
 ) -> None:
     prefix, group = fleet
     scenario = _ieee14()
-    expected = (await scenario.run(RunOptions(run_id="inproc"))).to_json()
-    report = (await launch_consensus(scenario, broker.url, prefix, processes=group)).to_json()
+    expected = (await solve(scenario, RunOptions(run_id="inproc"))).to_json()
+    report = (await launch(ConsensusPlan(scenario), broker.url, prefix, processes=group)).to_json()
 
     # The acceptance: every power within 0.01 MW of the exact optimum, every multiplier within 0.01 of lam*.
     for pid, power in OPTIMUM.items():
@@ -131,13 +134,14 @@ async def test_duplicated_round_messages_are_processed_once_and_a_device_serves_
     # another graph indeed: gen-1, gen-3 and gen-5 no longer hear gen-3, gen-1 and gen-2
     before = _ieee14().graph()
     assert all(set(before.in_neighbours(pid)) - set(graph.in_neighbours(pid)) for pid in ("gen-1", "gen-3", "gen-5"))
-    expected = (await scenario.run(RunOptions(run_id="inproc"))).to_json()
-    async with MqttConnection(broker.url, prefix=prefix, client_id=f"spoiler-{uuid.uuid4().hex[:6]}",
+    expected = (await solve(scenario, RunOptions(run_id="inproc"))).to_json()
+    async with MqttConnection(broker.url, codec=registry.codec(),
+                              prefix=prefix, client_id=f"spoiler-{uuid.uuid4().hex[:6]}",
                               options=FAST) as connection:
         spoiler = _Spoiler("spoiler", connection, expected=5 * 301)
         connection.add(spoiler).subscribe(graph.nodes)
         await connection.settled()
-        report = (await launch_consensus(scenario, broker.url, prefix, processes=group)).to_json()
+        report = (await launch(ConsensusPlan(scenario), broker.url, prefix, processes=group)).to_json()
         # the spoiler may lag behind the run: let it hear the last rounds
         await asyncio.wait_for(spoiler.heard_all.wait(), timeout=20)
         # Stop hearing its own copies before closing: a message arriving while an MqttConnection closes its
@@ -180,9 +184,10 @@ async def test_a_generator_killed_mid_run_makes_the_launcher_fail_naming_the_sta
     deadlines = LaunchDeadlines(poll_s=0.25, stall_s=1.5, answer_s=1.0)
     with ProcessGroup(tmp_path) as group:
         start_device_agents(group, [DeviceConfig(id=g.id, device=g, prefix=prefix) for g in generators], broker.url)
-        run = asyncio.create_task(launch_consensus(scenario, broker.url, prefix, processes=group,
-                                                   deadlines=deadlines))
-        async with MqttConnection(broker.url, prefix=prefix, client_id=f"watch-{uuid.uuid4().hex[:6]}",
+        run = asyncio.create_task(launch(ConsensusPlan(scenario, deadlines), broker.url, prefix,
+                                          processes=group))
+        async with MqttConnection(broker.url, codec=registry.codec(),
+                                  prefix=prefix, client_id=f"watch-{uuid.uuid4().hex[:6]}",
                                   options=FAST) as watcher:
             await watcher.wait_present([g.id for g in generators], within_s=60)
         await asyncio.sleep(2.0)  # well into the run

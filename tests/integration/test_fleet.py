@@ -13,17 +13,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge_agent import registry
 from edge_agent.algorithms.admm.job import AdmmJobSpec, AdmmSettingsSpec
+from edge_agent.algorithms.admm.scenario import AdmmSharingScenario
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.devices import Generator
 from edge_agent.errors import RunTimeout
+from edge_agent.family import RunOptions
+from edge_agent.registry import load_scenario
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.device_config import DeviceConfig
 from edge_agent.runtime.fleet import FleetSpec, load_fleet, run_fleet
+from edge_agent.runtime.inproc import solve
 from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.runtime.services import CoordinatorService
-from edge_agent.scenario import RunOptions, load_scenario
-from edge_agent.scenario.admm import AdmmSharingScenario
 
 from .helpers import FAST
 
@@ -47,7 +50,7 @@ def test_fleet_of_five_generator_processes_matches_the_in_process_run(
 ) -> None:
     scenario = load_scenario(ROOT / "scenarios/ieee14_dispatch_admm.yaml")
     assert isinstance(scenario, AdmmSharingScenario)
-    expected = asyncio.run(scenario.run(RunOptions(run_id="inproc")))
+    expected = asyncio.run(solve(scenario, RunOptions(run_id="inproc")))
     started: list[ProcessGroup] = []
     original_enter = ProcessGroup.__enter__
 
@@ -97,7 +100,8 @@ async def test_a_device_killed_mid_run_is_reported_by_the_coordinator(
     with ProcessGroup(tmp_path) as group:
         for generator in generators:
             _start_agent(group, tmp_path, generator, broker.url, prefix)
-        async with MqttConnection(broker.url, prefix=prefix, client_id="coord", options=FAST) as connection:
+        async with MqttConnection(broker.url, codec=registry.codec(),
+                                  prefix=prefix, client_id="coord", options=FAST) as connection:
             service = CoordinatorService(connection.online, id="coord")
             carrier = connection.add(service)
             await connection.wait_present([g.id for g in generators], within_s=30)
@@ -125,7 +129,8 @@ def test_agent_process_leaves_cleanly_on_sigterm(broker: PrivateBroker, prefix: 
     async def scenario() -> int:
         with ProcessGroup(tmp_path) as group:
             _start_agent(group, tmp_path, Generator(id="solo", kind="generator", p_max=1), broker.url, prefix)
-            async with MqttConnection(broker.url, prefix=prefix, client_id="watch", options=FAST) as connection:
+            async with MqttConnection(broker.url, codec=registry.codec(),
+                                      prefix=prefix, client_id="watch", options=FAST) as connection:
                 started = time.monotonic()
                 await connection.wait_present(["solo"], within_s=30)
                 ready_s = time.monotonic() - started
@@ -158,7 +163,8 @@ async def test_agents_ride_through_a_broker_crash_mid_run(prefix: str, tmp_path:
     with PrivateBroker() as own_broker, ProcessGroup(tmp_path) as group:
         for generator in generators:
             _start_agent(group, tmp_path, generator, own_broker.url, prefix)
-        async with MqttConnection(own_broker.url, prefix=prefix, client_id="coord", options=FAST) as connection:
+        async with MqttConnection(own_broker.url, codec=registry.codec(),
+                                  prefix=prefix, client_id="coord", options=FAST) as connection:
             carrier = connection.add(CoordinatorService(connection.online, id="coord"))
             await connection.wait_present(job.participants, within_s=30)
             run = asyncio.create_task(job.coordinator(job.participants, id="coord").run(carrier))

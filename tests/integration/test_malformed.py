@@ -10,7 +10,7 @@ import struct
 import pytest
 from structlog.testing import capture_logs
 
-from edge_agent import codec
+from edge_agent import registry
 from edge_agent.algorithms.admm.messages import AdmmAnswer
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 def _valid(sender: str = "mallory") -> dict[str, object]:
     envelope = Envelope(id="m-1", sender=sender, receiver="echo", seq=1, body=request(1))
-    data: dict[str, object] = json.loads(codec.encode(envelope))
+    data: dict[str, object] = json.loads(registry.codec().encode(envelope))
     return data
 
 
@@ -61,8 +61,8 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
 async def test_malformed_payloads_are_rejected_and_the_agent_keeps_serving(broker: PrivateBroker, prefix: str) -> None:
     small = MqttOptions(max_payload=SMALL_LIMIT, reconnect_min_s=0.02, reconnect_max_s=0.25)
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=small) as target,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as attacker,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=small) as target,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as attacker,
     ):
         echo = Echo("echo")
         target.add(echo)
@@ -87,8 +87,8 @@ async def test_malformed_payloads_are_rejected_and_the_agent_keeps_serving(broke
 
 async def test_an_oversized_message_fails_before_publishing(broker: PrivateBroker, prefix: str) -> None:
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
     ):
         echo = Echo("echo")
         b.add(echo)

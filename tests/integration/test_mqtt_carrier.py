@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from edge_agent import codec
+from edge_agent import registry
 from edge_agent.algorithms.admm.messages import AdmmAnswer
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
@@ -27,8 +27,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 async def test_request_reply_between_two_connections(broker: PrivateBroker, prefix: str) -> None:
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
     ):
         echo = Echo("echo")
         b.add(echo)
@@ -46,8 +46,8 @@ async def test_request_reply_between_two_connections(broker: PrivateBroker, pref
 async def test_requests_carry_an_mqtt5_response_topic_and_correlation_data(broker: PrivateBroker, prefix: str) -> None:
     arrived: list[Inbound] = []
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
     ):
         for conn in (a, b):
             deliver = conn._link._on_message_hook
@@ -62,17 +62,17 @@ async def test_requests_carry_an_mqtt5_response_topic_and_correlation_data(broke
         await me.wait_present(["echo"], within_s=5)
         await me.request(request(1), "echo", timeout=5)
     asked, answered = (m for m in arrived if "/to/" in m.topic)
-    envelope = codec.decode(asked.payload)
+    envelope = registry.codec().decode(asked.payload)
     assert (asked.topic, asked.response_topic) == (f"{prefix}/me/to/echo", f"{prefix}/echo/to/me")
     assert asked.correlation == envelope.id.encode()
     assert (answered.topic, answered.correlation) == (f"{prefix}/echo/to/me", envelope.id.encode())
-    assert codec.decode(answered.payload).in_reply_to == envelope.id
+    assert registry.codec().decode(answered.payload).in_reply_to == envelope.id
 
 
 async def test_send_and_gossip_reach_each_subscriber_once(broker: PrivateBroker, prefix: str) -> None:
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
     ):
         speaker = a.add(Echo("speaker"))
         near, far, deaf = Echo("near"), Echo("far"), Echo("deaf")
@@ -93,9 +93,9 @@ async def test_send_and_gossip_reach_each_subscriber_once(broker: PrivateBroker,
 
 
 async def test_presence_others_and_clean_leave(broker: PrivateBroker, prefix: str) -> None:
-    async with MqttConnection(broker.url, prefix=prefix, options=FAST) as a:
+    async with MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a:
         watcher = a.add(Echo("watcher"))
-        async with MqttConnection(broker.url, prefix=prefix, options=FAST) as b:
+        async with MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b:
             b.add(Echo("d1"))
             b.add(Echo("d2"))
             await watcher.wait_present(["d1", "d2"], within_s=5)
@@ -112,8 +112,8 @@ async def test_a_lost_connection_is_announced_by_its_will_and_then_restored(
 ) -> None:
     slow_return = MqttOptions(will_delay_s=0, reconnect_min_s=1.0, reconnect_max_s=1.0)  # back after >= 0.5 s
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, prefix=prefix, options=slow_return) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=slow_return) as b,
     ):
         watcher = a.add(Echo("watcher"))
         b.add(Echo("dev"))
@@ -129,13 +129,13 @@ async def test_a_lost_connection_is_announced_by_its_will_and_then_restored(
 
 
 async def test_redelivered_envelopes_are_handled_once(broker: PrivateBroker, prefix: str) -> None:
-    async with MqttConnection(broker.url, prefix=prefix, options=FAST) as conn:
+    async with MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as conn:
         echo = Echo("echo")
         conn.add(echo)
         await conn.wait_present(["echo"], within_s=5)
         envelope = Envelope(id="abc-1", sender="tester", receiver="echo", seq=1, body=request(1))
         for _ in range(3):
-            assert await conn.publish_raw(conn.topics.direct("tester", "echo"), codec.encode(envelope)) == 0
+            assert await conn.publish_raw(conn.topics.direct("tester", "echo"), registry.codec().encode(envelope)) == 0
         fence = conn.add(Echo("fence"))
         await fence.request(request(2), "echo", timeout=5)  # published after the copies: answered after them
     assert conn.stats.duplicates == 2
@@ -144,7 +144,7 @@ async def test_redelivered_envelopes_are_handled_once(broker: PrivateBroker, pre
 
 
 async def test_an_unknown_receiver_id_that_is_no_topic_level_is_refused(broker: PrivateBroker, prefix: str) -> None:
-    async with MqttConnection(broker.url, prefix=prefix, options=FAST) as conn:
+    async with MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as conn:
         me = conn.add(Echo("me"))
         with pytest.raises(ConfigError, match="receiver id 'a/b' cannot be used on MQTT"):
             me.send(request(1), "a/b")
@@ -155,14 +155,14 @@ async def test_an_unknown_receiver_id_that_is_no_topic_level_is_refused(broker: 
 async def test_connecting_to_a_closed_port_fails_with_a_transport_error() -> None:
     options = MqttOptions(connect_timeout_s=0.3, reconnect_min_s=0.05, reconnect_max_s=0.1)
     with pytest.raises(TransportError, match=r"cannot connect to the MQTT broker at mqtt://127.0.0.1:\d+ within 0.3 s"):
-        async with MqttConnection(f"mqtt://127.0.0.1:{free_port()}", options=options):
+        async with MqttConnection(f"mqtt://127.0.0.1:{free_port()}", codec=registry.codec(), options=options):
             pass
 
 
 async def test_request_reply_latency_p50_under_5_ms(broker: PrivateBroker, prefix: str) -> None:
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
     ):
         b.add(Echo("echo"))
         me = a.add(Echo("me"))
@@ -183,8 +183,8 @@ async def test_request_reply_latency_p50_under_5_ms(broker: PrivateBroker, prefi
 async def test_leaving_the_block_waits_for_spawned_drivers(broker: PrivateBroker, prefix: str) -> None:
     answers: list[Message] = []
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
     ):
         a.add(Echo("echo"))  # a leaves the block after b, whose exit waits for the driver
         me = b.add(Echo("me"))
@@ -204,7 +204,7 @@ async def test_a_failing_handler_ends_the_connection_with_its_error(broker: Priv
             raise SolverError("infeasible", participant=self.id)
 
     with pytest.raises(SolverError, match="participant 'broken': infeasible"):
-        async with MqttConnection(broker.url, prefix=prefix, options=FAST) as conn:
+        async with MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as conn:
             conn.add(Failing("broken"))
             me = conn.add(Echo("me"))
             await me.wait_present(["broken"], within_s=5)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent import registry
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.errors import ConfigError, TransportError
 from edge_agent.runtime import PrivateBroker
@@ -49,7 +50,8 @@ def test_kill_and_restart_keep_the_port() -> None:
 
 
 async def test_async_context_manager_serves_a_connection(prefix: str) -> None:
-    async with PrivateBroker() as broker, MqttConnection(broker.url, prefix=prefix, options=FAST) as conn:
+    async with PrivateBroker() as broker, MqttConnection(broker.url, codec=registry.codec(),
+                                                         prefix=prefix, options=FAST) as conn:
         conn.add(Echo("solo"))
         await conn.wait_present(["solo"], within_s=5)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent import registry
 from edge_agent.algorithms.admm.messages import AdmmAnswer
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
@@ -87,16 +88,18 @@ def test_the_acl_template_renders_the_rules_the_topic_layout_needs(tmp_path: Pat
 
 async def test_anonymous_and_wrong_passwords_are_refused(prod: ProdBroker) -> None:
     with pytest.raises(TransportError, match="refused the connection: Not authorized"):
-        async with MqttConnection(prod.broker.url, prefix=PREFIX, options=FAST):
+        async with MqttConnection(prod.broker.url, codec=registry.codec(), prefix=PREFIX, options=FAST):
             pass
     with pytest.raises(TransportError, match="refused the connection: Not authorized"):
-        async with MqttConnection(prod.broker.url, prefix=PREFIX, username="d1", password="guess", options=FAST):
+        async with MqttConnection(prod.broker.url, codec=registry.codec(),
+                                  prefix=PREFIX, username="d1", password="guess", options=FAST):
             pass
 
 
 async def test_devices_talk_through_the_acl_but_cannot_publish_as_another(prod: ProdBroker) -> None:
     def device(name: str) -> MqttConnection:
-        return MqttConnection(prod.broker.url, prefix=PREFIX, username=name, password=prod.passwords[name],
+        return MqttConnection(prod.broker.url, codec=registry.codec(),
+                              prefix=PREFIX, username=name, password=prod.passwords[name],
                               options=FAST)
 
     async with device("d1") as c1, device("d2") as c2, device("d3") as c3:
@@ -124,9 +127,11 @@ async def test_devices_connect_over_tls(prod: ProdBroker) -> None:
     trusting = ssl.create_default_context(cafile=str(prod.ca_file))
     url = f"mqtts://127.0.0.1:{prod.tls_port}"
     async with (
-        MqttConnection(url, prefix=PREFIX, username="d1", password=prod.passwords["d1"], tls=trusting,
+        MqttConnection(url, codec=registry.codec(),
+                       prefix=PREFIX, username="d1", password=prod.passwords["d1"], tls=trusting,
                        options=FAST) as c1,
-        MqttConnection(url, prefix=PREFIX, username="d2", password=prod.passwords["d2"], tls=trusting,
+        MqttConnection(url, codec=registry.codec(),
+                       prefix=PREFIX, username="d2", password=prod.passwords["d2"], tls=trusting,
                        options=FAST) as c2,
     ):
         me = c1.add(Echo("d1"))
@@ -135,6 +140,7 @@ async def test_devices_connect_over_tls(prod: ProdBroker) -> None:
         answers = await asyncio.gather(*(me.request(request(k), "d2", timeout=5) for k in range(10)))
         assert [a.round for a in answers if isinstance(a, AdmmAnswer)] == list(range(10))
     with pytest.raises(TransportError, match=r"failed TLS verification: .*CERTIFICATE_VERIFY_FAILED"):
-        async with MqttConnection(url, prefix=PREFIX, username="d1", password=prod.passwords["d1"],
+        async with MqttConnection(url, codec=registry.codec(),
+                                  prefix=PREFIX, username="d1", password=prod.passwords["d1"],
                                   options=MqttOptions(connect_timeout_s=0.5)):
             pass

@@ -14,17 +14,19 @@ import paho.mqtt.client as paho
 import pytest
 from structlog.testing import capture_logs
 
+from edge_agent import registry
 from edge_agent.algorithms.scheduling import ScheduleQuery, ScheduleState
+from edge_agent.algorithms.scheduling.plan import SchedulingPlan
+from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.cli import main
+from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import ComputeNode
+from edge_agent.family import RunOptions
+from edge_agent.registry import parse_scenario
 from edge_agent.runtime import PrivateBroker
-from edge_agent.runtime.device_agent import DeviceAgent
-from edge_agent.runtime.fleet import device_processes
-from edge_agent.runtime.scheduling import launch_scheduling, scheduling_nodes
-from edge_agent.scenario import parse_scenario
-from edge_agent.scenario.options import RunOptions
-from edge_agent.scenario.scheduling import SchedulingScenario
+from edge_agent.runtime.host import agent_configs, device_processes, launch
+from edge_agent.runtime.inproc import solve
 
 from .helpers import FAST
 
@@ -67,9 +69,9 @@ def test_two_node_processes_match_the_simulation_and_publish_their_schedules(
     """Tasks arriving one by one (so the order is fixed) end where the in-process run puts them, node-b's
     failure re-places its tasks on node-a, and node-a's retained record is its final schedule."""
     plan = scenario()
-    expected = asyncio.run(plan.run(RunOptions(run_id="sim")))
-    with device_processes(scheduling_nodes(plan, prefix), broker.url) as (url, processes):
-        report = asyncio.run(launch_scheduling(plan, url, prefix, processes=processes))
+    expected = asyncio.run(solve(plan, RunOptions(run_id="sim")))
+    with device_processes(agent_configs(SchedulingPlan(plan), prefix), broker.url) as (url, processes):
+        report = asyncio.run(launch(SchedulingPlan(plan), url, prefix, processes=processes))
         records = retained(url, f"{prefix}/+/schedule")
     assert report.extra["consistency_problems"] == []
     assert report.extra["schedules"]["node-b"]["up"] is False
@@ -90,8 +92,8 @@ def test_concurrent_arrivals_over_mqtt_stay_consistent(broker: PrivateBroker, pr
     """Ten tasks negotiate at once over the broker; colliding patches are refused as stale and retried."""
     tasks = [{"id": f"t{i}", "duration": 2 + i % 3, "favourable": 8 + (i * 7) % 9, "width": 9} for i in range(10)]
     plan = scenario(tasks=tasks, failures=[])
-    with device_processes(scheduling_nodes(plan, prefix), broker.url) as (url, processes):
-        report = asyncio.run(launch_scheduling(plan, url, prefix, processes=processes))
+    with device_processes(agent_configs(SchedulingPlan(plan), prefix), broker.url) as (url, processes):
+        report = asyncio.run(launch(SchedulingPlan(plan), url, prefix, processes=processes))
     assert report.status == "converged"
     assert report.extra["consistency_problems"] == []
     assert report.extra["scheduled"] >= 8
@@ -103,8 +105,8 @@ def test_concurrent_arrivals_over_mqtt_stay_consistent(broker: PrivateBroker, pr
 async def test_a_node_rejects_malformed_patches_and_keeps_serving(broker: PrivateBroker, prefix: str) -> None:
     node = DeviceAgent(ComputeNode(id="node-x", kind="compute-node", horizon_h=12))
     async with (
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as host,
-        MqttConnection(broker.url, prefix=prefix, options=FAST) as client,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as host,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as client,
     ):
         host.add(node)
         me = client.add(_Quiet("mallory"))
@@ -141,8 +143,8 @@ def test_schedule_command_books_tasks_on_running_nodes(
         {"id": r.id, "horizon": r.horizon} for r in plan.resources], "tasks": [
         {"id": t.id, "duration": t.duration, "favourable": t.favourable, "width": t.width, "arrive_at": t.arrive_at}
         for t in plan.tasks]}))
-    expected = asyncio.run(plan.run(RunOptions(run_id="sim")))
-    with device_processes(scheduling_nodes(plan, prefix), broker.url) as (url, _):
+    expected = asyncio.run(solve(plan, RunOptions(run_id="sim")))
+    with device_processes(agent_configs(SchedulingPlan(plan), prefix), broker.url) as (url, _):
         code = main(["schedule", str(path), "--broker", url, "--prefix", prefix, "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -165,16 +167,16 @@ def test_a_node_that_goes_down_while_the_scheduler_serves_loses_its_tasks_to_the
     """No scripted failure: node-b is killed from outside while the scheduler serves; the broker's Last Will
     (after the nodes' 5 s will delay) tells the scheduler, and node-b's tasks book node-a."""
     plan = scenario(failures=[])
-    before = asyncio.run(plan.run(RunOptions(run_id="sim")))
+    before = asyncio.run(solve(plan, RunOptions(run_id="sim")))
     on_b = {tid for tid, p in before.participants.items() if p["resource"] == "node-b"}
     assert on_b
-    with device_processes(scheduling_nodes(plan, prefix), broker.url) as (url, processes):
+    with device_processes(agent_configs(SchedulingPlan(plan), prefix), broker.url) as (url, processes):
 
         async def kill_node_b() -> None:
             processes.kill("node-b")
             await asyncio.sleep(9.0)  # will delay 5 s; then the re-placements finish before the report
 
-        report = asyncio.run(launch_scheduling(plan, url, prefix, processes=processes, serve=kill_node_b))
+        report = asyncio.run(launch(SchedulingPlan(plan, serve=kill_node_b), url, prefix, processes=processes))
     assert report.extra["schedules"]["node-b"]["up"] is False
     assert report.extra["consistency_problems"] == []
     moved = {tid for tid in on_b if report.participants[tid]["resource"] == "node-a"}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from edge_agent import registry
 from edge_agent.algorithms.admm import (
     AdmmCoordinator,
     AdmmFlexActor,
@@ -122,7 +123,7 @@ async def test_seed_three_actor_example_reaches_central_objective() -> None:
     ]
     target, priorities = np.array([-4.0, 0.0, 6.0]), np.array([5.0, 1.0, 1.0])
     result = await run_admm(actors, SharingVariant(target, priorities), 3, rng=np.random.default_rng(0),
-                            shuffle=True, codec_check=True)
+                            shuffle=True, codec=registry.codec())
     central = solve_sharing([a.problem for a in actors], target, priorities)
     assert central.objective == pytest.approx(2.0, abs=1e-6)
     assert result.objective == pytest.approx(central.objective, rel=OBJ_RTOL)

@@ -20,11 +20,14 @@ from edge_agent.algorithms.cohda import (
     ScheduleEntries,
     Target,
 )
+from edge_agent.algorithms.cohda.scenario import CohdaOutcome, run_cohda
 from edge_agent.carrier import InProcNetwork, LinkModel
 from edge_agent.clock import ManualClock
 from edge_agent.errors import RunTimeout
-from edge_agent.scenario import RunOptions, load_scenario
-from edge_agent.scenario.cohda import CohdaOutcome, run_cohda
+from edge_agent.family import RunOptions
+from edge_agent.registry import load_scenario
+from edge_agent.runtime.inproc import network
+from edge_agent.runtime.inproc import solve as solve_scenario
 from edge_agent.testing.central import brute_force_selection, solve_selection
 from edge_agent.topology import Graph
 
@@ -51,7 +54,7 @@ async def solve(
     }[graph]
     options.setdefault("relay", graph != "complete")
     run = RunOptions(run_id=f"test-{seed}", seed=seed, shuffle=True)
-    return await run_cohda(participants(schedule_sets, **options), topology, Target.of(target), run)
+    return await run_cohda(participants(schedule_sets, **options), topology, Target.of(target), network(run))
 
 
 def agreed(outcome: CohdaOutcome) -> bool:
@@ -62,7 +65,7 @@ def agreed(outcome: CohdaOutcome) -> bool:
 
 # -- the seed's example -------------------------------------------------------------------------
 async def test_the_seeds_two_participant_example_reaches_the_optimum() -> None:
-    report = await load_scenario(SCENARIOS / "cohda_two_participants.yaml").run(RunOptions(run_id="seed"))
+    report = await solve_scenario(load_scenario(SCENARIOS / "cohda_two_participants.yaml"), RunOptions(run_id="seed"))
     assert report.status == "converged"
     assert report.objective == pytest.approx(2.2)  # both choose [0, 1, 2]: |1.2-0| + |2-2| + |3-4|
     assert report.aggregate == pytest.approx([0.0, 2.0, 4.0])
@@ -72,9 +75,8 @@ async def test_the_seeds_two_participant_example_reaches_the_optimum() -> None:
 
 
 async def test_the_small_world_scenario_file_converges_and_agrees() -> None:
-    report = await load_scenario(SCENARIOS / "cohda_small_world.yaml").run(
-        RunOptions(run_id="sw", seed=1, shuffle=True, codec_check=True)
-    )
+    report = await solve_scenario(load_scenario(SCENARIOS / "cohda_small_world.yaml"),
+                                  RunOptions(run_id="sw", seed=1, shuffle=True, codec_check=True))
     assert report.status == "converged"
     assert report.extra["agreed"] is True
     assert report.extra["distance"] < 0.5 * report.extra["start_distance"]
@@ -158,9 +160,9 @@ async def test_no_op_updates_are_dropped_and_the_message_count_stays_small() -> 
 async def test_a_run_with_codec_round_trips_gives_the_same_result() -> None:
     sets, target = random_instance(8, n=6)
     ids = [f"p{i:02d}" for i in range(6)]
-    plain = await run_cohda(participants(sets), Graph.complete(ids), Target.of(target), RunOptions(run_id="a"))
+    plain = await run_cohda(participants(sets), Graph.complete(ids), Target.of(target), network(RunOptions(run_id="a")))
     wired = await run_cohda(
-        participants(sets), Graph.complete(ids), Target.of(target), RunOptions(run_id="b", codec_check=True)
+        participants(sets), Graph.complete(ids), Target.of(target), network(RunOptions(run_id="b", codec_check=True))
     )
     assert wired.distance() == pytest.approx(plain.distance())
     assert wired.messages == plain.messages
@@ -198,7 +200,7 @@ async def test_local_search_participants_stay_in_their_corridors_in_a_run() -> N
     ]
     team.append(CohdaParticipant("fixed", EnumerationDecider("fixed", rng.uniform(0, 1, (3, 4)))))
     ids = [p.id for p in team]
-    outcome = await run_cohda(team, Graph.ring(ids), Target.of([3.0, 3.0, 0.0, 5.0]), RunOptions(run_id="ls"))
+    outcome = await run_cohda(team, Graph.ring(ids), Target.of([3.0, 3.0, 0.0, 5.0]), network(RunOptions(run_id="ls")))
     assert outcome.status() == "converged"
     for participant in team[:3]:
         x = outcome.choices()[participant.id].schedule

@@ -7,16 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent import registry
 from edge_agent.algorithms.cohda.job import CohdaJoin
 from edge_agent.algorithms.cohda.launcher import CohdaLauncher
+from edge_agent.algorithms.cohda.member import CohdaMember
+from edge_agent.algorithms.cohda.plan import CohdaPlan, cohda_launch_report
+from edge_agent.algorithms.cohda.scenario import CohdaScenario
 from edge_agent.carrier.inproc import InProcNetwork
-from edge_agent.codec import decode, encode
+from edge_agent.device_agent import DeviceAgent
 from edge_agent.errors import ConfigError
+from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope
-from edge_agent.runtime.cohda import cohda_devices, cohda_launch_report
-from edge_agent.runtime.device_agent import DeviceAgent
-from edge_agent.scenario import RunOptions, load_scenario
-from edge_agent.scenario.cohda import CohdaScenario
+from edge_agent.registry import load_scenario
+from edge_agent.runtime.inproc import solve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +36,8 @@ def test_a_join_carries_the_participants_own_schedules_and_survives_the_codec() 
     assert list(joins) == [p.id for p in scenario.participants]
     for join in joins.values():
         envelope = Envelope(id="e1", sender="launcher", receiver="x", run="r1", seq=0, body=join)
-        assert decode(encode(envelope)).body.model_dump_json() == join.model_dump_json()
+        wire = registry.codec()
+        assert wire.decode(wire.encode(envelope)).body.model_dump_json() == join.model_dump_json()
     assert joins["heat-pump"].corridor is not None
     assert joins["heat-pump"].schedules is None
     battery = joins["battery-1"].schedules
@@ -44,15 +48,15 @@ def test_a_join_carries_the_participants_own_schedules_and_survives_the_codec() 
 async def test_launcher_and_device_agents_in_process_reach_the_in_process_result() -> None:
     scenario = _scenario()
     options = RunOptions(run_id="r2")
-    expected = (await scenario.run(options)).to_json()
+    expected = (await solve(scenario, options)).to_json()
     joins = scenario.joins("r2", options)
     launcher = CohdaLauncher("launcher")
-    async with InProcNetwork(codec_check=True) as network:
-        for config in cohda_devices(scenario):
-            network.add(DeviceAgent(config.device))
+    async with InProcNetwork(codec=registry.codec()) as network:
+        for device in CohdaPlan(scenario).agents():
+            network.add(DeviceAgent(device))
         carrier = network.add(launcher)
         result = await launcher.run(carrier, "r2", joins, quiet_s=0.2)
-    report = cohda_launch_report(scenario, result, scenario.build(options)[2], {"carrier": "inproc"}).to_json()
+    report = cohda_launch_report(scenario, result, scenario.build(options)[2]).to_json()
     assert report["status"] == "converged"
     assert report["agreed"] is True
     assert set(expected) <= set(report)
@@ -68,8 +72,8 @@ async def test_a_participant_that_cannot_take_part_fails_the_launch_naming_it() 
     joins = {**joins, "washer": CohdaJoin.model_validate(bad.model_dump())}
     launcher = CohdaLauncher("launcher")
     async with InProcNetwork() as network:
-        for config in cohda_devices(scenario):
-            network.add(DeviceAgent(config.device))
+        for device in CohdaPlan(scenario).agents():
+            network.add(DeviceAgent(device))
         carrier = network.add(launcher)
         with pytest.raises(ConfigError, match="washer"):
             await launcher.run(carrier, "r3", joins, quiet_s=0.2)
@@ -78,7 +82,7 @@ async def test_a_participant_that_cannot_take_part_fails_the_launch_naming_it() 
 async def test_a_repeated_join_is_answered_again_and_a_changed_one_refused() -> None:
     scenario = _scenario()
     join = scenario.joins("r4", RunOptions(run_id="r4"))["washer"]
-    agent = DeviceAgent(cohda_devices(scenario)[0].device)
+    agent = DeviceAgent(CohdaPlan(scenario).agents()[0])
     asker = CohdaLauncher("asker")
     async with InProcNetwork() as network:
         network.add(agent)
@@ -89,4 +93,6 @@ async def test_a_repeated_join_is_answered_again_and_a_changed_one_refused() -> 
     assert getattr(first, "reason", "?") is None
     assert getattr(again, "reason", "?") is None
     assert "already joined with other settings" in str(getattr(other, "reason", ""))
-    assert agent.cohda.runs() == ["r4"]
+    member = agent.roles["cohda"]
+    assert isinstance(member, CohdaMember)
+    assert member.runs() == ["r4"]

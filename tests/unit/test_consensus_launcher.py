@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent import codec
+from edge_agent import registry
 from edge_agent.algorithms.consensus import (
     ConsensusCollect,
     ConsensusFailure,
@@ -24,14 +24,17 @@ from edge_agent.algorithms.consensus import (
     PrimalDualSettingsSpec,
     PrimalDualState,
 )
+from edge_agent.algorithms.consensus.member import ConsensusMember
+from edge_agent.algorithms.consensus.scenario import ConsensusDispatchScenario, PrimalDualDispatchScenario
 from edge_agent.carrier import InProcNetwork
 from edge_agent.carrier.base import Carrier, RunCarrier
+from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import Battery, Generator
 from edge_agent.errors import ConfigError, RunTimeout
+from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope, Message
-from edge_agent.runtime.device_agent import DeviceAgent
-from edge_agent.scenario import RunOptions, load_scenario
-from edge_agent.scenario.consensus import ConsensusDispatchScenario, PrimalDualDispatchScenario
+from edge_agent.registry import load_scenario
+from edge_agent.runtime.inproc import solve
 from edge_agent.topology import RingTopology
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
@@ -47,7 +50,7 @@ async def _launch(
         launcher = ConsensusLauncher("launcher")
         result = await launcher.run(network.add(launcher), "r1", scenario.joins("r1"), deadlines=deadlines)
         await network.quiescent()  # the leaves are delivered
-    return scenario.launch_report(result, wall_s=0.0, transport={"carrier": "inproc"}).to_json(), agents
+    return scenario.launch_report(result, wall_s=0.0).to_json(), agents
 
 
 @pytest.mark.parametrize("name", ["ieee14_dispatch_consensus.yaml", "ieee14_dispatch_primal_dual.yaml"])
@@ -56,7 +59,7 @@ async def test_device_agents_reproduce_the_simulation(name: str) -> None:
     assert isinstance(scenario, PrimalDualDispatchScenario | ConsensusDispatchScenario)
     if isinstance(scenario, PrimalDualDispatchScenario):  # 300 rounds are enough to compare
         scenario = scenario.model_copy(update={"settings": PrimalDualSettingsSpec(max_iter=300)})
-    expected = (await scenario.run(RunOptions(run_id="sim"))).to_json()
+    expected = (await solve(scenario, RunOptions(run_id="sim"))).to_json()
     report, agents = await _launch(scenario)
     assert set(expected) <= set(report)
     for key in ("status", "iterations", "power", "multipliers", "history", "graph", "multiplier_convention"):
@@ -69,7 +72,7 @@ async def test_device_agents_reproduce_the_simulation(name: str) -> None:
     assert isinstance(transport, dict)
     for node in graph.nodes:
         assert set(transport["received"][node]) == set(graph.in_neighbours(node))
-    assert all(agent.consensus.runs() == [] for agent in agents)  # every device left the run
+    assert all(_member(agent).runs() == [] for agent in agents)  # every device left the run
 
 
 async def test_a_device_that_is_not_a_generator_refuses_to_join() -> None:
@@ -173,7 +176,13 @@ async def test_a_member_answers_a_repeated_join_once_more_and_refuses_unknown_ru
         assert state.x_history.tolist() == [state.x, state.x]  # its last value beyond its last round
         asker.send(ConsensusLeave(run="r1"), "g0")
         await network.quiescent()
-    assert agent.consensus.runs() == []
+    assert _member(agent).runs() == []
+
+
+def _member(agent: DeviceAgent) -> ConsensusMember:
+    member = agent.roles["consensus"]
+    assert isinstance(member, ConsensusMember)
+    return member
 
 
 def test_the_control_messages_round_trip_through_the_codec() -> None:
@@ -190,7 +199,7 @@ def test_the_control_messages_round_trip_through_the_codec() -> None:
     ]
     for body in messages:
         envelope = Envelope(id="x-1", sender="a", receiver="b", seq=1, run="r", body=body)
-        decoded = codec.decode(codec.encode(envelope)).body
+        decoded = registry.codec().decode(registry.codec().encode(envelope)).body
         assert decoded.model_dump_json() == body.model_dump_json()
     with pytest.raises(ValueError, match="lists a sender twice"):
         ConsensusJoin(run="r", method=PrimalDualMethod(), in_neighbours=("a", "a"), index=0, agents=3, hops=2,

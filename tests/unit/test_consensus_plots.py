@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.algorithms.consensus.figure import plot_dispatch_history
 from edge_agent.config import load_yaml
 from edge_agent.errors import ConfigError
-from edge_agent.plots import plot_dispatch_history
-from edge_agent.scenario import RunOptions, load_scenario, parse_scenario
+from edge_agent.family import RunOptions
+from edge_agent.registry import load_scenario, parse_scenario
+from edge_agent.runtime.inproc import solve
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
@@ -19,7 +21,7 @@ async def test_dispatch_history_figures(tmp_path: Path) -> None:
     data = load_yaml(SCENARIOS / "ieee14_dispatch_primal_dual.yaml")
     data["settings"]["max_iter"] = 300  # enough for the figure's shape, and for the symlog axis
     for scenario in (parse_scenario(data), load_scenario(SCENARIOS / "ieee14_dispatch_consensus.yaml")):
-        report = (await scenario.run(RunOptions(run_id="plot"))).to_json()
+        report = (await solve(scenario, RunOptions(run_id="plot"))).to_json()
         path = plot_dispatch_history(report, tmp_path / "figures" / f"{report['algorithm']}.png")
         image = matplotlib.image.imread(path)
         assert image.shape[0] > 600

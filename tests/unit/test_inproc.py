@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from edge_agent import registry
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
 from edge_agent.carrier import Carrier, InProcNetwork, LinkModel
 from edge_agent.clock import ManualClock
@@ -38,7 +39,7 @@ def _request(k: int) -> AdmmRequest:
 
 
 async def test_request_resolves_with_the_reply_body() -> None:
-    async with InProcNetwork(codec_check=True) as net:
+    async with InProcNetwork(codec=registry.codec()) as net:
         net.add(Echo("a"))
         me = net.add(Echo("me"))
         answer = await me.request(_request(7), "a", timeout=5)

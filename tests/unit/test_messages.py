@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from edge_agent import registry
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
-from edge_agent.codec import decode, encode
 from edge_agent.errors import ProtocolError
 from edge_agent.messages import Envelope
 
@@ -21,7 +21,7 @@ def _envelope(body: AdmmRequest | AdmmAnswer) -> Envelope:
 def test_round_trip_keeps_values_exactly() -> None:
     reference = np.array([1.5, -2.25, 1e-300, 3e300])
     envelope = _envelope(AdmmRequest(round=3, rho=0.5, reference=reference))
-    decoded = decode(encode(envelope))
+    decoded = registry.codec().decode(registry.codec().encode(envelope))
     assert isinstance(decoded.body, AdmmRequest)
     assert decoded.body.round == 3
     np.testing.assert_array_equal(decoded.body.reference, reference)
@@ -32,7 +32,7 @@ def test_round_trip_keeps_values_exactly() -> None:
 
 def test_arrays_are_packed_compactly() -> None:
     body = AdmmAnswer(round=0, x=np.linspace(0, 1, 96))
-    packed = len(encode(_envelope(body)))
+    packed = len(registry.codec().encode(_envelope(body)))
     as_text = len(json.dumps(np.linspace(0, 1, 96).tolist()))
     assert packed < 0.7 * as_text + 200
 
@@ -94,4 +94,4 @@ def test_messages_are_frozen() -> None:
 )
 def test_decode_rejects_defects_with_protocol_error(payload: bytes, needle: str) -> None:
     with pytest.raises(ProtocolError, match=needle):
-        decode(payload)
+        registry.codec().decode(payload)

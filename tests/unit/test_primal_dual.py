@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from edge_agent import codec
+from edge_agent import registry
 from edge_agent.algorithms.consensus import (
     ConvexCost,
     LocalCost,
@@ -24,8 +24,10 @@ from edge_agent.algorithms.consensus import (
 )
 from edge_agent.carrier import InProcNetwork
 from edge_agent.errors import ConfigError
+from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope
-from edge_agent.scenario import RunOptions, load_scenario, parse_scenario
+from edge_agent.registry import load_scenario, parse_scenario
+from edge_agent.runtime.inproc import solve
 from edge_agent.testing.central import solve_dispatch
 from edge_agent.topology import Graph
 
@@ -44,7 +46,7 @@ async def run(graph: Graph, costs: dict[str, LocalCost], demand: float, **settin
 @pytest.mark.timeout(60)
 async def test_ieee14_reproduces_the_paper_and_the_exact_optimum() -> None:
     scenario = load_scenario(SCENARIO)
-    report = (await scenario.run(RunOptions(run_id="ieee14"))).to_json()
+    report = (await solve(scenario, RunOptions(run_id="ieee14"))).to_json()
     power = [report["power"][f"gen-{i}"] for i in range(1, 6)]
     assert report["status"] == "converged"
     assert report["graph"]["balanced"] is False
@@ -195,7 +197,7 @@ async def test_order_and_codec_do_not_change_the_result() -> None:
     settings = PrimalDualSettings(max_iter=300, tol_lam=0, tol_balance=0)
     async with InProcNetwork() as network:
         plain = await simulate_primal_dual(network, graph, costs, demand, settings=settings)
-    async with InProcNetwork(rng=np.random.default_rng(2), shuffle=True, codec_check=True) as network:
+    async with InProcNetwork(rng=np.random.default_rng(2), shuffle=True, codec=registry.codec()) as network:
         jumbled = await simulate_primal_dual(network, graph, costs, demand, settings=settings)
         assert network.stats.by_kind["primal_dual.state"] == 301 * (len(graph.edges))
     for node in graph.nodes:
@@ -205,7 +207,7 @@ async def test_order_and_codec_do_not_change_the_result() -> None:
 def test_the_state_message_survives_the_wire_and_rejects_nan() -> None:
     body = PrimalDualState(round=3, quiet=1, final="converged", lam=-7.3, z=np.array([0.2, 0.8]), w=0.01)
     envelope = Envelope(id="x-1", sender="a", receiver="b", seq=1, body=body)
-    decoded = codec.decode(codec.encode(envelope)).body
+    decoded = registry.codec().decode(registry.codec().encode(envelope)).body
     assert isinstance(decoded, PrimalDualState)
     assert decoded.final == "converged"
     assert decoded.lam == -7.3
@@ -301,7 +303,7 @@ def test_scenario_errors_name_the_field(change: dict[str, Any], fragment: str) -
 
 async def test_a_small_scenario_runs_to_convergence() -> None:
     scenario = parse_scenario(scenario_data(settings={"step": {"a0": 0.05}, "tol_lam": 1e-6, "tol_balance": 0.01}))
-    report = (await scenario.run(RunOptions(run_id="small"))).to_json()
+    report = (await solve(scenario, RunOptions(run_id="small"))).to_json()
     assert report["status"] == "converged"
     # optimum: 2 + 0.08 x1 = 3 + 0.06 x2, x1 + x2 = 100 -> x1 = 50, x2 = 50, marginal cost 6
     assert report["power"]["g1"] == pytest.approx(50.0, abs=0.05)

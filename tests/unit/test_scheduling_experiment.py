@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.algorithms.scheduling.figure import plot_schedule_gantt, plot_scheduling_experiment
 from edge_agent.cli import main
 from edge_agent.errors import ConfigError
-from edge_agent.plots import plot_schedule_gantt, plot_scheduling_experiment
 from edge_agent.scheduling_experiment import (
     Configuration,
     ExperimentGrid,

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edge_agent.algorithms.scheduling import Arrival, Booking, ResourceSchedule, Task
-from edge_agent.scenario.options import RunOptions
-from edge_agent.scenario.scheduling import run_scheduling
+from edge_agent.algorithms.scheduling.scenario import run_scheduling
+from edge_agent.family import RunOptions
+from edge_agent.runtime.inproc import network
 from edge_agent.testing.central import solve_scheduling
 
 pytestmark = pytest.mark.timeout(120)
@@ -40,7 +41,7 @@ def test_negotiated_schedules_never_beat_the_optimum_and_active_comes_close() ->
                                                       in optimum.placed.items() if rid == resource))
         for behaviour, values in fractions.items():
             outcome = asyncio.run(run_scheduling(horizons, [Arrival(0.0, t) for t in tasks], behaviour,  # type: ignore[arg-type]
-                                                 RunOptions(run_id="oracle", seed=seed, shuffle=True)))
+                                                 network(RunOptions(run_id="oracle", seed=seed, shuffle=True))))
             assert outcome.total_satisfaction <= optimum.total + 1e-6
             values.append(outcome.total_satisfaction / optimum.total)
     assert np.mean(fractions["active"]) >= 0.93

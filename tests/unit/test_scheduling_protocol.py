@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from edge_agent import codec
+from edge_agent import registry
 from edge_agent.algorithms.scheduling import (
     Arrival,
     Booking,
@@ -31,13 +31,14 @@ from edge_agent.algorithms.scheduling import (
     passive_placement,
 )
 from edge_agent.algorithms.scheduling.messages import WireAdd, WireRemove, WireShift, WireTask
+from edge_agent.algorithms.scheduling.scenario import run_scheduling
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.errors import ConfigError, ProtocolError
+from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope, Message
-from edge_agent.scenario import parse_scenario
-from edge_agent.scenario.options import RunOptions
-from edge_agent.scenario.scheduling import run_scheduling
+from edge_agent.registry import parse_scenario
+from edge_agent.runtime.inproc import network
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,8 +50,9 @@ def random_tasks(rng: np.random.Generator, n: int, duration: float | None = None
                  float(rng.uniform(3, 12))) for i in range(n)]
 
 
-def options(seed: int, shuffle: bool = True) -> RunOptions:
-    return RunOptions(run_id=f"test-{seed}", seed=seed, shuffle=shuffle)
+def seeded(seed: int, shuffle: bool = True) -> InProcNetwork:
+    """A network for one run, its message order shuffled by ``seed``."""
+    return network(RunOptions(run_id=f"test-{seed}", seed=seed, shuffle=shuffle))
 
 
 class Probe:
@@ -72,7 +74,7 @@ def test_one_at_a_time_equals_sequential_search(behaviour: str, seed: int) -> No
     rng = np.random.default_rng(seed)
     tasks = random_tasks(rng, 8)
     outcome = asyncio.run(run_scheduling({"r": HORIZON}, [Arrival(float(i), t) for i, t in enumerate(tasks)],
-                                         behaviour, options(seed)))  # type: ignore[arg-type]
+                                         behaviour, seeded(seed)))  # type: ignore[arg-type]
     schedule = ResourceSchedule("r", HORIZON)
     search = best_patch if behaviour == "active" else passive_placement
     for task in tasks:
@@ -128,7 +130,7 @@ def test_the_limiter_ends_endless_retries() -> None:
     """With one attempt per placement, losers of a collision give up (and say so) instead of retrying."""
     rng = np.random.default_rng(7)
     events = [Arrival(0.0, t) for t in random_tasks(rng, 10)]
-    outcome = asyncio.run(run_scheduling({"r": HORIZON}, events, "active", options(1), Limits(attempts=1)))
+    outcome = asyncio.run(run_scheduling({"r": HORIZON}, events, "active", seeded(1), Limits(attempts=1)))
     report = outcome.report("limited")
     assert report.status == "max_iterations"
     assert report.extra["limited"]
@@ -137,7 +139,7 @@ def test_the_limiter_ends_endless_retries() -> None:
 
 def test_request_budget_caps_an_agent() -> None:
     events = [Arrival(0.0, t) for t in random_tasks(np.random.default_rng(3), 6)]
-    outcome = asyncio.run(run_scheduling({"r": HORIZON}, events, "active", options(2), Limits(requests=1)))
+    outcome = asyncio.run(run_scheduling({"r": HORIZON}, events, "active", seeded(2), Limits(requests=1)))
     assert all(agent.requests <= 1 for agent in outcome.agents.values())
     assert outcome.consistency_problems() == []
 
@@ -202,7 +204,7 @@ def test_moves_keep_every_task_scheduled_once() -> None:
         rng = np.random.default_rng(50 + seed)
         tasks = [Task(f"t{i}", 3.0, float(rng.uniform(8, 12)), 10.0) for i in range(12)]
         outcome = asyncio.run(run_scheduling({"a": HORIZON, "b": HORIZON, "c": HORIZON},
-                                             [Arrival(0.0, t) for t in tasks], "active", options(seed)))
+                                             [Arrival(0.0, t) for t in tasks], "active", seeded(seed)))
         assert outcome.consistency_problems() == []
         assert len(outcome.placed) == sum(a.booking is not None for a in outcome.agents.values()) >= 11
         moves += sum(a.moves for a in outcome.agents.values())
@@ -216,11 +218,11 @@ def test_node_failure_re_places_its_tasks(behaviour: str) -> None:
     tasks = [Task(f"t{i}", 2.0, float(rng.uniform(2, 22)), 8.0) for i in range(8)]
     events = [*(Arrival(0.0, t) for t in tasks), NodeFailure(1.0, "r2")]
     before = asyncio.run(run_scheduling({"r1": HORIZON, "r2": HORIZON}, events[:-1], behaviour,  # type: ignore[arg-type]
-                                        options(4)))
+                                        seeded(4)))
     on_r2 = {tid for tid, (rid, _) in before.placed.items() if rid == "r2"}
     assert on_r2
     after = asyncio.run(run_scheduling({"r1": HORIZON, "r2": HORIZON}, events, behaviour,  # type: ignore[arg-type]
-                                       options(4)))
+                                       seeded(4)))
     assert not after.states["r2"].up
     assert set(after.placed.values()) <= {p for p in after.placed.values() if p[0] == "r1"}
     assert after.consistency_problems() == []
@@ -237,7 +239,7 @@ def test_cancellation_frees_the_slot() -> None:
     a = Task("a", 4.0, 10.0, 6.0)
     b = Task("b", 4.0, 10.0, 6.0)
     events = [Arrival(0.0, a), Cancellation(1.0, "a"), Arrival(2.0, b)]
-    outcome = asyncio.run(run_scheduling({"r": HORIZON}, events, "passive", options(0)))
+    outcome = asyncio.run(run_scheduling({"r": HORIZON}, events, "passive", seeded(0)))
     assert outcome.placed == {"b": ("r", pytest.approx(6.0))}
     assert outcome.agents["a"].booking is None
     assert outcome.agents["a"].cancelled
@@ -311,7 +313,7 @@ def test_resource_refuses_bad_patches_and_keeps_its_schedule() -> None:
 def test_malformed_scheduling_messages_are_rejected(body: dict[str, object], field: str) -> None:
     payload = json.dumps({"v": 1, "id": "x-1", "sender": "a", "receiver": "r", "seq": 1, "body": body})
     with pytest.raises(ProtocolError, match=field):
-        codec.decode(payload)
+        registry.codec().decode(payload)
 
 
 def test_messages_survive_the_codec() -> None:
@@ -322,7 +324,7 @@ def test_messages_survive_the_codec() -> None:
     assert patch is not None
     wire = PatchSubmit.of(patch)
     envelope = Envelope(id="p-1", sender="b", receiver="r", seq=1, body=wire)
-    decoded = codec.decode(codec.encode(envelope)).body
+    decoded = registry.codec().decode(registry.codec().encode(envelope)).body
     assert isinstance(decoded, PatchSubmit)
     assert decoded.patch().modifications == patch.modifications
 

@@ -117,4 +117,3 @@ class CohdaLeave(Message):
     run: RunId
 
 
-COHDA_CONTROL = (CohdaJoin, CohdaCollect, CohdaLeave)

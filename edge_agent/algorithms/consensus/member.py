@@ -16,7 +16,6 @@ unsolicited :class:`~.job.ConsensusOutcome`; it keeps the run's state until the 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,36 +36,24 @@ from edge_agent.algorithms.consensus.job import (
 )
 from edge_agent.algorithms.consensus.messages import ConsensusStart, RoundMessage
 from edge_agent.algorithms.consensus.primal_dual import PrimalDualParticipant
-from edge_agent.algorithms.gossip_runs import RunTable
-from edge_agent.carrier.base import Carrier, RunCarrier
-from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.algorithms.gossip_runs import GossipMember, MemberRun
+from edge_agent.carrier.base import RunCarrier
 from edge_agent.messages import Envelope, Message
 
-__all__ = ["CONTROL_MESSAGES", "ConsensusMember"]
+__all__ = ["ConsensusMember"]
 
 log = structlog.get_logger("edge_agent.consensus")
 
 CostSource = Callable[[], QuadraticCost]
 Settle = Callable[[], Awaitable[None]]
-CONTROL_MESSAGES = (ConsensusJoin, ConsensusStart, ConsensusCollect, ConsensusLeave)
 
 
 @dataclass
-class _Run:
-    join: ConsensusJoin
-    launcher: str  # who asked this device to join: told when the run is over
-    participant: PrimalDualParticipant | AveragingParticipant
-    actor: EconomicDispatchActor | None
-    cost: QuadraticCost
-    carrier: RunCarrier
-    received: Counter[str] = field(default_factory=Counter)
-    strangers: int = 0
-    error: str | None = None
+class _Run(MemberRun[ConsensusJoin, PrimalDualParticipant | AveragingParticipant]):
+    launcher: str = field(kw_only=True)  # who asked this device to join: told when the run is over
+    actor: EconomicDispatchActor | None = field(kw_only=True)
+    cost: QuadraticCost = field(kw_only=True)
     announced_end: bool = False
-
-    @property
-    def in_neighbours(self) -> tuple[str, ...]:
-        return self.join.in_neighbours
 
     def series(self) -> tuple[list[float], list[float]]:
         """``x_i(t)`` and ``lam_i(t)`` for every round computed so far."""
@@ -113,95 +100,41 @@ def _build(join: ConsensusJoin, id: str, cost: QuadraticCost) -> tuple[
                                 termination=averaging.termination(join.hops), actor=actor), actor
 
 
-class ConsensusMember:
+class ConsensusMember(GossipMember[ConsensusJoin, _Run]):
     """The consensus runs of one device. ``cost()`` gives the device's private cost (or raises
     :class:`ConfigError` if its model cannot take part); ``settle()`` waits until the transport has
     confirmed the subscriptions made so far (omit it where subscribing takes effect at once)."""
 
+    family = "consensus"
+    join_kind = ConsensusJoin
+    collect_kind = ConsensusCollect
+    leave_kind = ConsensusLeave
+    start_kind = ConsensusStart
+    gossip_kinds = (RoundMessage,)
+
     def __init__(self, id: str, cost: CostSource, settle: Settle | None = None, runs_kept: int = 4) -> None:
-        self.id = id
+        super().__init__(id, settle, runs_kept)
         self._cost = cost
-        self._runs: RunTable[_Run] = RunTable(id, runs_kept, settle)
-        self.strays = 0  # round messages of runs this device does not (or no longer) take part in
 
-    @staticmethod
-    def accepts(message: Message) -> bool:
-        return isinstance(message, (*CONTROL_MESSAGES, RoundMessage))
+    def build(self, join: ConsensusJoin, envelope: Envelope, carrier: RunCarrier) -> _Run:
+        cost = self._cost()
+        participant, actor = _build(join, self.id, cost)
+        return _Run(join, participant, carrier, launcher=envelope.sender, actor=actor, cost=cost)
 
-    def runs(self) -> list[str]:
-        return self._runs.ids()
+    def joined(self, join: ConsensusJoin, reason: str | None) -> Message:
+        return ConsensusJoined(run=join.run) if reason is None else ConsensusFailure(run=join.run, reason=reason)
 
-    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
-        if isinstance(message, ConsensusJoin):
-            await self._join(carrier, message, envelope)
-        elif isinstance(message, ConsensusCollect):
-            run = self._runs.get(message.run)
-            if run is None:
-                reason = f"{self.id!r} takes no part in run {message.run!r} (never joined, or left)"
-                carrier.reply(ConsensusFailure(run=message.run, reason=reason), envelope)
-            elif run.error is not None:
-                run.carrier.reply(ConsensusFailure(run=message.run, reason=run.error), envelope)
-            else:
-                run.carrier.reply(run.outcome(message.rounds), envelope)
-        elif isinstance(message, ConsensusLeave):
-            self._forget(message.run)
-        elif isinstance(message, ConsensusStart | RoundMessage):
-            await self._route(message, envelope)
-
-    async def _join(self, carrier: Carrier, join: ConsensusJoin, envelope: Envelope) -> None:
-        existing = self._runs.get(join.run)
-        if existing is not None:
-            if existing.join != join:
-                reason = f"run {join.run!r} was already joined with other settings"
-                carrier.reply(ConsensusFailure(run=join.run, reason=reason), envelope)
-            else:  # the launcher asked again (a lost answer): same answer
-                existing.carrier.reply(ConsensusJoined(run=join.run), envelope)
-            return
-        try:
-            cost = self._cost()
-            participant, actor = _build(join, self.id, cost)
-        except ConfigError as error:
-            log.warning("consensus.cannot_join", participant=self.id, run=join.run, error=str(error))
-            carrier.reply(ConsensusFailure(run=join.run, reason=str(error)), envelope)
-            return
-        view = RunCarrier(carrier, join.run)
-        refused = await self._runs.admit(join.run, _Run(join, envelope.sender, participant, actor, cost, view))
-        if refused is not None:
-            carrier.reply(ConsensusFailure(run=join.run, reason=refused), envelope)
-            return
-        log.info("consensus.joined", participant=self.id, run=join.run, algorithm=join.method.algorithm,
-                 in_neighbours=list(join.in_neighbours))
-        view.reply(ConsensusJoined(run=join.run), envelope)
-
-    async def _route(self, message: ConsensusStart | RoundMessage, envelope: Envelope) -> None:
-        run = self._runs.get(envelope.run)
+    def answer(self, collect: ConsensusCollect, run: _Run | None) -> Message:
         if run is None:
-            self.strays += 1
-            log.debug("consensus.stray", participant=self.id, run=envelope.run, sender=envelope.sender,
-                      kind=message.kind)
-            return
-        if isinstance(message, RoundMessage):
-            run.received[envelope.sender] += 1
-            if envelope.sender not in run.join.in_neighbours:
-                run.strangers += 1
-                return
+            reason = f"{self.id!r} takes no part in run {collect.run!r} (never joined, or left)"
+            return ConsensusFailure(run=collect.run, reason=reason)
         if run.error is not None:
-            return
-        try:
-            await run.participant.handle(run.carrier, message, envelope)
-        except EdgeAgentError as error:  # e.g. a neighbour's malformed state: this run stalls, the device lives
-            run.error = f"{type(error).__name__}: {error}"
-            log.warning("consensus.run_failed", participant=self.id, run=run.join.run, error=run.error)
-            return
-        if run.participant.finished and not run.announced_end:
-            run.announced_end = True
-            log.info("consensus.finished", participant=self.id, run=run.join.run, round=run.participant.round,
-                     reason=run.participant.stop_reason)
-            run.carrier.send(run.outcome(()), run.launcher)  # the notice; the history is asked for later
+            return ConsensusFailure(run=collect.run, reason=run.error)
+        return run.outcome(collect.rounds)
 
-    def _forget(self, run_id: str) -> None:
-        run = self._runs.forget(run_id)
-        if run is None:
-            return
-        log.info("consensus.left", participant=self.id, run=run_id, round=run.participant.round,
-                 finished=run.participant.finished)
+    def stepped(self, run: _Run) -> None:
+        p = run.participant
+        if p.finished and not run.announced_end:
+            run.announced_end = True
+            log.info("consensus.finished", participant=self.id, run=run.join.run, round=p.round, reason=p.stop_reason)
+            run.carrier.send(run.outcome(()), run.launcher)  # the notice; the history is asked for later

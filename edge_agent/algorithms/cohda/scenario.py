@@ -32,11 +32,12 @@ from edge_agent.algorithms.cohda import (
     shifted_profiles,
 )
 from edge_agent.algorithms.cohda.job import CohdaCorridor, CohdaJoin, CohdaSettings
+from edge_agent.carrier.base import Network
 from edge_agent.config import StrictModel, require_unique
-from edge_agent.devices import ParticipantId
 from edge_agent.errors import ConfigError
+from edge_agent.family import RunOptions
+from edge_agent.ids import AgentId
 from edge_agent.results import RunReport, Status
-from edge_agent.scenario.options import RunOptions
 from edge_agent.topology import CompleteTopology, Graph, TopologySpec
 
 __all__ = [
@@ -54,7 +55,7 @@ log = structlog.get_logger("edge_agent.cohda")
 
 
 class _Spec(StrictModel):
-    id: ParticipantId
+    id: AgentId
 
     def horizon(self) -> int | None:
         return None
@@ -261,9 +262,9 @@ class CohdaScenario(StrictModel):
                                            initial_index=decider.initial().index)
         return joins
 
-    async def run(self, options: RunOptions) -> RunReport:
+    async def run(self, options: RunOptions, network: Network) -> RunReport:
         participants, graph, target = self.build(options)
-        outcome = await run_cohda(participants, graph, target, options)
+        outcome = await run_cohda(participants, graph, target, network)
         return outcome.report(self.name, topology=self.topology.kind)
 
 
@@ -343,7 +344,7 @@ async def run_cohda(
     participants: Sequence[CohdaParticipant],
     graph: Graph,
     target: Target,
-    options: RunOptions,
+    network: Network,
     *,
     start_at: str | None = None,
 ) -> CohdaOutcome:
@@ -366,7 +367,7 @@ async def run_cohda(
             raise ConfigError(msg)
     first = start_at or ids[0]
     started = time.perf_counter()
-    async with options.network() as network:
+    async with network:
         carriers = {p.id: network.add(p) for p in participants}
         for p in participants:
             carriers[p.id].subscribe(graph.in_neighbours(p.id))

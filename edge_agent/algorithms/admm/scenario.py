@@ -8,27 +8,27 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from edge_agent.algorithms.admm.device import AdmmDevice
 from edge_agent.algorithms.admm.job import AdmmJobSpec, AdmmSettingsSpec
-from edge_agent.carrier.inproc import InProcNetwork
+from edge_agent.carrier.base import Network
 from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import AgentDevice, DeviceSpec
 from edge_agent.errors import ConfigError
+from edge_agent.family import RunOptions
 from edge_agent.results import RunReport
-from edge_agent.runtime.device_agent import DeviceAgent
-from edge_agent.scenario.options import RunOptions
 
 __all__ = ["AdmmConsensusScenario", "AdmmSharingScenario", "run_admm_job"]
 
 
-async def run_admm_job(job: AdmmJobSpec, devices: Sequence[AgentDevice], network: InProcNetwork) -> RunReport:
-    """Run ``job`` in one process: a :class:`DeviceAgent` per device taking part, the coordinator beside them."""
+async def run_admm_job(job: AdmmJobSpec, devices: Sequence[AgentDevice], network: Network) -> RunReport:
+    """Run ``job`` in one process: an :class:`AdmmDevice` per device taking part, the coordinator beside them."""
     participants = job.participants or [device.id for device in devices]
     coordinator = job.coordinator(participants)
     started = time.perf_counter()
     async with network:
         for device in devices:
             if device.id in participants:
-                network.add(DeviceAgent(device))
+                network.add(AdmmDevice(device))
         result = await coordinator.run(network.add(coordinator))
     return job.report(result, messages=network.stats.sent, wall_s=time.perf_counter() - started)
 
@@ -65,8 +65,8 @@ class _AdmmScenario(StrictModel):
         fields = self.model_dump(exclude={"description", "participants"})
         return AdmmJobSpec(**fields, participants=[device.id for device in self.participants])
 
-    async def run(self, options: RunOptions) -> RunReport:
-        return await run_admm_job(self.job(), self.participants, options.network())
+    async def run(self, options: RunOptions, network: Network) -> RunReport:
+        return await run_admm_job(self.job(), self.participants, network)
 
 
 class AdmmSharingScenario(_AdmmScenario):

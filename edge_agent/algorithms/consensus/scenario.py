@@ -39,11 +39,12 @@ from edge_agent.algorithms.consensus import (
     simulate_averaging,
     simulate_primal_dual,
 )
+from edge_agent.carrier.base import Network
 from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import Generator
 from edge_agent.errors import ConfigError
+from edge_agent.family import RunOptions
 from edge_agent.results import RunReport
-from edge_agent.scenario.options import RunOptions
 from edge_agent.topology import CompleteTopology, Graph, TopologySpec
 
 __all__ = [
@@ -117,7 +118,7 @@ class _DispatchScenario(StrictModel):
     def _extra(self, residual_estimates: Mapping[str, float | None]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def launch_report(self, result: LaunchResult, *, wall_s: float, transport: Mapping[str, Any]) -> RunReport:
+    def launch_report(self, result: LaunchResult, *, wall_s: float) -> RunReport:
         """The report of a run among device agents, from their outcomes: the same keys as in process, plus
         ``transport`` (how it ran, what each participant received and dropped). ``messages`` counts the
         round messages delivered to the participants, as the in-process count does."""
@@ -138,7 +139,6 @@ class _DispatchScenario(StrictModel):
             extra={
                 **self._extra({pid: o.residual_estimate for pid, o in outcomes.items()}),
                 "transport": {
-                    **transport,
                     "run": result.run,
                     "control_messages": result.control,
                     "polls": result.polls,
@@ -211,10 +211,10 @@ class PrimalDualDispatchScenario(_DispatchScenario):
     algorithm: Literal["primal-dual-dispatch"]
     settings: PrimalDualSettingsSpec = PrimalDualSettingsSpec()
 
-    async def run(self, options: RunOptions) -> RunReport:
+    async def run(self, options: RunOptions, network: Network) -> RunReport:
         graph = self.graph()
         started = time.perf_counter()
-        async with options.network() as network:
+        async with network:
             result = await simulate_primal_dual(network, graph, self.costs(), self.demand,
                                                 settings=self.settings.settings())
         return self.dispatch_report(
@@ -254,7 +254,7 @@ class ConsensusDispatchScenario(_DispatchScenario):
         "makes the supply converge to N/10 times the demand)",
     )
 
-    async def run(self, options: RunOptions) -> RunReport:
+    async def run(self, options: RunOptions, network: Network) -> RunReport:
         n = self.n or len(self.participants)
         actors = {
             g.id: EconomicDispatchActor(cost=g.cost_linear, p_max=g.p_max, p_min=g.p_min, p_target=[self.demand],
@@ -263,7 +263,7 @@ class ConsensusDispatchScenario(_DispatchScenario):
         }
         graph = self.graph()
         started = time.perf_counter()
-        async with options.network() as network:
+        async with network:
             result = await simulate_averaging(network, graph, {pid: [self.initial_lam] for pid in actors},
                                               settings=self.settings.settings(), actors=actors)
         lam_history = {pid: [float(v[0]) for v in series] for pid, series in result.history.items()}
@@ -322,10 +322,10 @@ class AveragingScenario(StrictModel):
         _graph(self.topology, [p.id for p in self.participants])
         return self
 
-    async def run(self, options: RunOptions) -> RunReport:
+    async def run(self, options: RunOptions, network: Network) -> RunReport:
         graph = _graph(self.topology, [p.id for p in self.participants])
         started = time.perf_counter()
-        async with options.network() as network:
+        async with network:
             result = await simulate_averaging(network, graph, {p.id: p.vector() for p in self.participants},
                                               settings=self.settings.settings())
         final = np.array([result.lam[p.id] for p in self.participants])

@@ -28,21 +28,22 @@ from edge_agent.algorithms.scheduling import (
     check_timeline,
     drive,
 )
+from edge_agent.carrier.base import Network
 from edge_agent.config import StrictModel, require_unique
-from edge_agent.devices import ParticipantId
+from edge_agent.family import RunOptions
+from edge_agent.ids import AgentId
 from edge_agent.results import RunReport
-from edge_agent.scenario.options import RunOptions
 
 __all__ = ["SchedulingOutcome", "SchedulingScenario", "run_scheduling"]
 
 
 class ResourceSpec(StrictModel):
-    id: ParticipantId
+    id: AgentId
     horizon: float = Field(24.0, gt=0, allow_inf_nan=False, description="the schedule covers [0, horizon] hours")
 
 
 class TaskSpec(StrictModel):
-    id: ParticipantId
+    id: AgentId
     duration: float = Field(gt=0, allow_inf_nan=False, description="hours")
     favourable: float = Field(allow_inf_nan=False, description="completion time of full satisfaction (hours)")
     width: float = Field(gt=0, allow_inf_nan=False, description="base of the satisfaction triangle (hours)")
@@ -54,7 +55,7 @@ class TaskSpec(StrictModel):
 
 
 class FailureSpec(StrictModel):
-    resource: ParticipantId
+    resource: AgentId
     at: float = Field(allow_inf_nan=False, description="when the node goes down (same scale as arrive_at)")
 
 
@@ -98,9 +99,9 @@ class SchedulingScenario(StrictModel):
         events += [NodeFailure(f.at, f.resource) for f in self.failures]
         return events
 
-    async def run(self, options: RunOptions) -> RunReport:
+    async def run(self, options: RunOptions, network: Network) -> RunReport:
         outcome = await run_scheduling({r.id: r.horizon for r in self.resources}, self.events(), self.behaviour,
-                                       options, self.limits.limits())
+                                       network, self.limits.limits())
         return outcome.report(self.name)
 
 
@@ -205,17 +206,17 @@ async def run_scheduling(
     horizons: Mapping[str, float],
     events: Iterable[Event],
     behaviour: Behaviour,
-    options: RunOptions,
+    network: Network,
     limits: Limits | None = None,
 ) -> SchedulingOutcome:
     """Play ``events`` in one process: one resource agent per entry of ``horizons``, one task agent per
-    arrival, message order shuffled when ``options.shuffle``."""
+    arrival, on ``network`` (not yet entered)."""
     events = list(events)
     check_timeline(events, horizons)
     resources = {rid: ResourceAgent(rid, horizon) for rid, horizon in horizons.items()}
     agents = task_agents(events, behaviour, resources, limits)
     started = time.perf_counter()
-    async with options.network() as network:
+    async with network:
         for resource in resources.values():
             network.add(resource)
         carriers = {tid: network.add(agent) for tid, agent in agents.items()}

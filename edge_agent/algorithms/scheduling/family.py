@@ -1,0 +1,54 @@
+"""Adaptive scheduling of tasks on compute nodes as a registered family (:mod:`edge_agent.registry`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge_agent.algorithms.scheduling.figure import plot_schedule_gantt
+from edge_agent.algorithms.scheduling.messages import (
+    BookingNotice,
+    PatchOutcome,
+    PatchReview,
+    PatchSubmit,
+    ReviewAnswer,
+    ScheduleQuery,
+    ScheduleState,
+)
+from edge_agent.algorithms.scheduling.plan import scheduling_plan
+from edge_agent.algorithms.scheduling.resource_agent import ResourceAgent
+from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
+from edge_agent.devices import AgentDevice, ComputeNode
+from edge_agent.errors import ConfigError
+from edge_agent.family import Family, RoleContext
+from edge_agent.results import RunReport
+
+__all__ = ["FAMILY"]
+
+
+def _role(device: AgentDevice, context: RoleContext) -> ResourceAgent | None:
+    """A compute node holds its schedule; a retained ``schedule`` record follows every change."""
+    if not isinstance(device, ComputeNode):
+        return None
+    publish = context.publish
+    resource = ResourceAgent(device.id, device.horizon_h,
+                             None if publish is None else (lambda state: publish("schedule", state)))
+    if publish is not None:
+        publish("schedule", resource.state)
+    return resource
+
+
+def _figure(reports: Sequence[RunReport], path: Path) -> Path:
+    if len(reports) != 1:
+        raise ConfigError("--plot draws one scheduling run at a time (a Gantt chart)")
+    return plot_schedule_gantt(reports[0].to_json(), path)
+
+
+FAMILY = Family(
+    name="scheduling",
+    messages=(ScheduleQuery, ScheduleState, PatchSubmit, PatchOutcome, PatchReview, ReviewAnswer, BookingNotice),
+    scenarios=(SchedulingScenario,),
+    role=_role,
+    plan=scheduling_plan,
+    figure=_figure,
+)

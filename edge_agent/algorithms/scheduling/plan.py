@@ -1,0 +1,123 @@
+"""Scheduling among agent processes: one per compute node, the task agents in the launching process.
+
+The compute nodes hold the schedules (:class:`~edge_agent.algorithms.scheduling.ResourceAgent` inside their
+device agent) and publish each new state as their retained ``schedule`` record. The task agents are hosted by
+the scheduler -- the process that launches the plan (``edge-agent solve <scheduling scenario> --carrier mqtt``,
+``edge-agent schedule``) -- each a participant with its own topics, because tasks are submitted work, not
+devices: nothing of a task lives on a node before it is booked there. Negotiation and patches use the
+carrier's request/reply, exactly as in one process.
+
+Whenever the host reports a node gone (over MQTT its Last Will after the will delay, or a clean leave), the
+tasks booked on it place themselves again on the others. A failure in the scenario kills the node's process
+(no clean leave) and waits for exactly that. With ``serve``, the scheduler keeps doing it after the timeline
+until ``serve`` returns (``edge-agent schedule --serve``: until SIGTERM/SIGINT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from edge_agent.algorithms.scheduling.messages import ScheduleQuery, ScheduleState
+from edge_agent.algorithms.scheduling.scenario import SchedulingOutcome, SchedulingScenario, task_agents
+from edge_agent.algorithms.scheduling.task_agent import TaskAgent
+from edge_agent.algorithms.scheduling.timeline import drive, re_place
+from edge_agent.carrier.base import Carrier, Host
+from edge_agent.devices import AgentDevice, ComputeNode
+from edge_agent.errors import ConfigError, ProtocolError
+from edge_agent.family import RunOptions, ScenarioModel
+from edge_agent.results import RunReport
+
+__all__ = ["SchedulingPlan", "scheduling_plan"]
+
+log = structlog.get_logger("edge_agent.scheduling")
+
+OFFLINE_S = 30.0  # how long to wait for a killed node's Last Will (the will delay is 5 s by default)
+WATCH_S = 1e9  # a node may go down at any time while the scheduler serves
+
+
+@dataclass(frozen=True)
+class SchedulingPlan:
+    scenario: SchedulingScenario
+    serve: Callable[[], Awaitable[None]] | None = None
+    hosting: str = "one process per compute node"
+
+    def agents(self) -> Sequence[AgentDevice]:
+        return [ComputeNode(id=r.id, kind="compute-node", horizon_h=r.horizon) for r in self.scenario.resources]
+
+    async def launch(self, host: Host) -> RunReport:
+        """Play the scenario's timeline with the task agents hosted here, then (with ``serve``) keep serving
+        until it returns, and collect the final schedules from the nodes."""
+        scenario = self.scenario
+        events = scenario.events()
+        nodes = [r.id for r in scenario.resources]
+        agents = task_agents(events, scenario.behaviour, nodes, scenario.limits.limits())
+        carriers = {tid: host.add(agent) for tid, agent in agents.items()}
+        started = time.perf_counter()
+        watch = _NodeWatch(host, nodes, agents, carriers)
+
+        async def fail_node(node: str) -> None:
+            host.kill(node)
+            await watch.handled(node)
+
+        try:
+            await drive(events, agents, carriers, fail_node)
+            if self.serve is not None:
+                await self.serve()
+        finally:
+            await watch.close()
+        asker = next(iter(carriers.values()))
+        states: dict[str, ScheduleState] = {}
+        for resource in scenario.resources:
+            if resource.id in watch.lost:
+                states[resource.id] = ScheduleState(resource=resource.id, horizon=resource.horizon, version=0, up=False)
+                continue
+            state = await asker.request(ScheduleQuery(), resource.id, scenario.limits.timeout_s)
+            if not isinstance(state, ScheduleState):
+                raise ProtocolError(f"expected sched.state, got {state.kind!r}", sender=resource.id)
+            states[resource.id] = state
+        outcome = SchedulingOutcome(scenario.behaviour, states, agents, messages=host.sent, messages_by_kind={},
+                                    wall_s=time.perf_counter() - started)
+        return outcome.report(scenario.name)
+
+
+def scheduling_plan(scenario: ScenarioModel, options: RunOptions) -> SchedulingPlan:
+    if not isinstance(scenario, SchedulingScenario):
+        raise ConfigError(f"a scheduling plan takes a scheduling scenario, not {scenario.algorithm!r}")
+    return SchedulingPlan(scenario)
+
+
+class _NodeWatch:
+    """Waits for each node's offline presence record (its Last Will, or a clean leave) and then lets the tasks
+    booked on it place themselves again on the others."""
+
+    def __init__(self, host: Host, nodes: Sequence[str], agents: Mapping[str, TaskAgent],
+                 carriers: Mapping[str, Carrier]) -> None:
+        self.lost: set[str] = set()
+        self._host = host
+        self._agents = agents
+        self._carriers = carriers
+        owner = next(iter(carriers.values()))
+        self._watchers = {node: owner.spawn(self._watch(node), f"watch:{node}") for node in nodes}
+
+    async def _watch(self, node: str) -> None:
+        await self._host.wait_absent([node], within_s=WATCH_S)
+        self.lost.add(node)
+        log.warning("sched.node_lost", node=node)
+        await re_place(node, self._agents, self._carriers)
+
+    async def handled(self, node: str) -> None:
+        """Wait until ``node`` was seen offline and its tasks placed themselves again."""
+        async with asyncio.timeout(OFFLINE_S):
+            await asyncio.shield(self._watchers[node])
+
+    async def close(self) -> None:
+        """Let re-placements in progress finish; stop watching the nodes that are still up."""
+        for node, watcher in self._watchers.items():
+            if node not in self.lost:
+                watcher.cancel()
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)

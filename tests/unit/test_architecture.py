@@ -1,0 +1,89 @@
+"""The import rules of ``docs/architecture.md``, checked on the source: every ``import`` and ``from ... import``
+anywhere in a module (inside functions and ``TYPE_CHECKING`` blocks too) counts."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from edge_agent import registry
+
+PACKAGE = Path(__file__).resolve().parents[2] / "edge_agent"
+FAMILIES = sorted(p.name for p in (PACKAGE / "algorithms").iterdir() if (p / "__init__.py").exists())
+
+
+def _module(path: Path) -> str:
+    return ".".join(("edge_agent", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every edge_agent module (or package) ``path`` imports, and every third-party top-level package."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names if node.module == "edge_agent")
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+MODULES = {_module(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _importers(prefix: str) -> dict[str, set[str]]:
+    return {name: imports for name, imports in MODULES.items() if name == prefix or name.startswith(prefix + ".")}
+
+
+def _violations(importers: dict[str, set[str]], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(f"{name} imports {target}" for name, imports in importers.items() for target in imports
+                  if any(target == f or target.startswith(f + ".") for f in forbidden))
+
+
+def test_the_rules_see_the_whole_package() -> None:
+    assert "edge_agent.carrier.mqtt_carrier" in MODULES
+    assert "edge_agent.algorithms.admm.coordinator" in MODULES
+    assert set(FAMILIES) >= {"admm", "consensus", "cohda", "scheduling"}
+
+
+def test_carriers_import_no_algorithm_and_nothing_above_them() -> None:
+    forbidden = ("edge_agent.algorithms", "edge_agent.registry", "edge_agent.family", "edge_agent.device_agent",
+                 "edge_agent.devices", "edge_agent.runtime", "edge_agent.cli", "edge_agent.scheduling_experiment")
+    assert _violations(_importers("edge_agent.carrier"), forbidden) == []
+
+
+def test_algorithms_import_no_transport_and_no_host() -> None:
+    forbidden = ("edge_agent.carrier.inproc", "edge_agent.carrier.mqtt", "edge_agent.carrier.mqtt_carrier",
+                 "edge_agent.carrier.mqtt_options", "edge_agent.carrier.loop_socket", "edge_agent.carrier.topics",
+                 "edge_agent.carrier.presence", "edge_agent.codec", "edge_agent.registry", "edge_agent.device_agent",
+                 "edge_agent.runtime", "edge_agent.cli", "edge_agent.scheduling_experiment", "paho")
+    assert _violations(_importers("edge_agent.algorithms"), forbidden) == []
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_family_imports_no_other_family(family: str) -> None:
+    others = tuple(f"edge_agent.algorithms.{other}" for other in FAMILIES if other != family)
+    assert _violations(_importers(f"edge_agent.algorithms.{family}"), others) == []
+
+
+def test_only_the_application_layer_imports_runtime_or_cli() -> None:
+    application = ("edge_agent.runtime", "edge_agent.cli", "edge_agent.__main__", "edge_agent.scheduling_experiment")
+    lower = {name: imports for name, imports in MODULES.items()
+             if not any(name == a or name.startswith(a + ".") for a in application)}
+    assert _violations(lower, ("edge_agent.runtime", "edge_agent.cli")) == []
+    assert _violations(_importers("edge_agent.runtime"), ("edge_agent.cli",)) == []
+
+
+def test_only_the_mqtt_modules_import_paho() -> None:
+    importers = sorted(name for name, imports in MODULES.items() if any(i.split(".")[0] == "paho" for i in imports))
+    assert importers
+    assert all((name.startswith("edge_agent.carrier.") and "mqtt" in name) or name.startswith("edge_agent.carrier._")
+               for name in importers), importers
+
+
+def test_every_family_package_is_registered_once() -> None:
+    registered = [module.split(".")[2] for module in registry.FAMILIES]
+    assert sorted(registered) == FAMILIES
+    assert len({family.name for family in registry.families()}) == len(registry.FAMILIES)
