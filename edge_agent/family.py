@@ -14,18 +14,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from edge_agent.carrier.base import Carrier, Host, Network
+from edge_agent.errors import ConfigError
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
 
 if TYPE_CHECKING:
     from edge_agent.devices import AgentDevice
 
-__all__ = ["Family", "Plan", "Role", "RoleContext", "RunOptions", "ScenarioModel"]
+__all__ = ["Family", "Plan", "Role", "RoleContext", "RunOptions", "ScenarioModel", "one_run"]
 
 Settle = Callable[[], Awaitable[None]]
 
@@ -103,4 +104,18 @@ class Family:
     scenarios: tuple[type[ScenarioModel], ...]
     role: Callable[[AgentDevice, RoleContext], Role | None] | None = None
     plan: Callable[[ScenarioModel, RunOptions], Plan] | None = None
-    figure: Callable[[Sequence[RunReport], Path], Path] | None = None
+    figure: Figure | None = None
+
+
+Figure = Callable[[Sequence[RunReport], Path], Path]
+
+
+def one_run(draw: Callable[[dict[str, Any], Path], Path], what: str) -> Figure:
+    """A family figure that draws one run at a time from its JSON report (``what`` names it in the error)."""
+
+    def figure(reports: Sequence[RunReport], path: Path) -> Path:
+        if len(reports) != 1:
+            raise ConfigError(f"--plot draws one {what} run at a time, got {len(reports)}")
+        return draw(reports[0].to_json(), path)
+
+    return figure

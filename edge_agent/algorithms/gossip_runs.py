@@ -20,6 +20,7 @@ from pydantic import AfterValidator, Field
 
 from edge_agent.carrier.base import Carrier, Participant, RunCarrier
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
+from edge_agent.ids import AgentId
 from edge_agent.messages import Envelope, Message
 
 __all__ = ["GossipMember", "HeldRun", "InNeighbours", "MemberRun", "RunId", "RunTable", "ask"]
@@ -37,7 +38,7 @@ def _distinct(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 InNeighbours = Annotated[
-    tuple[str, ...],
+    tuple[AgentId, ...],
     AfterValidator(_distinct),
     Field(description="whose gossip the device hears (its subscriptions)"),
 ]

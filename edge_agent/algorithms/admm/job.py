@@ -14,6 +14,7 @@ from pydantic import Field, JsonValue, model_validator
 from edge_agent.algorithms.admm.coordinator import AdmmCoordinator, AdmmResult, AdmmSettings, AdmmVariant
 from edge_agent.algorithms.admm.variants import ConsensusVariant, SharingVariant
 from edge_agent.config import StrictModel
+from edge_agent.ids import AgentId
 from edge_agent.messages import Message
 from edge_agent.results import RunReport
 
@@ -49,7 +50,7 @@ class AdmmJobSpec(StrictModel):
     )
     alpha: float = Field(100.0, gt=0, description="consensus: the pull is (rho^2 / 2 alpha) ||sum x - t||^2")
     settings: AdmmSettingsSpec = AdmmSettingsSpec()
-    participants: list[str] = Field(default_factory=list)
+    participants: list[AgentId] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_priorities(self) -> AdmmJobSpec:

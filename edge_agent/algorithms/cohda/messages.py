@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from edge_agent.ids import AgentId
 from edge_agent.messages import FloatMatrix, FloatVector, Message
 
 __all__ = [
@@ -74,7 +75,7 @@ class CohdaTarget(_Part):
 class ScheduleEntries(_Part):
     """System-configuration entries: ``rows[k]`` is participant ``ids[k]``'s schedule, version ``counters[k]``."""
 
-    ids: tuple[str, ...]
+    ids: tuple[AgentId, ...]
     counters: tuple[int, ...]
     rows: FloatMatrix
 
@@ -95,7 +96,7 @@ class CohdaMoves(_Part):
     ``before[k]`` to ``after[k]``, changing the aggregate by ``deltas[k]``. A receiver holding another
     candidate applies the moves that fit it (``before`` matches): parallel improvements combine."""
 
-    ids: tuple[str, ...] = Field(min_length=1)
+    ids: tuple[AgentId, ...] = Field(min_length=1)
     before: tuple[int, ...]
     after: tuple[int, ...]
     deltas: FloatMatrix
@@ -120,7 +121,7 @@ class CohdaCandidate(_Part):
     """
 
     owner: str
-    ids: tuple[str, ...]
+    ids: tuple[AgentId, ...]
     counters: tuple[int, ...]
     aggregate: FloatVector
     moves: CohdaMoves | None = None

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 from edge_agent.algorithms.consensus.costs import QuadraticCost
 from edge_agent.algorithms.consensus.figure import plot_dispatch_history
 from edge_agent.algorithms.consensus.job import (
@@ -25,8 +22,7 @@ from edge_agent.algorithms.consensus.scenario import (
 )
 from edge_agent.devices import AgentDevice, Generator
 from edge_agent.errors import ConfigError
-from edge_agent.family import Family, RoleContext
-from edge_agent.results import RunReport
+from edge_agent.family import Family, RoleContext, one_run
 
 __all__ = ["FAMILY"]
 
@@ -41,12 +37,6 @@ def _role(device: AgentDevice, context: RoleContext) -> ConsensusMember:
     return ConsensusMember(device.id, cost, settle=context.settle)
 
 
-def _figure(reports: Sequence[RunReport], path: Path) -> Path:
-    if len(reports) != 1 or reports[0].algorithm == "averaging":
-        raise ConfigError("--plot draws one dispatch run at a time (consensus-dispatch or primal-dual-dispatch)")
-    return plot_dispatch_history(reports[0].to_json(), path)
-
-
 FAMILY = Family(
     name="consensus",
     messages=(ConsensusStart, AveragingValue, PrimalDualState, ConsensusJoin, ConsensusJoined, ConsensusFailure,
@@ -54,5 +44,5 @@ FAMILY = Family(
     scenarios=(AveragingScenario, ConsensusDispatchScenario, PrimalDualDispatchScenario),
     role=_role,
     plan=consensus_plan,
-    figure=_figure,
+    figure=one_run(plot_dispatch_history, "dispatch"),
 )

@@ -44,6 +44,7 @@ from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import Generator
 from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions
+from edge_agent.ids import AgentId
 from edge_agent.results import RunReport
 from edge_agent.topology import CompleteTopology, Graph, TopologySpec
 
@@ -293,7 +294,7 @@ class ConsensusDispatchScenario(_DispatchScenario):
 
 
 class AveragingMember(StrictModel):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: AgentId
     initial: float | list[float] = Field(10.0, description="starting value (a number or a vector)")
 
     def vector(self) -> list[float]:

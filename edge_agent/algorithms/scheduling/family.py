@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 from edge_agent.algorithms.scheduling.figure import plot_schedule_gantt
 from edge_agent.algorithms.scheduling.messages import (
     BookingNotice,
@@ -19,9 +16,7 @@ from edge_agent.algorithms.scheduling.plan import scheduling_plan
 from edge_agent.algorithms.scheduling.resource_agent import ResourceAgent
 from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
 from edge_agent.devices import AgentDevice, ComputeNode
-from edge_agent.errors import ConfigError
-from edge_agent.family import Family, RoleContext
-from edge_agent.results import RunReport
+from edge_agent.family import Family, RoleContext, one_run
 
 __all__ = ["FAMILY"]
 
@@ -38,17 +33,11 @@ def _role(device: AgentDevice, context: RoleContext) -> ResourceAgent | None:
     return resource
 
 
-def _figure(reports: Sequence[RunReport], path: Path) -> Path:
-    if len(reports) != 1:
-        raise ConfigError("--plot draws one scheduling run at a time (a Gantt chart)")
-    return plot_schedule_gantt(reports[0].to_json(), path)
-
-
 FAMILY = Family(
     name="scheduling",
     messages=(ScheduleQuery, ScheduleState, PatchSubmit, PatchOutcome, PatchReview, ReviewAnswer, BookingNotice),
     scenarios=(SchedulingScenario,),
     role=_role,
     plan=scheduling_plan,
-    figure=_figure,
+    figure=one_run(plot_schedule_gantt, "scheduling (Gantt chart)"),
 )
