@@ -23,6 +23,7 @@ import structlog
 
 from edge_agent.clock import Clock
 from edge_agent.errors import RunTimeout
+from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope, Message
 
 __all__ = ["GOSSIP", "Carrier", "Host", "MessageCounts", "Network", "Participant", "RunCarrier"]
@@ -158,6 +159,8 @@ class Carrier(ABC):
         return future
 
     def _envelope(self, body: Message, receiver: str, in_reply_to: str | None = None) -> Envelope:
+        if receiver != GOSSIP:
+            validate_id(receiver, "receiver id")
         seq = next(self._seq)
         # Validated construction runs in pydantic-core and costs about half of ``model_construct``'s
         # Python loop; the body, already validated when it was built, is kept as it is (not copied).

@@ -115,7 +115,7 @@ async def test_devices_talk_through_the_acl_but_cannot_publish_as_another(prod: 
         assert await c1.publish_raw(spoofed, b"{}") == NOT_AUTHORISED
         assert await c1.publish_raw(c1.topics.presence("d2"), b"", retain=True) == NOT_AUTHORISED
         assert await c1.publish_raw(c1.topics.gossip("d2"), b"{}") == NOT_AUTHORISED
-        assert await c1.publish_raw(c1.topics.results("d1"), b"{}") < 128  # its own subtree: accepted
+        assert await c1.publish_raw(c1.topics.record("d1", "results"), b"{}") < 128  # its own subtree: accepted
         c2.carriers["d2"].publish(request(2))  # the real d2's gossip, after the refused copy
         await d3.received(1)
         assert [(e.sender, e.receiver) for e in d3.seen] == [("d2", "d3")]
