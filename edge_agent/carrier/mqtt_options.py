@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD",
     "PASSWORD_ENV",
     "PASSWORD_FILE_ENV",
+    "SYSTEMD_CREDENTIAL",
     "BrokerAddress",
     "Inbound",
     "MqttOptions",
@@ -24,7 +25,8 @@ __all__ = [
 
 DEFAULT_MAX_PAYLOAD = 256 * 1024  # keep equal to the broker's message_size_limit (broker/*.conf)
 PASSWORD_FILE_ENV = "EDGE_AGENT_MQTT_PASSWORD_FILE"  # a file whose first line is the password of the URL's user
-PASSWORD_ENV = "EDGE_AGENT_MQTT_PASSWORD"  # the password itself (the file is preferred: systemd LoadCredential=)
+PASSWORD_ENV = "EDGE_AGENT_MQTT_PASSWORD"  # the password itself (a file is preferred)
+SYSTEMD_CREDENTIAL = "mqtt-password"  # LoadCredential=mqtt-password:<file> in a systemd unit
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class BrokerAddress:
     """A parsed ``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...`` URL.
 
     A URL that names a user but no password takes the password from the environment: the first line of the
-    file named by ``EDGE_AGENT_MQTT_PASSWORD_FILE``, else ``EDGE_AGENT_MQTT_PASSWORD``. That keeps the secret
+    file named by ``EDGE_AGENT_MQTT_PASSWORD_FILE``, else of systemd's credential ``mqtt-password``
+    (``LoadCredential=mqtt-password:<file>``), else ``EDGE_AGENT_MQTT_PASSWORD``. That keeps the secret
     out of argv (``ps``) and out of every log line that shows the URL; :func:`redact_url` removes a password
     that was written into a URL anyway.
     """
@@ -98,8 +101,12 @@ class BrokerAddress:
 
 
 def password_from_environment(environ: Mapping[str, str]) -> str | None:
-    """The password named by ``EDGE_AGENT_MQTT_PASSWORD_FILE`` or given in ``EDGE_AGENT_MQTT_PASSWORD``."""
+    """The password in the file named by ``EDGE_AGENT_MQTT_PASSWORD_FILE``, in systemd's ``mqtt-password``
+    credential, or given in ``EDGE_AGENT_MQTT_PASSWORD`` (the first of them that is set)."""
     path = environ.get(PASSWORD_FILE_ENV)
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if not path and credentials and (Path(credentials) / SYSTEMD_CREDENTIAL).is_file():
+        path = str(Path(credentials) / SYSTEMD_CREDENTIAL)
     if path:
         try:
             lines = Path(path).read_text(encoding="utf-8").splitlines()

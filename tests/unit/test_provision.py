@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge_agent.carrier.mqtt_options import PASSWORD_ENV, PASSWORD_FILE_ENV, BrokerAddress, redact_url
+from edge_agent.carrier.mqtt_options import (
+    PASSWORD_ENV,
+    PASSWORD_FILE_ENV,
+    SYSTEMD_CREDENTIAL,
+    BrokerAddress,
+    redact_url,
+)
 from edge_agent.carrier.topics import acl_rules
 from edge_agent.errors import ConfigError
 from edge_agent.provision import hash_password, provision, render_acl, verify_password
@@ -144,6 +150,9 @@ def test_a_url_user_takes_its_password_from_a_file_or_the_environment(tmp_path: 
     secret.write_text("s3cret\n")
     assert BrokerAddress.parse("mqtt://op@h", {PASSWORD_FILE_ENV: str(secret), PASSWORD_ENV: "x"}).password == "s3cret"
     assert BrokerAddress.parse("mqtt://op@h", {PASSWORD_ENV: "x"}).password == "x"
+    (tmp_path / SYSTEMD_CREDENTIAL).write_text("from-systemd\n")  # LoadCredential=mqtt-password:...
+    assert BrokerAddress.parse("mqtt://op@h", {"CREDENTIALS_DIRECTORY": str(tmp_path), PASSWORD_ENV: "x"}).password \
+        == "from-systemd"
     assert BrokerAddress.parse("mqtt://op:given@h", {PASSWORD_ENV: "x"}).password == "given"
     assert BrokerAddress.parse("mqtt://h", {PASSWORD_ENV: "x"}).password is None  # no user, no password
     with pytest.raises(ConfigError, match=f"{PASSWORD_FILE_ENV}=.*missing"):
