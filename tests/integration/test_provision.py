@@ -4,6 +4,7 @@ with its generated config; it cannot publish into another device's topics; `subm
 
 from __future__ import annotations
 
+import asyncio
 import grp
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge_agent.broker_watch import DropCounter, watch_dropped
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import PASSWORD_FILE_ENV
 from edge_agent.provision import HARDENED_CIPHERS, provision
@@ -30,7 +32,7 @@ from edge_agent.runtime.processes import ProcessGroup
 from .helpers import FAST, Echo
 from .production import ROOT, prod_config, site_dir
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 PREFIX = "prov"
 NOT_AUTHORISED = 135
@@ -136,6 +138,22 @@ def test_submit_runs_a_job_as_the_operator_against_a_coordinator_and_devices_on_
     assert sum(p["x"][0] for p in report["participants"].values()) == pytest.approx(120, abs=0.01)
     for user in ("coordinator", "operator"):  # no password on any command line or in the output
         assert site.password_file(user).read_text().strip() not in done.stdout + done.stderr
+
+
+async def test_a_dashboard_user_watches_the_dropped_message_counter(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_FILE_ENV, str(site.password_file("dash")))
+    counter, stop = DropCounter(), asyncio.Event()
+    async with asyncio.TaskGroup() as tasks:
+        watch = tasks.create_task(watch_dropped(f"mqtt://dash@127.0.0.1:{site.broker.port}", stop, counter=counter,
+                                                options=FAST))
+        for _ in range(150):  # $SYS totals come every sys_interval (10 s), retained
+            if counter.total is not None:
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+    assert watch.result().total == 0  # the ACL lets the dashboard read $SYS; nothing dropped
 
 
 @pytest.mark.parametrize("cipher", ["AES128-SHA", "AES256-SHA", "AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-SHA"])
