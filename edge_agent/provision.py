@@ -429,7 +429,8 @@ def _device_bundle(site: _Site, device: str, params: Mapping[str, Any] | None, p
     from edge_agent.runtime.device_config import DeviceConfig  # noqa: PLC0415  (pydantic models: only here)
 
     DeviceConfig.model_validate(config)  # what the agent will load
-    header = f"# {device}: written by `edge-agent provision`; install this folder as {there}/ (mode 0600 files)\n"
+    header = (f"# {device}: written by `edge-agent provision`. Install this folder as {there}/, readable by the "
+              f"agent's user only\n# (broker/README.md, step 4).\n")
     writer.file(bundle / f"{device}.yaml", (header + yaml.safe_dump(config, sort_keys=False)).encode(), 0o640)
 
 
