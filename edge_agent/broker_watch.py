@@ -8,7 +8,7 @@ total it publishes every ``sys_interval`` seconds on ``$SYS/broker/publish/messa
     EDGE_AGENT_MQTT_PASSWORD_FILE=/etc/mosquitto/edge-agent/secrets/watch.password \\
         python -m edge_agent.broker_watch --broker mqtt://watch@127.0.0.1:1883
 
-The user needs read access to ``$SYS/#``: a dashboard user (``edge-agent provision --dashboard watch``) of its
+The user needs read access to ``$SYS/#``: a dashboard user (``python -m edge_agent.provision --dashboard watch``) of its
 own, since user name = client id on the production broker. A broker restart resets the total; the watcher
 counts from the new total then.
 """

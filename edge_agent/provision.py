@@ -2,8 +2,9 @@
 
 ::
 
-    edge-agent provision --out /etc/mosquitto/edge-agent --fleet deploy/fleets/demo.yaml --host mqtt.example.org
-    python broker/make_credentials.py --out ...          # the same command, for hosts without the CLI hook
+    python -m edge_agent.provision --out /etc/mosquitto/edge-agent --fleet deploy/fleets/demo.yaml --host mqtt.lan
+    python broker/make_credentials.py --out ...    # the same, from a source checkout
+    edge-agent provision --out ...                 # the same, once cli.py adds add_provision_parser
 
 Roles (one MQTT user each; user name = client id = the topic level the user may write under):
 

@@ -2,16 +2,19 @@
 
 ```yaml
 id: gen-1                       # also its MQTT user name and topic level
-broker: mqtt://10.0.0.2:1883    # mqtts:// for TLS; --broker overrides it
+broker: mqtts://10.0.0.2:8883   # mqtts:// is TLS, mqtt:// plain TCP; --broker overrides it
 prefix: edge                    # topic prefix shared by the fleet
 credentials:                    # optional: password auth and/or client-certificate TLS
-  username: gen-1               # defaults to id
-  password_file: /etc/edge-agent/gen-1.password
-  ca_file: /etc/edge-agent/ca.crt
+  username: gen-1               # defaults to id once a password is given
+  password_file: /etc/edge-agent/gen-1.password   # or password_env: NAME (an environment variable)
+  ca_file: /etc/edge-agent/ca.crt                 # TLS only: an mqtt:// broker with a CA is an error
   cert_file: /etc/edge-agent/gen-1.crt
   key_file: /etc/edge-agent/gen-1.key
 device: {kind: generator, p_max: 80, cost_linear: 2.0, cost_quadratic: 0.04}
 ```
+
+The password is never in this file or in the broker URL. ``python -m edge_agent.provision`` (broker/README.md)
+writes a file like this one for every device, next to its password file and the CA.
 """
 
 from __future__ import annotations
