@@ -71,6 +71,7 @@ __all__ = [
     "main",
     "provision",
     "render_acl",
+    "run_provision",
     "verify_password",
 ]
 
@@ -437,11 +438,10 @@ def _device_bundle(site: _Site, device: str, params: Mapping[str, Any] | None, p
 
 # -- command line ----------------------------------------------------------------------------------------
 def add_provision_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The ``provision`` subcommand (its handler is :func:`run_provision`)."""
+    """The ``edge-agent provision`` subcommand; :func:`run_provision` handles it."""
     parser = commands.add_parser("provision", help="create broker users, ACL, certificates and device files",
                                  description=__doc__.split("\n\n")[0] if __doc__ else None)
     _add_arguments(parser)
-    parser.set_defaults(handler=run_provision)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

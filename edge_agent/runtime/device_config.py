@@ -98,6 +98,8 @@ class DeviceConfig(StrictModel):
         if isinstance(data, dict) and isinstance(data.get("device"), dict) and "id" in data:
             data = {**data, "device": {"id": data["id"], **data["device"]}}
         credentials = data.get("credentials") if isinstance(data, dict) else None
+        if isinstance(credentials, Credentials):
+            credentials = credentials.model_dump(exclude_none=True)
         if (isinstance(credentials, dict) and credentials.get("username") is None and "id" in data
                 and (credentials.get("password_file") or credentials.get("password_env"))):
             data = {**data, "credentials": {**credentials, "username": data["id"]}}  # what the ACL expects

@@ -23,7 +23,7 @@ from edge_agent.carrier.mqtt_options import (
 from edge_agent.carrier.topics import acl_rules
 from edge_agent.errors import ConfigError
 from edge_agent.provision import hash_password, provision, render_acl, verify_password
-from edge_agent.runtime.device_config import DeviceConfig, load_device_config
+from edge_agent.runtime.device_config import Credentials, DeviceConfig, load_device_config
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
@@ -191,5 +191,7 @@ def test_a_device_password_comes_from_a_file_or_a_named_variable(
         config.credentials.password()
     monkeypatch.setenv("PV1_PASSWORD", "s3cret")
     assert config.credentials.password() == "s3cret"
+    built = DeviceConfig(id="pv-1", device=config.device, credentials=Credentials(password_file=tmp_path / "p"))
+    assert built.credentials.username == "pv-1"
     with pytest.raises(ValueError, match="password_file or password_env, not both"):
         DeviceConfig.model_validate(_config("mqtt://h", password_env="X", password_file=str(tmp_path / "p")))
