@@ -182,3 +182,17 @@ def _handshake(site: Site, cipher: str) -> tuple[str | None, str]:
         assert negotiated is not None
         return tls.version(), negotiated[0]
 
+
+
+async def test_client_certificates_from_provision_pass_require_certificate() -> None:
+    with site_dir() as out:
+        provision(out, devices={"gen-1": GENERATORS["gen-1"]}, prefix=PREFIX, device_dir=f"{out}/devices/{{id}}",
+                  client_certs=True)
+        tls_port = free_port()
+        config = prod_config(out, tls_port).replace("# require_certificate true", "require_certificate true")
+        async with PrivateBroker(config_template=config) as broker:
+            site = Site(out, broker, tls_port)
+            async with _device(site, "gen-1") as gen1:  # password and its certificate, both from its folder
+                assert await gen1.publish_raw(gen1.topics.results("gen-1"), b"{}") < 128
+            with pytest.raises(ssl.SSLError):  # no client certificate: the handshake fails
+                _handshake(site, "ECDHE-ECDSA-AES128-GCM-SHA256")
