@@ -4,7 +4,7 @@
     python broker/make_credentials.py --out /etc/mosquitto/edge-agent --fleet deploy/fleets/demo.yaml --host mqtt.lan
 
 Users and roles, the ACL, a local CA with the broker's certificate and one folder per device to install on it;
-see edge_agent/provision.py and broker/README.md.
+see edge_agent/provision/ and broker/README.md.
 """
 
 from __future__ import annotations
