@@ -18,6 +18,7 @@ from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.family import Plan, RunOptions, ScenarioModel
 from edge_agent.logs import configure_logging
+from edge_agent.provision import add_provision_parser, run_provision
 from edge_agent.registry import families, family_of, family_running, load_scenario, scenario_schema
 from edge_agent.report import format_report
 from edge_agent.results import RunReport
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--plot", type=Path, metavar="PNG", help="draw the convergence of every job into this PNG")
 
     _add_experiment(commands)
+    add_provision_parser(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
@@ -261,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
-                    "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment}
+                    "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
+                    "provision": run_provision}
         return commands[args.command](args)
     except ConfigError as error:
         print(f"edge-agent: error: {error}", file=sys.stderr)

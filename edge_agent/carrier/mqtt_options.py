@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from edge_agent.errors import ConfigError
 
-__all__ = ["DEFAULT_MAX_PAYLOAD", "BrokerAddress", "Inbound", "MqttOptions", "Will"]
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "PASSWORD_ENV",
+    "PASSWORD_FILE_ENV",
+    "SYSTEMD_CREDENTIAL",
+    "BrokerAddress",
+    "Inbound",
+    "MqttOptions",
+    "Will",
+    "password_from_environment",
+    "redact_url",
+]
 
 DEFAULT_MAX_PAYLOAD = 256 * 1024  # keep equal to the broker's message_size_limit (broker/*.conf)
+PASSWORD_FILE_ENV = "EDGE_AGENT_MQTT_PASSWORD_FILE"  # a file whose first line is the password of the URL's user
+PASSWORD_ENV = "EDGE_AGENT_MQTT_PASSWORD"  # the password itself (a file is preferred)
+SYSTEMD_CREDENTIAL = "mqtt-password"  # LoadCredential=mqtt-password:<file> in a systemd unit
 
 
 @dataclass(frozen=True)
@@ -45,26 +61,74 @@ class MqttOptions:
 
 @dataclass(frozen=True)
 class BrokerAddress:
-    """A parsed ``mqtt://[user:password@]host[:port]`` or ``mqtts://...`` URL."""
+    """A parsed ``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...`` URL.
+
+    A URL that names a user but no password takes the password from the environment: the first line of the
+    file named by ``EDGE_AGENT_MQTT_PASSWORD_FILE``, else of systemd's credential ``mqtt-password``
+    (``LoadCredential=mqtt-password:<file>``), else ``EDGE_AGENT_MQTT_PASSWORD``. That keeps the secret
+    out of argv (``ps``) and out of every log line that shows the URL; :func:`redact_url` removes a password
+    that was written into a URL anyway.
+    """
 
     host: str
     port: int
     tls: bool
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
+    def parse(cls, url: str, environ: Mapping[str, str] | None = None) -> BrokerAddress:
         parts = urlsplit(url)
         try:
             port = parts.port
         except ValueError:
             port = -1
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1:
-            msg = f"broker URL {url!r} is not valid: use mqtt://host[:port] or mqtts://host[:port]"
+            msg = f"broker URL {redact_url(url)!r} is not valid: use mqtt://host[:port] or mqtts://host[:port]"
             raise ConfigError(msg)
         tls = parts.scheme == "mqtts"
-        return cls(parts.hostname, port or (8883 if tls else 1883), tls, parts.username, parts.password)
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password is not None else None
+        if username is not None and password is None:
+            password = password_from_environment(os.environ if environ is None else environ)
+        return cls(parts.hostname, port or (8883 if tls else 1883), tls, username, password)
+
+    def redacted(self) -> str:
+        """The URL without its password, for logs and error messages."""
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
+
+
+def password_from_environment(environ: Mapping[str, str]) -> str | None:
+    """The password in the file named by ``EDGE_AGENT_MQTT_PASSWORD_FILE``, in systemd's ``mqtt-password``
+    credential, or given in ``EDGE_AGENT_MQTT_PASSWORD`` (the first of them that is set)."""
+    path = environ.get(PASSWORD_FILE_ENV)
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if not path and credentials and (Path(credentials) / SYSTEMD_CREDENTIAL).is_file():
+        path = str(Path(credentials) / SYSTEMD_CREDENTIAL)
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            msg = f"cannot read the MQTT password from {PASSWORD_FILE_ENV}={path}: {error.strerror}"
+            raise ConfigError(msg) from None
+        if not lines or not lines[0].strip():
+            raise ConfigError(f"the MQTT password file {PASSWORD_FILE_ENV}={path} is empty")
+        return lines[0].strip()
+    return environ.get(PASSWORD_ENV) or None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (a URL that does not parse is returned unchanged)."""
+    parts = urlsplit(url)
+    try:
+        if parts.password is None:
+            return url
+    except ValueError:
+        return url
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}").geturl()
 
 
 @dataclass(frozen=True)

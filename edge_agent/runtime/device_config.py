@@ -2,26 +2,31 @@
 
 ```yaml
 id: gen-1                       # also its MQTT user name and topic level
-broker: mqtt://10.0.0.2:1883    # mqtts:// for TLS; --broker overrides it
+broker: mqtts://10.0.0.2:8883   # mqtts:// is TLS, mqtt:// plain TCP; --broker overrides it
 prefix: edge                    # topic prefix shared by the fleet
 credentials:                    # optional: password auth and/or client-certificate TLS
-  username: gen-1               # defaults to id
-  password_file: /etc/edge-agent/gen-1.password
-  ca_file: /etc/edge-agent/ca.crt
+  username: gen-1               # defaults to id once a password is given
+  password_file: /etc/edge-agent/gen-1.password   # or password_env: NAME (an environment variable)
+  ca_file: /etc/edge-agent/ca.crt                 # TLS only: an mqtt:// broker with a CA is an error
   cert_file: /etc/edge-agent/gen-1.crt
   key_file: /etc/edge-agent/gen-1.key
 device: {kind: generator, p_max: 80, cost_linear: 2.0, cost_quadratic: 0.04}
 ```
+
+The password is never in this file or in the broker URL. ``python -m edge_agent.provision`` (broker/README.md)
+writes a file like this one for every device, next to its password file and the CA.
 """
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, TypeAdapter, model_validator
 
+from edge_agent.carrier.mqtt_options import BrokerAddress
 from edge_agent.config import StrictModel, load_yaml, parse
 from edge_agent.devices import AgentDevice
 from edge_agent.errors import ConfigError
@@ -33,6 +38,8 @@ __all__ = ["Credentials", "DeviceConfig", "load_device_config"]
 class Credentials(StrictModel):
     username: str | None = None
     password_file: Path | None = Field(None, description="file holding the MQTT password (first line)")
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                     description="environment variable holding the MQTT password")
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -42,9 +49,23 @@ class Credentials(StrictModel):
         if (self.cert_file is None) != (self.key_file is None):
             msg = "cert_file and key_file go together (client-certificate TLS needs both)"
             raise ValueError(msg)
+        if self.password_file is not None and self.password_env is not None:
+            msg = "give the password once: password_file or password_env, not both"
+            raise ValueError(msg)
         return self
 
+    @property
+    def tls(self) -> bool:
+        """Whether these credentials need a TLS connection (a CA or a client certificate is given)."""
+        return self.ca_file is not None or self.cert_file is not None
+
     def password(self) -> str | None:
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if not value:
+                msg = f"credentials.password_env names {self.password_env}, which is not set in the environment"
+                raise ConfigError(msg)
+            return value
         if self.password_file is None:
             return None
         try:
@@ -74,9 +95,15 @@ class DeviceConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _device_takes_the_id(cls, data: Any) -> Any:
-        """The device block need not repeat the id: it is the device's own."""
+        """The device block need not repeat the id: it is the device's own; so is the MQTT user name."""
         if isinstance(data, dict) and isinstance(data.get("device"), dict) and "id" in data:
             data = {**data, "device": {"id": data["id"], **data["device"]}}
+        credentials = data.get("credentials") if isinstance(data, dict) else None
+        if isinstance(credentials, Credentials):
+            credentials = credentials.model_dump(exclude_none=True)
+        if (isinstance(credentials, dict) and credentials.get("username") is None and "id" in data
+                and (credentials.get("password_file") or credentials.get("password_env"))):
+            data = {**data, "credentials": {**credentials, "username": data["id"]}}  # what the ACL expects
         return data
 
     @model_validator(mode="after")
@@ -84,7 +111,28 @@ class DeviceConfig(StrictModel):
         if self.device.id != self.id:
             msg = f"device.id {self.device.id!r} differs from id {self.id!r}; give the id once, at the top"
             raise ValueError(msg)
+        _check_scheme(self.broker, self.credentials, "broker")
         return self
+
+    def broker_url(self, override: str | None = None) -> str:
+        """The URL to connect to: ``override`` (``--broker``) or ``broker``, checked against the credentials."""
+        if override is None:
+            return self.broker
+        _check_scheme(override, self.credentials, "--broker")
+        return override
+
+
+def _check_scheme(url: str, credentials: Credentials, field: str) -> None:
+    """A CA or client certificate with a plain ``mqtt://`` URL is a mistake, not a request for TLS."""
+    try:
+        tls = BrokerAddress.parse(url, environ={}).tls
+    except ConfigError as error:
+        raise ValueError(f"{field}: {error}") from None
+    if credentials.tls and not tls:
+        given = "credentials.ca_file" if credentials.ca_file is not None else "credentials.cert_file"
+        msg = (f"{field} {url!r} is plain MQTT (mqtt://) but {given} is set for TLS: use mqtts://host:8883 "
+               f"for TLS, or remove {given}")
+        raise ValueError(msg)
 
 
 def load_device_config(path: Path) -> DeviceConfig:

@@ -33,6 +33,7 @@ from edge_agent.algorithms.admm.scenario import run_admm_job
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.carrier.mqtt_options import BrokerAddress
 from edge_agent.config import StrictModel, load_yaml, parse
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError
 from edge_agent.messages import Envelope, Message
@@ -141,9 +142,14 @@ async def submit_jobs(
     wait_for: Sequence[str] = (),
     processes: ProcessGroup | None = None,
 ) -> list[RunReport]:
-    """Send each job to the coordinator service (once it and ``wait_for`` are present); one report per job."""
-    requester = _Requester(f"cli-{secrets.token_hex(4)}")
-    async with MqttConnection(broker_url, codec=registry.codec(), prefix=prefix, client_id=requester.id) as connection:
+    """Send each job to the coordinator service (once it and ``wait_for`` are present); one report per job.
+
+    With a user in the URL (``mqtt://operator@host``, password from ``EDGE_AGENT_MQTT_PASSWORD_FILE``) the
+    requester's id is that user name: the broker's ACL lets a user write only under its own id.
+    """
+    requester = _Requester(BrokerAddress.parse(broker_url, environ={}).username or f"cli-{secrets.token_hex(4)}")
+    async with MqttConnection(broker_url, codec=registry.codec(), prefix=prefix,
+                              client_id=requester.id) as connection:
         carrier = connection.add(requester)
         await wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
         reports = []

@@ -17,6 +17,7 @@ from edge_agent import registry
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.carrier.mqtt_options import redact_url
 from edge_agent.device_agent import DeviceAgent
 from edge_agent.errors import EdgeAgentError
 from edge_agent.family import RoleContext
@@ -98,14 +99,15 @@ async def serve_until_signalled(what: str, **fields: object) -> None:
 async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
     """Serve one device until signalled."""
     credentials = config.credentials
-    url = broker or config.broker
+    url = config.broker_url(broker)  # mqtt:// with a CA or client certificate is refused, naming the field
+    password = credentials.password()
     async with MqttConnection(
         url,
         codec=registry.codec(),
         prefix=config.prefix,
         client_id=config.id,
-        username=credentials.username or (config.id if credentials.password_file else None),
-        password=credentials.password(),
+        username=credentials.username or (config.id if password is not None else None),
+        password=password,
         tls=credentials.tls_context(),
     ) as connection:
 
@@ -120,7 +122,7 @@ async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
             connection.spawn(publish(name, record), f"publish-{name}")
 
         connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
-        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=url)
+        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=redact_url(url))
 
 
 async def run_coordinator(broker: str, prefix: str = "edge", id: str = COORDINATOR_ID) -> None:
@@ -132,4 +134,4 @@ async def run_coordinator(broker: str, prefix: str = "edge", id: str = COORDINAT
             return await connection.publish_raw(topic, payload, retain=True)
 
         connection.add(CoordinatorService(connection.online, id=id, publish_result=publish))
-        await serve_until_signalled("coordinator", broker=broker)
+        await serve_until_signalled("coordinator", broker=redact_url(broker))

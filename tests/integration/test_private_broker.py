@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -85,18 +84,3 @@ def test_make_credentials_refuses_ids_that_are_no_topic_level(tmp_path: Path) ->
                              "dev-1", "dev/2"], capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "invalid device id(s) ['dev/2']" in result.stderr
-
-
-def test_make_credentials_reads_a_fleet_file_and_keeps_known_passwords(tmp_path: Path) -> None:
-    fleet = tmp_path / "fleet.yaml"
-    fleet.write_text("- id: dev-1\n- id: dev-2\n")
-    script = [sys.executable, str(ROOT / "broker/make_credentials.py"), "--out", str(tmp_path / "out")]
-    subprocess.run([*script, "--fleet", str(fleet)], check=True, capture_output=True)
-    first = (tmp_path / "out/credentials.json").read_text()
-    subprocess.run([*script, "dev-3"], check=True, capture_output=True)
-    before, after = json.loads(first), json.loads((tmp_path / "out/credentials.json").read_text())
-    assert sorted(after) == ["dev-1", "dev-2", "dev-3"]
-    assert {k: after[k] for k in before} == before
-    users = [line.split(":")[0] for line in (tmp_path / "out/passwd").read_text().splitlines()]
-    assert users == ["dev-1", "dev-2", "dev-3"]
-    assert "$7$" in (tmp_path / "out/passwd").read_text()  # hashed by mosquitto_passwd

@@ -1,14 +1,11 @@
-"""broker/mosquitto.prod.conf with credentials and ACL from broker/make_credentials.py: anonymous and wrong
+"""broker/mosquitto.prod.conf with credentials and ACL from `edge-agent provision`: anonymous and wrong
 passwords are refused, devices are confined to their own topics, the carrier works through the ACL and TLS."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +18,11 @@ from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
 from edge_agent.carrier.topics import acl_rules
 from edge_agent.errors import TransportError
+from edge_agent.provision import provision
 from edge_agent.runtime import PrivateBroker, free_port
 
 from .helpers import FAST, Echo, request
+from .production import prod_config, site_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -40,44 +39,16 @@ class ProdBroker:
     ca_file: Path
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _make_certificates(directory: Path) -> None:
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test CA",
-             cwd=directory)
-    _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost", cwd=directory)
-    (directory / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "server.crt", "-days", "2", "-extfile", "ext", cwd=directory)
-
-
 @pytest.fixture(scope="module")
-def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProdBroker]:
-    if shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None:
-        pytest.skip("needs the openssl and mosquitto_passwd commands")
-    work = tmp_path_factory.mktemp("prod-broker")
-    subprocess.run(
-        [sys.executable, str(ROOT / "broker/make_credentials.py"), "--out", str(work), "--prefix", PREFIX,
-         "d1", "d2", "d3"], check=True, capture_output=True,
-    )
-    passwords = json.loads((work / "credentials.json").read_text())
-    _make_certificates(work)
-    tls_port = free_port()
-    config = (
-        (ROOT / "broker/mosquitto.prod.conf").read_text()
-        .replace("listener 1883 127.0.0.1", "listener {port} 127.0.0.1")
-        .replace("listener 8883", f"listener {tls_port} 127.0.0.1")
-        .replace("/etc/mosquitto/edge-agent/", "{dir}/")
-        .replace("/etc/mosquitto/certs/", "{dir}/")
-        .replace("/var/lib/mosquitto/", "{dir}/")
-        .replace("log_dest syslog", "log_dest stderr")
-    )
-    files = [work / name for name in ("passwd", "acl", "ca.crt", "server.crt", "server.key")]
-    with PrivateBroker(config_template=config, files=files) as broker:
-        yield ProdBroker(broker, tls_port, passwords, work / "ca.crt")
+def prod() -> Iterator[ProdBroker]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    with site_dir() as work:
+        provision(work, devices=dict.fromkeys(["d1", "d2", "d3"]), prefix=PREFIX)
+        passwords = {user: (work / "secrets" / f"{user}.password").read_text().strip() for user in ("d1", "d2", "d3")}
+        tls_port = free_port()
+        with PrivateBroker(config_template=prod_config(work, tls_port)) as broker:
+            yield ProdBroker(broker, tls_port, passwords, work / "certs/ca.crt")
 
 
 def test_the_acl_template_renders_the_rules_the_topic_layout_needs(tmp_path: Path) -> None:
