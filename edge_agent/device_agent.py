@@ -4,16 +4,19 @@ It holds no transport code: the same object serves in process and in an agent pr
 registered family contributes the device's role in it (:attr:`Family.role <edge_agent.family.Family.role>`):
 an ADMM device builds its local problem per run, a generator joins consensus dispatch runs with its own cost,
 any device joins COHDA runs, a compute node holds its schedule. A message no role accepts is logged.
+
+Nothing a peer sends may take the device down: a role that fails on a message (whatever it raised) is logged
+and counted, and the sender of a direct message is answered with a :class:`Refusal` naming the error.
 """
 
 from __future__ import annotations
 
 import structlog
 
-from edge_agent.carrier.base import Carrier
+from edge_agent.carrier.base import GOSSIP, Carrier
 from edge_agent.devices import AgentDevice
 from edge_agent.family import Role, RoleContext
-from edge_agent.messages import Envelope, Message
+from edge_agent.messages import Envelope, Message, Refusal
 from edge_agent.registry import families
 
 __all__ = ["DeviceAgent"]
@@ -24,6 +27,7 @@ log = structlog.get_logger("edge_agent.device")
 class DeviceAgent:
     def __init__(self, device: AgentDevice, context: RoleContext | None = None) -> None:
         self.device = device
+        self.failures = 0  # messages a role failed on (answered with a Refusal where a reply can go)
         context = context or RoleContext()
         self.roles: dict[str, Role] = {}
         for family in families():
@@ -36,8 +40,16 @@ class DeviceAgent:
         return self.device.id
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
-        for role in self.roles.values():
+        for name, role in self.roles.items():
             if role.accepts(message):
-                await role.handle(carrier, message, envelope)
+                try:
+                    await role.handle(carrier, message, envelope)
+                except Exception as error:
+                    self.failures += 1
+                    reason = f"{self.id!r} could not handle {message.kind!r}: {type(error).__name__}: {error}"[:2000]
+                    log.warning("device.handler_failed", participant=self.id, family=name, kind=message.kind,
+                                sender=envelope.sender, error=reason)
+                    if envelope.receiver != GOSSIP and envelope.in_reply_to is None:
+                        carrier.reply(Refusal(reason=reason), envelope)
                 return
         log.warning("device.unexpected_message", participant=self.id, kind=message.kind, sender=envelope.sender)

@@ -22,6 +22,9 @@ __all__ = ["AgentDevice", "Battery", "ComputeNode", "DeviceSpec", "FlexibleLoad"
 
 class _Device(StrictModel):
     id: AgentId
+    max_slots: int = Field(
+        1024, ge=1, le=100_000, description="the longest horizon the device takes part in (bounds memory, solve time)"
+    )
 
     def fixed_size(self) -> int | None:
         """The number of decision variables if the device fixes it, else None (it follows the horizon)."""

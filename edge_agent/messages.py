@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 
 from edge_agent.ids import ID_PATTERN, AgentId
 
-__all__ = ["SCHEMA_VERSION", "Envelope", "FloatMatrix", "FloatVector", "Message", "as_array"]
+__all__ = ["SCHEMA_VERSION", "Envelope", "FloatMatrix", "FloatVector", "Message", "Refusal", "as_array"]
 
 SCHEMA_VERSION: Final = 1
 
@@ -90,6 +90,13 @@ class Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     kind: str
+
+
+class Refusal(Message):
+    """Receiver -> sender, in reply: the message could not be handled; the receiver keeps serving."""
+
+    kind: Literal["refusal"] = "refusal"
+    reason: str = Field(max_length=2000)
 
 
 class Envelope(BaseModel):

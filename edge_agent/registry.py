@@ -17,6 +17,7 @@ from edge_agent.codec import Codec
 from edge_agent.config import load_yaml, parse
 from edge_agent.errors import ConfigError
 from edge_agent.family import Family, ScenarioModel
+from edge_agent.messages import Refusal
 
 __all__ = [
     "FAMILIES",
@@ -49,8 +50,8 @@ def families() -> tuple[Family, ...]:
 
 @cache
 def codec() -> Codec:
-    """The wire codec: every message kind of every registered family."""
-    return Codec(kind for family in families() for kind in family.messages)
+    """The wire codec: the core kinds (:class:`Refusal`) and every message kind of every registered family."""
+    return Codec((Refusal, *(kind for family in families() for kind in family.messages)))
 
 
 def family_of(scenario: ScenarioModel) -> Family:

@@ -104,8 +104,7 @@ class Carrier(ABC):
         self.clock = clock
         self.run_id = run_id
         self._seq = itertools.count()
-        self._incarnation = secrets.token_hex(4)
-        self._pending: dict[str, asyncio.Future[Message]] = {}
+        self._pending: dict[str, tuple[str, asyncio.Future[Message]]] = {}  # request id -> (asked, answer)
 
     @property
     def id(self) -> str:
@@ -132,7 +131,7 @@ class Carrier(ABC):
         """
         envelope = self._envelope(body, receiver)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[envelope.id] = future
+        self._pending[envelope.id] = (receiver, future)
 
         def expire() -> None:
             if not future.done():
@@ -164,8 +163,9 @@ class Carrier(ABC):
         seq = next(self._seq)
         # Validated construction runs in pydantic-core and costs about half of ``model_construct``'s
         # Python loop; the body, already validated when it was built, is kept as it is (not copied).
+        # Ids are random: a reply is accepted only from the one asked, for an id it could not have guessed.
         return Envelope(
-            id=f"{self._incarnation}-{seq}",
+            id=secrets.token_hex(8),
             sender=self.id,
             receiver=receiver,
             seq=seq,
@@ -178,12 +178,13 @@ class Carrier(ABC):
     def _receive(self, envelope: Envelope) -> Coroutine[Any, Any, None] | None:
         """Route one arrived envelope: resolve a waiting request, or return the handler coroutine.
 
-        A reply to a request nobody waits for any more (it timed out) is dropped and logged.
+        A reply is bound to its request and to the participant asked: one nobody waits for any more (it timed
+        out), or one from anybody else, is dropped and logged.
         """
         if envelope.in_reply_to is not None:
-            future = self._pending.get(envelope.in_reply_to)
-            if future is None:
-                log.info("carrier.late_reply", participant=self.id, sender=envelope.sender,
+            asked, future = self._pending.get(envelope.in_reply_to, (None, None))
+            if future is None or asked != envelope.sender:
+                log.info("carrier.unmatched_reply", participant=self.id, sender=envelope.sender, asked=asked,
                          kind=envelope.body.kind)
             elif not future.done():
                 future.set_result(envelope.body)

@@ -72,14 +72,8 @@ class MqttCarrier(Carrier):
         finally:
             self._requesting = False
 
-    def _transmit(self, envelope: Envelope) -> None:
-        try:
-            self._connection.transmit(envelope, expects_reply=self._requesting)
-        except EdgeAgentError:
-            pending = self._pending.pop(envelope.id, None)
-            if pending is not None:
-                pending.cancel()  # the request never left: release its future (its callback, the timer)
-            raise
+    def _transmit(self, envelope: Envelope) -> None:  # a request that cannot leave is released by request()
+        self._connection.transmit(envelope, expects_reply=self._requesting)
 
     def subscribe(self, senders: Iterable[str]) -> None:
         self._connection.subscribe_gossip(self.id, senders)
@@ -137,7 +131,7 @@ class MqttConnection:
         self._gossip_subscribers: dict[str, set[str]] = {}
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._dedup_size = dedup_size
-        self._reply_routes: OrderedDict[tuple[str, str], tuple[str | None, bytes | None]] = OrderedDict()
+        self._correlations: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()  # (replier, request id)
         self._tasks: asyncio.TaskGroup | None = None
         self._work: set[asyncio.Task[Any]] = set()  # handlers and drivers: awaited on exit, unlike reconnects
         will = Will(self.topics.presence(self.node), self._will_payload)
@@ -268,10 +262,8 @@ class MqttConnection:
             topic = self.topics.direct(sender, receiver)
             if expects_reply:
                 response_topic, correlation = self.topics.direct(receiver, sender), envelope.id.encode()
-            elif envelope.in_reply_to is not None:
-                asked, correlation = self._reply_routes.pop((sender, envelope.in_reply_to), (None, None))
-                if asked is not None and self.topics.owns(sender, asked):
-                    topic = asked
+            elif envelope.in_reply_to is not None:  # a reply goes to the requester's inbox, whatever it asked for
+                correlation = self._correlations.pop((sender, envelope.in_reply_to), None)
         payload = self.codec.encode(envelope)
         self._link.publish(topic, payload, response_topic=response_topic, correlation=correlation)
         self.stats.sent += 1
@@ -343,9 +335,12 @@ class MqttConnection:
             self._reject(message, f"no participant {envelope.receiver!r} is hosted here")
             return
         if message.response_topic is not None and envelope.in_reply_to is None:
-            self._reply_routes[(envelope.receiver, envelope.id)] = (message.response_topic, message.correlation)
-            if len(self._reply_routes) > _REPLY_ROUTES_KEPT:
-                self._reply_routes.popitem(last=False)
+            if message.response_topic != self.topics.direct(envelope.receiver, envelope.sender):
+                self._reject(message, f"response topic {message.response_topic!r} is not the requester's inbox")
+                return
+            self._correlations[(envelope.receiver, envelope.id)] = message.correlation
+            if len(self._correlations) > _REPLY_ROUTES_KEPT:
+                self._correlations.popitem(last=False)
         self._deliver(carrier, envelope)
 
     def _deliver(self, carrier: MqttCarrier, envelope: Envelope) -> None:

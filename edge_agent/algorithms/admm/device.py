@@ -1,12 +1,17 @@
 """A device's side of ADMM runs: its local problem, built from its private model when a run first asks.
 
-The horizon of a run is the length of the reference it is sent; the device keeps one solver per run (the
-newest ``runs_kept``) and answers a run it cannot take part in with an :class:`AdmmFailure` naming why.
+The horizon of a run is the length of the reference it is sent, at most the device's ``max_slots``. Every
+(run, coordinator, horizon) has its own solver, so nothing one requester sends can change another run's
+result; a solver serves one request at a time (OSQP is not thread-safe), is set up off the event loop, and
+only the newest ``runs_kept`` are kept. A run the device cannot take part in is answered with an
+:class:`AdmmFailure` naming why.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -29,7 +34,16 @@ class LocalModel(Protocol):
     @property
     def id(self) -> str: ...
 
+    @property
+    def max_slots(self) -> int: ...
+
     def local_problem(self, size: int) -> ConvexQP: ...
+
+
+@dataclass
+class _Run:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    actor: AdmmFlexActor | None = None
 
 
 class AdmmDevice:
@@ -39,7 +53,7 @@ class AdmmDevice:
     def __init__(self, model: LocalModel, runs_kept: int = 4) -> None:
         self.model = model
         self._runs_kept = runs_kept
-        self._actors: OrderedDict[tuple[str | None, int], AdmmFlexActor] = OrderedDict()
+        self._runs: OrderedDict[tuple[str | None, str, int], _Run] = OrderedDict()
 
     @property
     def id(self) -> str:
@@ -52,16 +66,25 @@ class AdmmDevice:
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
         if not isinstance(message, AdmmRequest):
             return
-        key = (envelope.run, message.reference.size)
-        actor = self._actors.get(key)
-        if actor is None:
-            try:
-                actor = AdmmFlexActor(self.model.local_problem(message.reference.size), message.rho)
-            except ConfigError as error:
-                log.warning("device.cannot_take_part", participant=self.id, run=envelope.run, error=str(error))
-                carrier.reply(AdmmFailure(round=message.round, reason=str(error)), envelope)
-                return
-            self._actors[key] = actor
-            while len(self._actors) > self._runs_kept:
-                self._actors.popitem(last=False)
-        await actor.handle(carrier, message, envelope)
+        size = message.reference.size
+        if not 1 <= size <= self.model.max_slots:
+            reason = f"{self.id!r} takes runs of 1 to {self.model.max_slots} slots (max_slots), not {size}"
+            log.warning("device.cannot_take_part", participant=self.id, run=envelope.run, error=reason)
+            carrier.reply(AdmmFailure(round=message.round, reason=reason), envelope)
+            return
+        key = (envelope.run, envelope.sender, size)
+        run = self._runs.get(key)
+        if run is None:
+            run = self._runs[key] = _Run()
+            while len(self._runs) > self._runs_kept:
+                self._runs.popitem(last=False)
+        async with run.lock:
+            if run.actor is None:
+                try:
+                    problem = self.model.local_problem(size)
+                    run.actor = await carrier.run_blocking(AdmmFlexActor, problem, message.rho)
+                except ConfigError as error:
+                    log.warning("device.cannot_take_part", participant=self.id, run=envelope.run, error=str(error))
+                    carrier.reply(AdmmFailure(round=message.round, reason=str(error)), envelope)
+                    return
+            await run.actor.handle(carrier, message, envelope)

@@ -16,7 +16,7 @@ class AdmmRequest(Message):
 
     kind: Literal["admm.request"] = "admm.request"
     round: int = Field(ge=0)
-    rho: float = Field(gt=0, allow_inf_nan=False)
+    rho: float = Field(gt=0, le=1e8, allow_inf_nan=False)
     reference: FloatVector
 
 
