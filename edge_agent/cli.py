@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +19,7 @@ from edge_agent.algorithms.scheduling.plan import SchedulingPlan
 from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.family import Plan, RunOptions, ScenarioModel
+from edge_agent.ids import validate_id
 from edge_agent.logs import configure_logging
 from edge_agent.provision import add_provision_parser, run_provision
 from edge_agent.registry import families, family_of, family_running, load_scenario, scenario_schema
@@ -59,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     coordinator = commands.add_parser("coordinator", help="run the coordinator service (until SIGTERM/SIGINT)")
     coordinator.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
     coordinator.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+    coordinator.add_argument("--operators", default="operator", metavar="IDS",
+                             help="comma-separated ids that may submit jobs (default: operator)")
 
     submit = commands.add_parser("submit", help="send job(s) to a running coordinator service and print the results")
     submit.add_argument("job_file", type=Path, metavar="JOB", help="job YAML: one job, or `jobs: [...]`")
@@ -122,6 +127,8 @@ def _solve(args: argparse.Namespace) -> int:
     if (args.json or args.out) and len(args.scenarios) > 1:
         raise ConfigError("--json and --out take a single scenario; run one scenario per call")
     scenarios = [load_scenario(path) for path in args.scenarios]  # validate all before running any
+    for path in (args.out, args.plot):
+        _writable(path)
     reports: list[RunReport] = []
     for path, scenario in zip(args.scenarios, scenarios, strict=True):
         options = RunOptions(run_id=uuid.uuid4().hex[:12], seed=args.seed, shuffle=args.shuffle)
@@ -135,6 +142,18 @@ def _solve(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(reports, args.plot)
     return 0 if all(r.status == "converged" for r in reports) else 3
+
+
+def _writable(path: Path | None) -> None:
+    """Create the folder of an output file before the run, so that no result is lost after it."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create the folder of {path}: {error.strerror}") from None
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a file name")
 
 
 def _plan(scenario: ScenarioModel, source: str, options: RunOptions) -> Plan:
@@ -180,7 +199,8 @@ def _agent(args: argparse.Namespace) -> int:
 
 
 def _coordinator(args: argparse.Namespace) -> int:
-    asyncio.run(run_coordinator(args.broker, args.prefix))
+    operators = [validate_id(name.strip(), "--operators id") for name in args.operators.split(",") if name.strip()]
+    asyncio.run(run_coordinator(args.broker, args.prefix, operators=operators))
     return 0
 
 
@@ -252,15 +272,26 @@ def _experiment(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     text = json.dumps(scenario_schema(), indent=2) + "\n"
     if args.out:
+        _writable(args.out)
         args.out.write_text(text, encoding="utf-8")
+        print(f"JSON Schema of scenario files written to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP end a command the way Ctrl-C does: every broker, process and temporary folder it
+    started is torn down on the way out (the long-running services handle them on their event loop)."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
@@ -272,9 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeAgentError as error:
         print(f"edge-agent: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("edge-agent: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        name = str(interrupt) or "SIGINT"
+        print(f"edge-agent: interrupted ({name}); everything it started was stopped", file=sys.stderr)
+        return 128 + int(getattr(signal.Signals, name, signal.SIGINT))
 
 
 if __name__ == "__main__":

@@ -46,10 +46,12 @@ class Codec:
         except ValidationError as exc:
             try:
                 data = json.loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):  # the problems are named without the values then
                 data = None
             problems = "; ".join(validation_problems(exc, data, limit=5))
             raise ProtocolError(f"rejected message: {problems}") from None
+        except (ValueError, RecursionError, OverflowError) as exc:  # nesting or numbers no model accepts
+            raise ProtocolError(f"rejected message: {type(exc).__name__}: {str(exc)[:200]}") from None
         if envelope.v != SCHEMA_VERSION:
             raise ProtocolError(
                 f"schema version {envelope.v} is not supported (this build speaks {SCHEMA_VERSION})",

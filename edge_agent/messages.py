@@ -36,9 +36,12 @@ def as_array(value: Any, ndim: int) -> NDArray[np.float64]:
         try:
             raw = base64.b64decode(value["b64"], validate=True)
             shape = tuple(int(n) for n in value["shape"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             msg = "a packed array needs 'b64' (base64 of little-endian float64) and 'shape' (list of ints)"
             raise ValueError(msg) from exc
+        if len(shape) != ndim or any(not 0 <= n <= len(raw) for n in shape):
+            msg = f"shape {list(shape)[:4]} is not the shape of a {ndim}-dimensional array of {len(raw) // 8} values"
+            raise ValueError(msg)
         if value.get("dtype", "<f8") != "<f8":
             msg = f"dtype {value.get('dtype')!r} is not accepted; only '<f8' (little-endian float64)"
             raise ValueError(msg)

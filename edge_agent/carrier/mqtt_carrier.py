@@ -34,7 +34,7 @@ from edge_agent.carrier.base import GOSSIP, Carrier, Participant
 from edge_agent.carrier.eager import start_eagerly
 from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
-from edge_agent.carrier.presence import PresenceRecord, PresenceTracker
+from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
 from edge_agent.carrier.topics import Route, Topics
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
@@ -235,11 +235,12 @@ class MqttConnection:
 
     def _record(self, agent: str, *, online: bool, reason: str) -> bytes:
         return PresenceRecord.model_validate(
-            {"online": online, "agent": agent, "node": self.node, "session": self._link.session, "reason": reason}
+            {"online": online, "agent": agent, "node": self.node, "session": session_of(self.node, self._link.session),
+             "reason": reason}
         ).encode()
 
     def _will_payload(self, session: str) -> bytes:
-        return PresenceRecord(online=False, agent=self.node, node=self.node, session=session,
+        return PresenceRecord(online=False, agent=self.node, node=self.node, session=session_of(self.node, session),
                               reason="will").encode()
 
     def _announce(self, agent: str) -> None:

@@ -8,6 +8,12 @@ on ``<prefix>/<n>/presence``, and a clean shutdown publishes the same for every 
 
 One rule folds all of them: a record that says ``online: false`` ends its *session*, and every agent
 last seen in that session is offline, whatever order retained records arrive in.
+
+Records come from peers, so they are believed only as far as their topic allows. A session names its node
+(``<node>:<token>``, :func:`session_of`): an online record whose node is not the session's is refused, and an
+offline record ends a whole session only on that node's own topic (its Last Will, its clean leave); on an
+agent's topic it takes just that agent offline, and only if the agent is in that session. Under the broker's
+ACL nobody else can publish on a node's topic, so no device can end another's session, whatever ids it read.
 """
 
 from __future__ import annotations
@@ -23,9 +29,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from edge_agent.clock import Clock
 from edge_agent.errors import ProtocolError, RunTimeout
 
-__all__ = ["PresenceRecord", "PresenceTracker"]
+__all__ = ["PresenceRecord", "PresenceTracker", "session_of"]
 
 _DEAD_SESSIONS_KEPT = 4096
+
+
+def session_of(node: str, token: str) -> str:
+    """The id of one connection of ``node`` (a new ``token`` per connect)."""
+    return f"{node}:{token}"
+
+
+def _node(session: str) -> str:
+    return session.rpartition(":")[0]
 
 
 class PresenceRecord(BaseModel):
@@ -69,13 +84,19 @@ class PresenceTracker:
         if record.agent != agent:
             msg = f"presence record for {record.agent!r} published on {agent!r}'s topic"
             raise ProtocolError(msg, sender=agent)
+        node = _node(record.session)
         if record.online:
+            if node != record.node:
+                msg = f"session {record.session!r} is not a session of node {record.node!r}"
+                raise ProtocolError(msg, sender=agent)
             if record.session not in self._dead:
                 self._session_of[agent] = record.session
                 self._notify()
             return
-        self._end_session(record.session)
-        self._forget(agent)
+        if agent == node:  # the node's own Last Will or clean leave: everyone it hosted goes
+            self._end_session(record.session)
+        elif self._session_of.get(agent) == record.session:  # one agent of the session leaves
+            self._forget(agent)
 
     def _end_session(self, session: str) -> None:
         if session not in self._dead:

@@ -41,7 +41,7 @@ from edge_agent.results import RunReport
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.host import device_processes, wait_for_agents
 from edge_agent.runtime.processes import ProcessGroup
-from edge_agent.runtime.services import COORDINATOR_ID
+from edge_agent.runtime.services import COORDINATOR_ID, OPERATOR_ID
 
 __all__ = ["FleetSpec", "load_fleet", "load_jobs", "run_fleet", "run_fleet_inproc", "submit_jobs"]
 
@@ -144,19 +144,22 @@ async def submit_jobs(
 ) -> list[RunReport]:
     """Send each job to the coordinator service (once it and ``wait_for`` are present); one report per job.
 
-    With a user in the URL (``mqtt://operator@host``, password from ``EDGE_AGENT_MQTT_PASSWORD_FILE``) the
-    requester's id is that user name: the broker's ACL lets a user write only under its own id.
+    The requester is the operator the coordinator takes jobs from: the user in the URL (``mqtt://operator@host``,
+    password from ``EDGE_AGENT_MQTT_PASSWORD_FILE``; the broker's ACL lets a user write only under its own id),
+    else ``operator`` on a connection of its own (so several submissions can run at once on a development broker).
     """
-    requester = _Requester(BrokerAddress.parse(broker_url, environ={}).username or f"cli-{secrets.token_hex(4)}")
+    user = BrokerAddress.parse(broker_url, environ={}).username
+    requester = _Requester(user or OPERATOR_ID)
     async with MqttConnection(broker_url, codec=registry.codec(), prefix=prefix,
-                              client_id=requester.id) as connection:
+                              client_id=user or f"{OPERATOR_ID}-{secrets.token_hex(4)}") as connection:
         carrier = connection.add(requester)
         await wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
         reports = []
         for job in jobs:
             started = time.perf_counter()
             log.info("fleet.job_submitted", job=job.name, participants=len(job.participants) or "all")
-            answer = await carrier.request(AdmmJob(job=job), COORDINATOR_ID, timeout=job_timeout_s)
+            answer = await carrier.request(AdmmJob(job=job, issued_at=time.time()), COORDINATOR_ID,
+                                           timeout=job_timeout_s)
             if not isinstance(answer, AdmmJobResult):
                 raise ProtocolError(f"expected admm.job_result, got {answer.kind!r}", sender=COORDINATOR_ID)
             if answer.error is not None or answer.report is None:

@@ -76,8 +76,14 @@ def agent_configs(plan: Plan, prefix: str = "edge") -> list[DeviceConfig]:
     return [DeviceConfig(id=device.id, device=device, prefix=prefix) for device in plan.agents()]
 
 
-def run_over_mqtt(plan: Plan, broker_url: str | None = None, *, prefix: str = "edge") -> RunReport:
-    """Run ``plan`` with one agent process per agent; tear everything down whatever happens."""
+def run_over_mqtt(plan: Plan, broker_url: str | None = None, *, prefix: str | None = None) -> RunReport:
+    """Run ``plan`` with one agent process per agent; tear everything down whatever happens.
+
+    On a private broker the prefix is ``edge``; on a broker of the caller's (``broker_url``) it is a fresh
+    ``edge-solve-<token>`` unless given, so that the agents started here never take the ids of devices that
+    are already there.
+    """
+    prefix = prefix or ("edge" if broker_url is None else f"edge-solve-{secrets.token_hex(4)}")
     with device_processes(agent_configs(plan, prefix), broker_url) as (url, processes):
         return asyncio.run(launch(plan, url, prefix, processes=processes))
 

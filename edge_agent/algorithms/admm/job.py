@@ -70,7 +70,10 @@ class AdmmJobSpec(StrictModel):
     def coordinator(self, participants: list[str], id: str = "coordinator") -> AdmmCoordinator:
         return AdmmCoordinator(self.variant(), participants, len(self.target), self.settings.settings(), id=id)
 
-    def report(self, result: AdmmResult, messages: int, wall_s: float) -> RunReport:
+    def report(self, result: AdmmResult, messages: int, wall_s: float, history_points: int = 1000) -> RunReport:
+        """The run's report; its residual history keeps at most ``history_points`` rounds (evenly spaced, the
+        first and the last among them), so that a report of any run fits in one message."""
+        kept = np.unique(np.linspace(0, len(result.history) - 1, min(len(result.history), history_points)).round())
         return RunReport(
             scenario=self.name,
             algorithm=self.algorithm,
@@ -89,17 +92,22 @@ class AdmmJobSpec(StrictModel):
                 "history": [
                     {"round": r.round, "r_primal": r.r_primal, "r_dual": r.r_dual,
                      "eps_primal": r.eps_primal, "eps_dual": r.eps_dual}
-                    for r in result.history
+                    for r in (result.history[int(i)] for i in kept)
                 ],
             },
         )
 
 
 class AdmmJob(Message):
-    """Requester -> coordinator service: run this job and reply with an :class:`AdmmJobResult`."""
+    """Requester -> coordinator service: run this job and reply with an :class:`AdmmJobResult`.
+
+    ``issued_at`` (seconds since the epoch, the requester's clock) bounds how long a captured job could be
+    replayed: the service refuses jobs issued outside its validity window.
+    """
 
     kind: Literal["admm.job"] = "admm.job"
     job: AdmmJobSpec
+    issued_at: float = Field(allow_inf_nan=False)
 
 
 class AdmmJobResult(Message):
