@@ -89,8 +89,8 @@ class Topics:
         return f"{self.prefix}/{node}/schedule"
 
     def owns(self, agent: str, topic: str) -> bool:
-        """Whether ``topic`` lies in ``agent``'s own subtree (the only place it may publish)."""
-        return topic.startswith(f"{self.prefix}/{agent}/")
+        """Whether ``topic`` is a topic of this layout in ``agent``'s own subtree (the only place it may publish)."""
+        return (route := self.parse(topic)) is not None and route.sender == agent
 
     def parse(self, topic: str) -> Route | None:
         """The route of a topic of this layout, or ``None`` for anything else."""

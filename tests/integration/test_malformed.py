@@ -104,3 +104,30 @@ async def test_an_oversized_message_fails_before_publishing(broker: PrivateBroke
         assert isinstance(answer, AdmmAnswer)
     assert a._link.reconnects == 0
     assert [e.body.kind for e in echo.seen] == ["admm.request"]
+
+
+@pytest.mark.parametrize("response_topic", ["{prefix}/echo/to/#", "{prefix}/echo/+/mallory", "{prefix}/echo/x/y/z"])
+async def test_a_hostile_response_topic_is_not_used_for_the_reply(
+    broker: PrivateBroker, prefix: str, response_topic: str
+) -> None:
+    """A requester may name any MQTT 5 response topic under the replier's subtree; one outside the topic layout
+    (with a wildcard, paho refused the publish and the replier's connection ended) is ignored: the reply goes to
+    the requester's inbox as if none had been given."""
+    async with (
+        MqttConnection(broker.url, prefix=prefix, options=FAST) as target,
+        MqttConnection(broker.url, prefix=prefix, options=FAST) as attacker,
+    ):
+        echo = Echo("echo")
+        target.add(echo)
+        attacker.add(Echo("mallory"))
+        me = attacker.add(Echo("me"))
+        await me.wait_present(["echo"], within_s=5)
+        envelope = Envelope(id="m-1", sender="mallory", receiver="echo", seq=1, body=request(1))
+        attacker._link.publish(target.topics.direct("mallory", "echo"), codec.encode(envelope),
+                               response_topic=response_topic.format(prefix=prefix), correlation=b"m-1")
+        answer = await me.request(request(7), "echo", timeout=5)  # sent after, so answered after
+        assert isinstance(answer, AdmmAnswer)
+        assert answer.round == 7
+    assert echo.calls["m-1"] == 1
+    assert attacker.stats.received == 2  # the reply to mallory (on its inbox) and the answer to me
+    assert target._link.reconnects == 0
