@@ -67,7 +67,7 @@ class PresenceTracker:
             msg = f"malformed presence record: {exc.errors()[0]['msg']}"
             raise ProtocolError(msg, sender=agent) from None
         if record.agent != agent:
-            msg = f"presence record for {record.agent!r} published on {agent!r}'s topic"
+            msg = f"presence record for {record.agent!r} published on the presence topic of {agent!r}"
             raise ProtocolError(msg, sender=agent)
         if record.online:
             if record.session not in self._dead:
@@ -75,7 +75,6 @@ class PresenceTracker:
                 self._notify()
             return
         self._end_session(record.session)
-        self._forget(agent)
 
     def _end_session(self, session: str) -> None:
         if session not in self._dead:
