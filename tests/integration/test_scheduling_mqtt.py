@@ -170,15 +170,6 @@ def test_schedule_command_books_tasks_on_running_nodes(
     assert result["consistency_problems"] == []
 
 
-def test_schedule_command_refuses_scripted_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "plan.yaml"
-    path.write_text(json.dumps({"algorithm": "scheduling", "resources": [{"id": "n1"}, {"id": "n2"}],
-                                "tasks": [{"id": "a", "duration": 1, "favourable": 3, "width": 4}],
-                                "failures": [{"resource": "n1", "at": 1}]}))
-    assert main(["schedule", str(path), "--broker", "mqtt://127.0.0.1:9"]) == 2
-    assert "failures" in capsys.readouterr().err
-
-
 def test_a_node_that_goes_down_while_the_scheduler_serves_loses_its_tasks_to_the_others(
     broker: PrivateBroker, prefix: str
 ) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from edge_agent.carrier.topics import ID_PATTERN, Route, Topics, acl_rules, validate_id
 from edge_agent.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 VALID_IDS = ["a", "0", "gen-1", "A.b-c_d", "node_7.eu-west", "a" * 64]
 # wildcards, separators, empty, too long, leading punctuation, spaces, NUL, line breaks, non-ASCII letters and digits
@@ -148,6 +152,12 @@ def test_acl_rules_confine_each_device_to_its_subtree() -> None:
         "pattern read site1/edge/+/schedule",
     ]
     assert acl_rules()[0] == "pattern readwrite edge/%u/#"
+
+
+def test_the_acl_template_of_the_broker_renders_exactly_these_rules() -> None:
+    acl = (ROOT / "broker/acl.template").read_text().replace("{prefix}", "fleet")
+    rules = [line for line in acl.splitlines() if line and not line.startswith("#")]
+    assert rules == acl_rules("fleet")
 
 
 @pytest.mark.parametrize("prefix", ["edge/#", "+", "", "a//b", "edge/"])
