@@ -10,6 +10,7 @@ import pytest
 from edge_agent.algorithms.cohda.job import CohdaJoin
 from edge_agent.algorithms.cohda.launcher import CohdaLauncher
 from edge_agent.carrier.inproc import InProcNetwork
+from edge_agent.clock import ManualClock
 from edge_agent.codec import decode, encode
 from edge_agent.errors import ConfigError
 from edge_agent.messages import Envelope
@@ -17,6 +18,8 @@ from edge_agent.runtime.cohda import cohda_devices, cohda_launch_report
 from edge_agent.runtime.device_agent import DeviceAgent
 from edge_agent.scenario import RunOptions, load_scenario
 from edge_agent.scenario.cohda import CohdaScenario
+
+from .helpers import on_the_manual_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,11 +50,12 @@ async def test_launcher_and_device_agents_in_process_reach_the_in_process_result
     expected = (await scenario.run(options)).to_json()
     joins = scenario.joins("r2", options)
     launcher = CohdaLauncher("launcher")
-    async with InProcNetwork(codec_check=True) as network:
+    clock = ManualClock()  # the quiet period that ends the run passes only once no message is on its way
+    async with InProcNetwork(codec_check=True, clock=clock) as network:
         for config in cohda_devices(scenario):
             network.add(DeviceAgent(config.device))
         carrier = network.add(launcher)
-        result = await launcher.run(carrier, "r2", joins, quiet_s=0.2)
+        result = await on_the_manual_clock(network, clock, launcher.run(carrier, "r2", joins, quiet_s=0.2))
     report = cohda_launch_report(scenario, result, scenario.build(options)[2], {"carrier": "inproc"}).to_json()
     assert report["status"] == "converged"
     assert report["agreed"] is True
