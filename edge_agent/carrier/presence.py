@@ -82,7 +82,7 @@ class PresenceTracker:
             msg = f"malformed presence record: {exc.errors()[0]['msg']}"
             raise ProtocolError(msg, sender=agent) from None
         if record.agent != agent:
-            msg = f"presence record for {record.agent!r} published on {agent!r}'s topic"
+            msg = f"presence record for {record.agent!r} published on the presence topic of {agent!r}"
             raise ProtocolError(msg, sender=agent)
         node = _node(record.session)
         if record.online:

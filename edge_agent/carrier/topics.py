@@ -77,10 +77,6 @@ class Topics:
             raise ConfigError(f"record {name!r} is not part of the topic layout; records: {', '.join(RECORDS)}")
         return f"{self.prefix}/{agent}/{name}"
 
-    def owns(self, agent: str, topic: str) -> bool:
-        """Whether ``topic`` lies in ``agent``'s own subtree (the only place it may publish)."""
-        return topic.startswith(f"{self.prefix}/{agent}/")
-
     def parse(self, topic: str) -> Route | None:
         """The route of a topic of this layout, or ``None`` for anything else."""
         head = self.prefix + "/"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,3 +46,16 @@ class Echo:
 
 def request(k: int, size: int = 2) -> AdmmRequest:
     return AdmmRequest(round=k, rho=1.0, reference=np.full(size, float(k)))
+
+
+async def wait_until(predicate: Callable[[], bool], within_s: float = 30.0, what: str = "the condition") -> None:
+    """Poll ``predicate`` until it holds, for state that offers no event to wait on (a counter, a captured log).
+
+    ``within_s`` only guards against a hang: it is generous, and no test asserts on how long the wait took.
+    """
+    try:
+        async with asyncio.timeout(within_s):
+            while not predicate():  # noqa: ASYNC110 -- polls state that offers no event to wait on
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not hold within {within_s:g} s") from None

@@ -5,30 +5,32 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from edge_agent import registry
 from edge_agent.algorithms.admm.job import AdmmJobSpec, AdmmSettingsSpec
+from edge_agent.algorithms.admm.messages import AdmmRequest
 from edge_agent.algorithms.admm.scenario import AdmmSharingScenario
+from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.devices import Generator
 from edge_agent.errors import RunTimeout
 from edge_agent.family import RunOptions
+from edge_agent.messages import Message
 from edge_agent.registry import load_scenario
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.device_config import DeviceConfig
-from edge_agent.runtime.fleet import FleetSpec, load_fleet, run_fleet
+from edge_agent.runtime.fleet import FleetSpec, run_fleet
 from edge_agent.runtime.inproc import solve
 from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.runtime.services import CoordinatorService
 
-from .helpers import FAST
+from .helpers import FAST, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -73,12 +75,6 @@ def test_fleet_of_five_generator_processes_matches_the_in_process_run(
     assert not any(_alive(pid) for pid in children)
 
 
-def test_example_fleet_file_loads_with_its_device_files() -> None:
-    spec, devices = load_fleet(ROOT / "deploy/fleets/demo.yaml")
-    assert [d.id for d in devices][:5] == [f"gen-{i}" for i in range(1, 6)]
-    assert {job.name for job in spec.jobs} == {"ieee14-dispatch", "household-4h"}
-
-
 def _start_agent(group: ProcessGroup, tmp_path: Path, device: Generator, url: str, prefix: str) -> None:
     config = tmp_path / f"{device.id}.yaml"
     config.write_text(yaml.safe_dump({"id": device.id, "broker": url, "prefix": prefix,
@@ -106,16 +102,15 @@ async def test_a_device_killed_mid_run_is_reported_by_the_coordinator(
             carrier = connection.add(service)
             await connection.wait_present([g.id for g in generators], within_s=30)
             run = asyncio.create_task(job.coordinator(job.participants, id="coord").run(carrier))
-            await asyncio.sleep(0.5)
+            # mid-run: five rounds of 400 answered
+            await wait_until(lambda: connection.stats.received >= 5 * len(generators), what="five ADMM rounds")
             assert not run.done()
             victim = group.children[1]
             victim.process.kill()
-            killed_at = time.monotonic()
             if on_silent == "fail":
                 with pytest.raises(RunTimeout, match="no answer within 1 s from g1") as info:
-                    await asyncio.wait_for(run, timeout=20)
+                    await asyncio.wait_for(run, timeout=60)
                 assert info.value.participants == ("g1",)
-                assert time.monotonic() - killed_at < 5
             else:
                 await connection.wait_absent(["g1"], within_s=10)  # the will reported it offline
                 result = await asyncio.wait_for(run, timeout=60)  # the others carry on to the end
@@ -129,59 +124,75 @@ def test_agent_process_leaves_cleanly_on_sigterm(broker: PrivateBroker, prefix: 
     async def scenario() -> int:
         with ProcessGroup(tmp_path) as group:
             _start_agent(group, tmp_path, Generator(id="solo", kind="generator", p_max=1), broker.url, prefix)
-            async with MqttConnection(broker.url, codec=registry.codec(),
-                                      prefix=prefix, client_id="watch", options=FAST) as connection:
-                started = time.monotonic()
-                await connection.wait_present(["solo"], within_s=30)
-                ready_s = time.monotonic() - started
+            async with MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, client_id="watch",
+                                      options=FAST) as connection:
+                await connection.wait_present(["solo"], within_s=60)
                 group.children[0].process.send_signal(signal.SIGTERM)
-                await connection.wait_absent(["solo"], within_s=10)
-                code = group.children[0].process.wait(timeout=10)
-                assert ready_s < 30
-                return code
+                await connection.wait_absent(["solo"], within_s=30)
+                return group.children[0].process.wait(timeout=30)
 
     assert asyncio.run(scenario()) == 0
 
 
-def test_agent_with_a_bad_config_exits_2_naming_the_field(tmp_path: Path) -> None:
-    config = tmp_path / "bad.yaml"
-    config.write_text("id: g1\ndevice: {kind: generator, p_max: -1, cost_quadratic: -2}\n")
-    done = subprocess.run([sys.executable, "-m", "edge_agent", "agent", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 2
-    assert "invalid device configuration" in done.stderr
-    assert "device.cost_quadratic: Input should be greater than or equal to 0" in done.stderr
-    assert "Traceback" not in done.stderr
+class _PausingCarrier:
+    """The coordinator's carrier, holding back the requests of one round until the test releases them: the
+    broker can then crash at a defined point of the run, with no ADMM message in flight."""
+
+    def __init__(self, carrier: Carrier, pause_round: int) -> None:
+        self._carrier = carrier
+        self._pause_round = pause_round
+        self.paused = asyncio.Event()
+        self.released = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._carrier, name)
+
+    def request(self, body: Message, receiver: str, timeout: float) -> asyncio.Future[Message]:
+        if isinstance(body, AdmmRequest) and body.round == self._pause_round:
+            self.paused.set()
+            return asyncio.ensure_future(self._after_release(body, receiver, timeout))
+        return self._carrier.request(body, receiver, timeout)
+
+    async def _after_release(self, body: Message, receiver: str, within_s: float) -> Message:
+        await self.released.wait()
+        return await self._carrier.request(body, receiver, within_s)
 
 
-async def test_agents_ride_through_a_broker_crash_mid_run(prefix: str, tmp_path: Path) -> None:
+async def test_agents_ride_through_a_broker_crash_between_rounds(prefix: str, tmp_path: Path) -> None:
+    """The broker is SIGKILLed between two rounds (all answers in, the next requests held back) and restarted.
+    Once every agent is back (announced again on the restarted, empty broker) the run goes on and completes."""
     generators = [Generator(id=f"r{i}", kind="generator", p_max=50, cost_linear=1 + i, cost_quadratic=0.05)
                   for i in range(2)]
     job = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
                       participants=[g.id for g in generators],
                       settings=AdmmSettingsSpec(round_timeout_s=2.0, max_iters=300, abs_tol=1e-300, rel_tol=1e-300))
-    with PrivateBroker() as own_broker, ProcessGroup(tmp_path) as group:
+    with PrivateBroker() as own_broker, ProcessGroup(tmp_path) as group:  # in memory: the crash loses everything
         for generator in generators:
             _start_agent(group, tmp_path, generator, own_broker.url, prefix)
-        async with MqttConnection(own_broker.url, codec=registry.codec(),
-                                  prefix=prefix, client_id="coord", options=FAST) as connection:
-            carrier = connection.add(CoordinatorService(connection.online, id="coord"))
+        async with MqttConnection(own_broker.url, codec=registry.codec(), prefix=prefix, client_id="coord",
+                                  options=FAST) as connection:
+            pausing = _PausingCarrier(connection.add(CoordinatorService(connection.online, id="coord")), 5)
             await connection.wait_present(job.participants, within_s=30)
-            run = asyncio.create_task(job.coordinator(job.participants, id="coord").run(carrier))
-            await asyncio.sleep(0.3)
+            run = asyncio.create_task(job.coordinator(job.participants, id="coord").run(pausing))  # type: ignore[arg-type]
+            await pausing.paused.wait()
             own_broker.kill()
-            await asyncio.sleep(0.5)
-            own_broker.restart()
-            # completes (QoS 1 messages are resent after reconnect) or fails clearly: never hangs
-            outcome = (await asyncio.wait_for(asyncio.gather(run, return_exceptions=True), timeout=60))[0]
-            if isinstance(outcome, RunTimeout):
-                assert set(outcome.participants) <= {"r0", "r1"}
-            else:
-                assert not isinstance(outcome, BaseException), outcome
-                assert outcome.iterations == 300
+            await asyncio.to_thread(own_broker.restart)
+            # Every agent announced itself again after subscribing its inbox (in that order on its connection),
+            # and the coordinator's connection re-subscribed its own: the held requests can go.
+            async with MqttConnection(own_broker.url, prefix=prefix, options=FAST) as probe:
+                await probe.wait_present(job.participants, within_s=60)
+            await wait_until(lambda: connection._link.connected and connection._link.reconnects == 1,
+                             what="the coordinator's connection is back")
+            await connection.settled()
+            assert not run.done()
+            pausing.released.set()
+            outcome = await asyncio.wait_for(run, timeout=60)
+            assert outcome.status == "max_iterations"
+            assert outcome.iterations == 300
+            assert outcome.dropped == {}
+            assert outcome.aggregate == pytest.approx([60.0], abs=1e-3)
             # the agent processes survived and serve a new run
-            await connection.wait_present(job.participants, within_s=30)
-            after = await job.coordinator(job.participants, id="coord").run(carrier)
+            after = await job.coordinator(job.participants, id="coord").run(connection.carriers["coord"])
             assert after.iterations == 300
             assert after.aggregate == pytest.approx([60.0], abs=1e-3)
         group.check()

@@ -104,3 +104,30 @@ async def test_an_oversized_message_fails_before_publishing(broker: PrivateBroke
         assert isinstance(answer, AdmmAnswer)
     assert a._link.reconnects == 0
     assert [e.body.kind for e in echo.seen] == ["admm.request"]
+
+
+@pytest.mark.parametrize("response_topic", ["{prefix}/echo/to/#", "{prefix}/echo/+/mallory", "{prefix}/echo/x/y/z"])
+async def test_a_hostile_response_topic_is_not_used_for_the_reply(
+    broker: PrivateBroker, prefix: str, response_topic: str
+) -> None:
+    """A request whose MQTT 5 response topic is not the requester's own inbox (with a wildcard, paho refused the
+    publish of the reply and the replier's process ended) is refused before any work; the replier serves on."""
+    async with (
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as target,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as attacker,
+    ):
+        echo = Echo("echo")
+        target.add(echo)
+        attacker.add(Echo("mallory"))
+        me = attacker.add(Echo("me"))
+        await me.wait_present(["echo"], within_s=5)
+        envelope = Envelope(id="m-1", sender="mallory", receiver="echo", seq=1, body=request(1))
+        attacker._link.publish(target.topics.direct("mallory", "echo"), registry.codec().encode(envelope),
+                               response_topic=response_topic.format(prefix=prefix), correlation=b"m-1")
+        answer = await me.request(request(7), "echo", timeout=5)  # sent after, so answered after
+        assert isinstance(answer, AdmmAnswer)
+        assert answer.round == 7
+    assert "m-1" not in echo.calls
+    assert target.stats.rejected == 1
+    assert attacker.stats.received == 1  # the answer to me, nothing for mallory
+    assert target._link.reconnects == 0

@@ -16,7 +16,6 @@ from edge_agent import registry
 from edge_agent.algorithms.admm.messages import AdmmAnswer
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
-from edge_agent.carrier.topics import acl_rules
 from edge_agent.errors import TransportError
 from edge_agent.provision import provision
 from edge_agent.runtime import PrivateBroker, free_port
@@ -49,12 +48,6 @@ def prod() -> Iterator[ProdBroker]:
         tls_port = free_port()
         with PrivateBroker(config_template=prod_config(work, tls_port)) as broker:
             yield ProdBroker(broker, tls_port, passwords, work / "certs/ca.crt")
-
-
-def test_the_acl_template_renders_the_rules_the_topic_layout_needs(tmp_path: Path) -> None:
-    acl = (ROOT / "broker/acl.template").read_text().replace("{prefix}", PREFIX)
-    rules = [line for line in acl.splitlines() if line and not line.startswith("#")]
-    assert rules == acl_rules(PREFIX)
 
 
 async def test_anonymous_and_wrong_passwords_are_refused(prod: ProdBroker) -> None:

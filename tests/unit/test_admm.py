@@ -19,6 +19,7 @@ from edge_agent.algorithms.admm import (
     create_admm_flex_actor_one_to_many,
 )
 from edge_agent.carrier import InProcNetwork
+from edge_agent.clock import ManualClock
 from edge_agent.devices import Battery, FlexibleLoad, Generator
 from edge_agent.errors import ConfigError, RunTimeout, SolverError
 from edge_agent.solvers.qp import ConvexQP
@@ -140,16 +141,29 @@ def test_one_to_many_keeps_ratios_and_pins_zero_efficiencies() -> None:
     assert problem.A.shape[0] == 1
 
 
+async def _round_zero_answered(net: InProcNetwork, clock: ManualClock) -> None:
+    """Let the coordinator send round 0 and every participant that answers do so, on a clock that stands still."""
+    await clock.advance(0.0)  # the coordinator's task runs up to its first requests
+    await net.quiescent()  # the answering devices solved (in threads) and replied
+
+
 async def test_silent_participant_is_named_after_the_round_deadline() -> None:
     actors, target = random_flex_fleet(np.random.default_rng(0), 2)
     coordinator = AdmmCoordinator(SharingVariant(target), ["dev-0", "dev-1", "mute"], 3,
                                   AdmmSettings(round_timeout_s=0.2))
+    clock = ManualClock()
     with pytest.raises(RunTimeout, match=r"ADMM round 0: no answer within 0.2 s from mute") as info:
-        async with InProcNetwork() as net:
+        async with InProcNetwork(clock=clock) as net:
             for actor in actors:
                 net.add(actor)
             net.add(Echo("mute", silent=True))
-            await coordinator.run(net.add(coordinator))
+            run = net.spawn(coordinator.run(net.add(coordinator)), name="coordinator")
+            await _round_zero_answered(net, clock)
+            await clock.advance(0.1)
+            assert not run.done()  # the deadline is 0.2 s of the network's clock, however long the solves took
+            await clock.advance(0.1)
+            assert run.done()
+            await run
     assert info.value.participants == ("mute",)
     assert info.value.round == 0
 
@@ -185,12 +199,18 @@ async def test_silent_participant_can_be_dropped_and_the_run_finishes_without_it
     target = np.array([1.0, 2.0])
     coordinator = AdmmCoordinator(SharingVariant(target, [20.0, 20.0]), [*(a.id for a in agents), "mute"], 2,
                                   AdmmSettings(round_timeout_s=0.2, on_silent="continue"))
-    async with InProcNetwork() as net:
+    clock = ManualClock()
+    async with InProcNetwork(clock=clock) as net:
         for agent in agents:
             net.add(agent)
-        net.add(Echo("mute", silent=True))
-        result = await coordinator.run(net.add(coordinator))
+        mute = Echo("mute", silent=True)
+        net.add(mute)
+        run = net.spawn(coordinator.run(net.add(coordinator)), name="coordinator")
+        await _round_zero_answered(net, clock)
+        await clock.advance(0.2)  # round 0's deadline: mute is dropped, the others go on (no later deadline fires)
+        result = await run
     central = solve_sharing(problems, target, np.array([20.0, 20.0]))
+    assert mute.seen == [0]  # asked in round 0 only
     assert result.dropped == {"mute": 0}
     assert "mute" not in result.x
     assert result.status == "converged"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,3 +196,23 @@ def test_every_firmware_config_is_valid(path: Path) -> None:
 
     config = load_device_config(path)
     assert config.id == path.stem
+
+
+def test_agent_with_a_bad_config_exits_2_naming_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("id: g1\ndevice: {kind: generator, p_max: -1, cost_quadratic: -2}\n")
+    done = subprocess.run([sys.executable, "-m", "edge_agent", "agent", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "invalid device configuration" in done.stderr
+    assert "device.cost_quadratic: Input should be greater than or equal to 0" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_schedule_command_refuses_scripted_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text(json.dumps({"algorithm": "scheduling", "resources": [{"id": "n1"}, {"id": "n2"}],
+                                "tasks": [{"id": "a", "duration": 1, "favourable": 3, "width": 4}],
+                                "failures": [{"resource": "n1", "at": 1}]}))
+    assert main(["schedule", str(path), "--broker", "mqtt://127.0.0.1:9"]) == 2
+    assert "failures" in capsys.readouterr().err

@@ -14,12 +14,15 @@ from edge_agent.algorithms.cohda.member import CohdaMember
 from edge_agent.algorithms.cohda.plan import CohdaPlan, cohda_launch_report
 from edge_agent.algorithms.cohda.scenario import CohdaScenario
 from edge_agent.carrier.inproc import InProcNetwork
+from edge_agent.clock import ManualClock
 from edge_agent.device_agent import DeviceAgent
 from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope
 from edge_agent.registry import load_scenario
 from edge_agent.runtime.inproc import solve
+
+from .helpers import on_the_manual_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,11 +54,12 @@ async def test_launcher_and_device_agents_in_process_reach_the_in_process_result
     expected = (await solve(scenario, options)).to_json()
     joins = scenario.joins("r2", options)
     launcher = CohdaLauncher("launcher")
-    async with InProcNetwork(codec=registry.codec()) as network:
+    clock = ManualClock()  # the quiet period that ends the run passes only once no message is on its way
+    async with InProcNetwork(codec=registry.codec(), clock=clock) as network:
         for device in CohdaPlan(scenario).agents():
             network.add(DeviceAgent(device))
         carrier = network.add(launcher)
-        result = await launcher.run(carrier, "r2", joins, quiet_s=0.2)
+        result = await on_the_manual_clock(network, clock, launcher.run(carrier, "r2", joins, quiet_s=0.2))
     report = cohda_launch_report(scenario, result, scenario.build(options)[2]).to_json()
     assert report["status"] == "converged"
     assert report["agreed"] is True

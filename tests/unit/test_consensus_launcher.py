@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from edge_agent.algorithms.consensus.member import ConsensusMember
 from edge_agent.algorithms.consensus.scenario import ConsensusDispatchScenario, PrimalDualDispatchScenario
 from edge_agent.carrier import InProcNetwork
 from edge_agent.carrier.base import Carrier, RunCarrier
+from edge_agent.clock import ManualClock
 from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import Battery, Generator
 from edge_agent.errors import ConfigError, RunTimeout
@@ -36,6 +36,8 @@ from edge_agent.messages import Envelope, Message
 from edge_agent.registry import load_scenario
 from edge_agent.runtime.inproc import solve
 from edge_agent.topology import RingTopology
+
+from .helpers import on_the_manual_clock
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
@@ -108,14 +110,16 @@ async def test_a_silent_participant_stalls_the_run_and_the_launcher_names_everyo
         settings=PrimalDualSettingsSpec(max_iter=1_000_000, tol_lam=0, tol_balance=0),
     )
     deadlines = LaunchDeadlines(poll_s=0.05, stall_s=0.3, answer_s=0.2)
-    async with InProcNetwork() as network:
+    clock = ManualClock()
+    async with InProcNetwork(clock=clock) as network:
         network.add(DeviceAgent(generators[0]))
         network.add(_Mute("g1"))
         network.add(DeviceAgent(generators[2]))
         launcher = ConsensusLauncher("launcher")
         carrier = network.add(launcher)
         with pytest.raises(RunTimeout) as info:
-            await asyncio.wait_for(launcher.run(carrier, "r1", scenario.joins("r1"), deadlines=deadlines), 10)
+            await on_the_manual_clock(network, clock,
+                                      launcher.run(carrier, "r1", scenario.joins("r1"), deadlines=deadlines))
     assert info.value.participants == ("g0", "g1", "g2")
     message = str(info.value)
     assert "no answer from g1" in message
@@ -140,15 +144,16 @@ async def test_a_malformed_neighbour_state_fails_the_receivers_run_and_the_launc
         topology=RingTopology(kind="ring", directed=True),
         settings=PrimalDualSettingsSpec(max_iter=1_000_000, tol_lam=0, tol_balance=0),
     )
-    async with InProcNetwork() as network:
+    clock = ManualClock()
+    async with InProcNetwork(clock=clock) as network:
         network.add(DeviceAgent(generators[0]))
         network.add(_Garbler("g1"))
         network.add(DeviceAgent(generators[2]))
         launcher = ConsensusLauncher("launcher")
         carrier = network.add(launcher)
         with pytest.raises(RunTimeout) as info:
-            await launcher.run(carrier, "r1", scenario.joins("r1"),
-                               deadlines=LaunchDeadlines(poll_s=0.05, stall_s=0.3, answer_s=0.2))
+            await on_the_manual_clock(network, clock, launcher.run(
+                carrier, "r1", scenario.joins("r1"), deadlines=LaunchDeadlines(poll_s=0.05, stall_s=0.3, answer_s=0.2)))
     assert "g2 failed: ProtocolError: from g1: round 0: z has 7 entries, expected 3" in str(info.value)
 
 
