@@ -179,7 +179,7 @@ async def test_agents_ride_through_a_broker_crash_between_rounds(prefix: str, tm
             await asyncio.to_thread(own_broker.restart)
             # Every agent announced itself again after subscribing its inbox (in that order on its connection),
             # and the coordinator's connection re-subscribed its own: the held requests can go.
-            async with MqttConnection(own_broker.url, prefix=prefix, options=FAST) as probe:
+            async with MqttConnection(own_broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as probe:
                 await probe.wait_present(job.participants, within_s=60)
             await wait_until(lambda: connection._link.connected and connection._link.reconnects == 1,
                              what="the coordinator's connection is back")
