@@ -293,9 +293,12 @@ def _parse_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, int, 
             raise _Unusual  # another property, or a repeated one (paho's decoder reports the protocol error)
         value = found[prop] = _take(packet, at + 3, (packet[at + 1] << 8) | packet[at + 2], props_end)
         at += 3 + len(value)
-    response_topic = found.get(_RESPONSE_TOPIC)
-    return (topic, mid, props_end, None if response_topic is None else response_topic.decode(),
-            found.get(_CORRELATION_DATA))
+    response_topic = None
+    if _RESPONSE_TOPIC in found:
+        response_topic = found[_RESPONSE_TOPIC].decode()
+        if "\x00" in response_topic or "\ufeff" in response_topic:
+            raise _Unusual  # forbidden in an MQTT string [MQTT-1.5.4-2/3]: paho's decoder reports it
+    return topic, mid, props_end, response_topic, found.get(_CORRELATION_DATA)
 
 
 class PackedPublishProperties(Properties):
