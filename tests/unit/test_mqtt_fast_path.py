@@ -28,7 +28,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.carrier._fast_path import FastPathClient, decode_publish, plain_puback, publish_properties, whole_packet
-from edge_agent.carrier.mqtt_options import Inbound
+from edge_agent.carrier.mqtt import MqttLink
+from edge_agent.carrier.mqtt_options import FAST_PATH_VARIABLE, Inbound, MqttOptions
+from edge_agent.errors import ConfigError
 
 CONNACK = bytes([0x20, 0x03, 0x00, 0x00, 0x00])  # MQTT 5: no session present, success, no properties
 MQTTV5 = paho.MQTTv5
@@ -507,3 +509,25 @@ def test_random_streams_never_raise_from_the_fast_client_unless_paho_raises_too(
         fast, plain = _outcome(FastPathClient, garbage), _outcome(paho.Client, garbage)
         assert fast[0] in ("ok", "refused", plain[0]), (garbage, fast, plain)
         assert fast[1] == plain[1], garbage
+
+
+# -- the option -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("1", True), ("on", True), ("0", False), ("false", False),
+                                            (" OFF ", False), ("", True)])
+def test_the_environment_sets_the_default_of_the_option(
+    value: str | None, on: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if value is None:
+        monkeypatch.delenv(FAST_PATH_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(FAST_PATH_VARIABLE, value)
+    assert MqttOptions().fast_path is on
+    assert MqttOptions(fast_path=True).fast_path is True
+    link = MqttLink("mqtt://127.0.0.1:1", client_id="t", on_message=lambda message: None, on_connected=lambda: None)
+    assert isinstance(link._client, FastPathClient) is on
+
+
+def test_a_bad_environment_value_names_the_valid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAST_PATH_VARIABLE, "maybe")
+    with pytest.raises(ConfigError, match=r"EDGE_AGENT_MQTT_FAST_PATH='maybe' is not valid: use 1/true/on/yes or 0"):
+        MqttOptions()
