@@ -73,7 +73,8 @@ def _standard_publish_properties(response_topic: str | None, correlation: bytes 
 
 class _ClosingSSLSocket(ssl.SSLSocket):
     """A TLS socket that closes itself when its handshake fails: paho 2.2 drops such a socket unclosed
-    (a ``ResourceWarning``, and a descriptor held until it is collected)."""
+    (a ``ResourceWarning``, and a descriptor held until it is collected). With the fast path off it becomes
+    the ``sslsocket_class`` of the link's TLS context (public ``ssl`` API), unless that context has its own."""
 
     def do_handshake(self, block: bool = False) -> None:
         try:
@@ -148,7 +149,7 @@ class MqttLink:
         if tls is not None or address.tls:
             context = tls or ssl.create_default_context()
             if not opts.fast_path and context.sslsocket_class is ssl.SSLSocket:
-                context.sslsocket_class = _ClosingSSLSocket  # the fast path closes it in _ssl_wrap_socket
+                context.sslsocket_class = _ClosingSSLSocket  # the fast path's _ssl_wrap_socket closes it itself
             client.tls_set_context(context)
         client.max_inflight_messages_set(opts.max_inflight)
         client.max_queued_messages_set(opts.max_queued)
@@ -286,7 +287,9 @@ class MqttLink:
     def _read(self) -> None:
         """Everything the socket had: paho's ``loop_read`` until no read-ahead bytes are left. A PUBLISH that
         handling it queued (a reply) leaves at once; acknowledgements alone wait for the next loop
-        iteration, where they share a ``send`` with whatever a woken task publishes (the next request)."""
+        iteration, where they share a ``send`` with whatever a woken task publishes (the next request).
+        paho's own client (fast path off) reads a few packets per ``loop_read`` and leaves the rest readable on
+        the socket; only TLS can hold decrypted bytes the selector does not see. It sends what it queued at once."""
         client = self._client
         client.loop_read()
         if isinstance(client, FastPathClient):
