@@ -51,17 +51,6 @@ def _remaining_length(data: bytes, at: int) -> tuple[int, int] | None:
     return None
 
 
-def _split(stream: bytes) -> list[bytes]:
-    packets, at = [], 0
-    while at < len(stream):
-        header = _remaining_length(stream, at)
-        assert header is not None
-        length, body = header
-        packets.append(stream[at:body + length])
-        at = body + length
-    return packets
-
-
 def _wait_readable(sock: socket.socket | Any, timeout: float = 2.0) -> bool:
     readable, _, _ = select.select([sock], [], [], timeout)
     return bool(readable)
@@ -159,7 +148,6 @@ SPECS = [
     Spec("remaining length 3 bytes", "t", b"k" * 20_000, 1, "r", b"c"),
     Spec("remaining length 4 bytes", "t", b"M" * 2_100_000, 1, "r", b"c"),
 ]
-SHORT_PATH = [spec for spec in SPECS if not spec.other]
 MID_START = 0x0123  # mids above 255 catch byte-order slips
 
 
