@@ -1,4 +1,4 @@
-"""One paho-mqtt client driven by the running asyncio loop; the only module that imports paho.
+"""One paho-mqtt client driven by the running asyncio loop; this module and :mod:`._fast_path` alone import paho.
 
 :class:`MqttLink` hands paho's socket to the loop through paho's external-loop callbacks and a
 :class:`~edge_agent.carrier.loop_socket.LoopSocket` (``add_reader``/``add_writer`` call ``loop_read``/
@@ -14,6 +14,10 @@ after a lost connection with jittered exponential backoff. Unacknowledged QoS 1 
 are re-sent after the reconnect. Payloads are checked against ``max_payload`` before publishing: an
 oversized QoS 1 publish would make the broker drop the connection and paho re-send it forever.
 
+With ``MqttOptions.fast_path`` on (the default) the client is :mod:`._fast_path`'s paho subclass, which
+reads, writes and decodes the carriers' own packets on a short path built on paho 2.2 internals; with it off
+(or ``EDGE_AGENT_MQTT_FAST_PATH=0``) it is a plain ``paho.Client`` and this module uses paho's public API only.
+
 Transport timing (keepalive, CONNACK/PUBACK waits, backoff) follows the loop's real time because it
 tracks a real socket; protocol deadlines belong to the carrier's injected clock.
 """
@@ -26,21 +30,21 @@ import secrets
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import paho.mqtt.client as paho
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge_agent.carrier._fast_path import FastPathClient, publish_properties
 from edge_agent.carrier.loop_socket import LoopSocket
 from edge_agent.carrier.mqtt_options import BrokerAddress, Inbound, MqttOptions, Will
-from edge_agent.errors import TransportError
+from edge_agent.errors import ConfigError, TransportError
 
 __all__ = ["MqttLink"]
 
@@ -52,278 +56,36 @@ class _RefusedError(TransportError):
     """The broker answered CONNECT with a failure reason code (bad credentials, not authorised...)."""
 
 
-class _PahoClient(paho.Client):
-    """paho's client, except that a failed TLS handshake closes its socket (paho 2.2 leaks it), and that the
-    two packets of every QoS 1 exchange are decoded by a short path (see :meth:`_handle_publish`)."""
-
-    _inbound: Callable[[Inbound], None] | None = None  # set by MqttLink: receives what the short path decodes
-    _received: bytes = b""  # read from the socket, not yet taken by paho (see _sock_recv)
-    _taken = 0
-
-    # -- reading: one recv for everything that is there ------------------------------------------
-    def _sock_recv(self, bufsize: int) -> bytes:
-        """paho asks for 1 byte (command), 1 byte per length byte, then the rest of each packet: ~3-4 recv
-        calls per packet. This reads up to 64 KiB once and serves those requests from it; the loop must
-        then call :meth:`loop_read` while :meth:`has_buffered_input` (the socket itself no longer polls
-        readable for data held here)."""
-        taken = self._taken
-        if taken >= len(self._received):
-            data = super()._sock_recv(max(bufsize, _READ_SIZE))  # BlockingIOError etc. reach paho as before
-            if len(data) <= bufsize:
-                return data
-            self._received, taken = data, 0
-        end = taken + bufsize
-        self._taken = end
-        return self._received[taken:end]
-
-    def _packet_read(self) -> MQTTErrorCode:
-        """A whole packet already read ahead is handed to paho's packet handler directly; paho's own reader
-        (byte by byte, with its bookkeeping) takes a packet that is not all there yet."""
-        if not self._in_packet["command"]:  # between packets
-            if self._taken >= len(self._received):
-                rc = self._read_ahead()
-                if rc is not None:
-                    return rc
-            whole = self._whole_packet()
-            if whole is not None:
-                return self._handle_whole(*whole)
-        return super()._packet_read()
-
-    def _read_ahead(self) -> MQTTErrorCode | None:
-        """Fill the read-ahead buffer; a return code when there is nothing to read."""
-        try:
-            data = super()._sock_recv(_READ_SIZE)
-        except BlockingIOError:
-            return MQTTErrorCode.MQTT_ERR_AGAIN
-        except OSError:
-            return None  # paho's reader meets the error again and reports it
-        if not data:
-            return MQTTErrorCode.MQTT_ERR_CONN_LOST
-        self._received, self._taken = data, 0
-        return None
-
-    def _whole_packet(self) -> tuple[int, int, int] | None:
-        """``(command, body offset, body length)`` if the buffer holds the next packet whole."""
-        received, at = self._received, self._taken
-        end = len(received)
-        if end - at < 2:
-            return None
-        length = shift = 0
-        body = at + 1
-        while True:  # remaining length: a variable byte integer of at most 4 bytes
-            byte = received[body]
-            body += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-            if shift > 21 or body >= end:
-                return None
-        return None if body + length > end else (received[at], body, length)
-
-    def _handle_whole(self, command: int, body: int, length: int) -> MQTTErrorCode:
-        self._taken = body + length
-        self._in_packet = {"command": command, "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
-                           "remaining_length": length, "packet": bytearray(self._received[body:body + length]),
-                           "to_process": 0, "pos": 0}
-        with self._msgtime_mutex:
-            self._last_bytes_received = paho.time_func()
-        try:
-            rc = self._packet_handle()
-        except MalformedPacket:
-            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
-        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
-                           "remaining_length": 0, "packet": bytearray(), "to_process": 0, "pos": 0}
-        return rc
-
-    def has_buffered_input(self) -> bool:
-        """Bytes read but not yet parsed, here or (TLS) decrypted inside the SSL socket."""
-        if self._taken < len(self._received):
-            return True
-        sock = self._sock
-        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-
-    def has_queued_publish(self) -> bool:
-        """A PUBLISH waits among a few queued packets (a long queue waits for a writable socket anyway)."""
-        out = self._out_packet
-        return len(out) <= _FEW and any(packet["command"] & 0xF0 == _PUBLISH for packet in out)
-
-    def _sock_close(self) -> None:
-        self._received, self._taken = b"", 0  # what the old connection held is void
-        super()._sock_close()
-
-    # -- writing: every queued packet in one send -------------------------------------------------
-    def _packet_write(self) -> MQTTErrorCode:
-        """Join the queued packets into one before paho writes them: a reply's PUBACK and the next request
-        (or a reply and its request's PUBACK) leave in one ``send`` and reach the broker in one read."""
-        if len(self._out_packet) > 1:
-            self._coalesce()
-        return super()._packet_write()
-
-    def _coalesce(self) -> None:
-        out = self._out_packet
-        parts: list[bytes | bytearray | memoryview] = []
-        size = 0
-        for packet in out:
-            command = packet["command"] & 0xF0
-            if (command == _PUBLISH and packet["qos"] == 0) or command == _DISCONNECT or size > _READ_SIZE:
-                break  # paho acts once each of these is written: leave them whole
-            data = packet["packet"]
-            parts.append(memoryview(data)[packet["pos"]:] if packet["pos"] else data)
-            size += packet["to_process"]
-        if len(parts) < 2:
-            return
-        for _ in parts:
-            out.popleft()
-        joined = b"".join(parts)
-        out.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(joined),
-                        "packet": joined, "info": None})
-
-    # -- decoding: the short path of the two packets of every QoS 1 exchange ----------------------
-
-    def _handle_publish(self) -> MQTTErrorCode:
-        """A QoS 0/1 PUBLISH whose only properties are Response Topic and Correlation Data, the kind our
-        carriers send, is decoded here and handed straight to :attr:`_inbound`; paho would build a
-        ``Properties`` object (setting ~30 attributes), an ``MQTTMessage``, and match the topic against
-        filtered callbacks, ~40-130 us per message. Anything else, including every malformed packet, takes
-        paho's own path, which also reports the defects."""
-        header, packet = self._in_packet["command"], self._in_packet["packet"]
-        qos = (header & 0x06) >> 1
-        inbound = self._inbound
-        if inbound is None or qos > 1 or self._protocol != paho.MQTTv5:
-            return super()._handle_publish()
-        decoded = _decode_publish(packet, qos)
-        if decoded is None:
-            return super()._handle_publish()
-        topic, mid, payload_at, response_topic, correlation = decoded
-        inbound(Inbound(topic, bytes(memoryview(packet)[payload_at:]), bool(header & 0x01), response_topic,
-                        correlation))
-        if qos == 1 and not self._manual_ack:
-            return self._send_puback(mid)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
-        """A plain PUBACK (success, no properties: what Mosquitto sends for an accepted message) without the
-        ``ReasonCode`` and ``Properties`` objects paho builds for each; anything else goes to paho."""
-        packet = self._in_packet["packet"]
-        if cmd != "PUBACK" or not (len(packet) == 2 or (len(packet) == 3 and packet[2] == 0)):
-            return super()._handle_pubackcomp(cmd)
-        mid = (packet[0] << 8) | packet[1]
-        with self._out_message_mutex:
-            if mid in self._out_messages:
-                return self._do_on_publish(mid, _PUBACK_SUCCESS, _NO_PUBACK_PROPERTIES)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        assert self._ssl_context is not None
-        tls_sock = self._ssl_context.wrap_socket(tcp_sock, server_hostname=self._host, do_handshake_on_connect=False)
-        try:
-            tls_sock.settimeout(self._connect_timeout)
-            tls_sock.do_handshake()  # verifies the certificate chain and, with check_hostname, the host name
-        except BaseException:
-            tls_sock.close()
-            raise
-        return tls_sock
-
-
 def _properties(packet_type: int) -> Properties:
     return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves this constructor untyped
 
 
-_PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)  # shared by every plain PUBACK; only read by callbacks
-_NO_PUBACK_PROPERTIES = _properties(PacketTypes.PUBACK)
-_RESPONSE_TOPIC, _CORRELATION_DATA = 0x08, 0x09
-_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0  # MQTT control packet types (high nibble)
-_READ_SIZE = 65536
-_FEW = 8
-
-
-class _Unusual(Exception):
-    """A PUBLISH the short path leaves to paho's decoder."""
-
-
-def _decode_publish(packet: bytearray, qos: int) -> tuple[str, int, int, str | None, bytes | None] | None:
-    """``(topic, mid, payload offset, response topic, correlation data)`` of an MQTT 5 PUBLISH body, or
-    None if it has other properties or anything unusual (paho's decoder then takes over)."""
-    try:
-        return _parse_publish(packet, qos)
-    except (IndexError, UnicodeDecodeError, _Unusual):
-        return None
-
-
-def _take(packet: bytearray, at: int, size: int, end: int) -> bytes:
-    if at + size > end:
-        raise _Unusual
-    return bytes(packet[at:at + size])
-
-
-def _parse_publish(packet: bytearray, qos: int) -> tuple[str, int, int, str | None, bytes | None]:
-    end = len(packet)
-    topic_size = (packet[0] << 8) | packet[1]
-    topic = _take(packet, 2, topic_size, end).decode()
-    at = 2 + topic_size
-    mid = 0
-    if qos:
-        mid = (packet[at] << 8) | packet[at + 1]
-        at += 2
-    length = shift = 0
-    while True:  # property length: a variable byte integer (IndexError past the end)
-        byte = packet[at]
-        at += 1
-        length |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80 or shift > 21:
-            break
-    props_end = at + length
-    if byte & 0x80 or props_end > end:
-        raise _Unusual
-    found: dict[int, bytes] = {}
-    while at < props_end:
-        prop = packet[at]
-        if prop not in (_RESPONSE_TOPIC, _CORRELATION_DATA) or prop in found:
-            raise _Unusual  # another property, or a repeated one (paho's decoder reports the protocol error)
-        value = found[prop] = _take(packet, at + 3, (packet[at + 1] << 8) | packet[at + 2], props_end)
-        at += 3 + len(value)
-    response_topic = found.get(_RESPONSE_TOPIC)
-    return (topic, mid, props_end, None if response_topic is None else response_topic.decode(),
-            found.get(_CORRELATION_DATA))
-
-
-class _PackedPublishProperties(Properties):
-    """PUBLISH properties packed once, here: paho's ``Properties.__setattr__`` scans every property name
-    on each assignment (~20-30 us), and paho only ever calls ``pack()`` (and ``str()`` when it logs)."""
-
-    _packed: bytes
-
-    def __init__(self, packed: bytes) -> None:  # no super().__init__(): nothing else is read
-        object.__setattr__(self, "packetType", PacketTypes.PUBLISH)
-        object.__setattr__(self, "_packed", packed)  # paho's __setattr__ accepts only property names
-
-    def pack(self) -> bytes:
-        return self._packed
-
-    def __str__(self) -> str:
-        return f"PublishProperties({len(self._packed)} bytes)"
-
-
-def _variable_byte_integer(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        value, digit = divmod(value, 128)
-        out.append(digit | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _publish_properties(response_topic: str | None, correlation: bytes | None) -> Properties:
-    """MQTT 5 PUBLISH properties: Response Topic (0x08, UTF-8 string) and Correlation Data (0x09, binary)."""
-    body = b""
+def _standard_publish_properties(response_topic: str | None, correlation: bytes | None) -> Properties:
+    """The same PUBLISH properties as :func:`~edge_agent.carrier._fast_path.publish_properties`, built the
+    way paho documents (used with the fast path off)."""
+    properties = _properties(PacketTypes.PUBLISH)
     if response_topic is not None:
-        topic = response_topic.encode()
-        body += b"\x08" + len(topic).to_bytes(2, "big") + topic
+        properties.ResponseTopic = response_topic
     if correlation is not None:
-        body += b"\x09" + len(correlation).to_bytes(2, "big") + correlation
-    return _PackedPublishProperties(_variable_byte_integer(len(body)) + body)
+        properties.CorrelationData = correlation
+    return properties
+
+
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """A TLS socket that closes itself when its handshake fails: paho 2.2 drops such a socket unclosed
+    (a ``ResourceWarning``, and a descriptor held until it is collected). With the fast path off it becomes
+    the ``sslsocket_class`` of the link's TLS context (public ``ssl`` API), unless that context has its own."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def _tls_pending(sock: object) -> bool:
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 
 def _guarded(callback: F) -> F:
@@ -337,6 +99,32 @@ def _guarded(callback: F) -> F:
                 log.exception("mqtt.callback_failed", callback=callback.__name__)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _client(address: BrokerAddress, client_id: str, *, username: str | None, password: str | None,
+            tls: ssl.SSLContext | None, opts: MqttOptions) -> paho.Client:
+    """The paho client of one link (the fast path's or paho's own), its credentials, TLS and limits set."""
+    client_class = FastPathClient if opts.fast_path else paho.Client
+    client = client_class(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5,
+                          reconnect_on_failure=False)
+    if username is not None or address.username is not None:
+        client.username_pw_set(username or address.username, password if username else address.password)
+    if tls is not None and not address.tls:
+        msg = f"a TLS context was given for {address.redacted()}, a plain MQTT URL: use mqtts:// for TLS"
+        raise ConfigError(msg)
+    if address.tls:
+        context = tls or ssl.create_default_context()
+        if not opts.fast_path and context.sslsocket_class is ssl.SSLSocket:
+            context.sslsocket_class = _ClosingSSLSocket  # the fast path's _ssl_wrap_socket closes it itself
+        client.tls_set_context(context)
+    client.max_inflight_messages_set(opts.max_inflight)
+    client.max_queued_messages_set(opts.max_queued)
+    client.connect_timeout = opts.connect_timeout_s
+    properties = _properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = opts.session_expiry_s
+    client.connect_async(address.host, address.port, opts.keepalive_s,
+                         clean_start=paho.MQTT_CLEAN_START_FIRST_ONLY, properties=properties)
+    return client
 
 
 class MqttLink:
@@ -357,7 +145,7 @@ class MqttLink:
         rng: np.random.Generator | None = None,
     ) -> None:
         address = BrokerAddress.parse(url)
-        self.url, self.client_id = url, client_id
+        self.url, self.client_id = address.redacted(), client_id  # for logs and errors: never the password
         self.options = opts = options or MqttOptions()
         self.connected = False
         self.session = ""  # changes with every connect attempt; names the will
@@ -379,23 +167,12 @@ class MqttLink:
         self._tasks: asyncio.TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-        client = _PahoClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5,
-                             reconnect_on_failure=False)
-        if username is not None or address.username is not None:
-            client.username_pw_set(username or address.username, password if username else address.password)
-        if tls is not None or address.tls:
-            client.tls_set_context(tls or ssl.create_default_context())
-        client.max_inflight_messages_set(opts.max_inflight)
-        client.max_queued_messages_set(opts.max_queued)
-        client.connect_timeout = opts.connect_timeout_s
-        properties = _properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = opts.session_expiry_s
-        client.connect_async(address.host, address.port, opts.keepalive_s,
-                             clean_start=paho.MQTT_CLEAN_START_FIRST_ONLY, properties=properties)
+        client = _client(address, client_id, username=username, password=password, tls=tls, opts=opts)
         client.on_connect = _guarded(self._on_connect)
         client.on_disconnect = _guarded(self._on_disconnect)
         client.on_message = _guarded(self._on_message)
-        client._inbound = _guarded(self._on_inbound)
+        if isinstance(client, FastPathClient):
+            client.inbound = _guarded(self._on_inbound)
         client.on_publish = _guarded(self._on_publish)
         client.on_subscribe = _guarded(self._on_subscribe)
         client.on_socket_open = _guarded(self._on_socket_open)
@@ -520,12 +297,20 @@ class MqttLink:
     def _read(self) -> None:
         """Everything the socket had: paho's ``loop_read`` until no read-ahead bytes are left. A PUBLISH that
         handling it queued (a reply) leaves at once; acknowledgements alone wait for the next loop
-        iteration, where they share a ``send`` with whatever a woken task publishes (the next request)."""
+        iteration, where they share a ``send`` with whatever a woken task publishes (the next request).
+        paho's own client (fast path off) reads a few packets per ``loop_read`` and leaves the rest readable on
+        the socket; only TLS can hold decrypted bytes the selector does not see. It sends what it queued at once."""
         client = self._client
         client.loop_read()
-        while client.has_buffered_input() and client.socket() is not None:
+        if isinstance(client, FastPathClient):
+            while client.has_buffered_input() and client.socket() is not None:
+                client.loop_read()
+            if client.has_queued_publish():
+                self._socket.flush()
+            return
+        while _tls_pending(client.socket()):  # decrypted bytes the selector cannot see
             client.loop_read()
-        if client.has_queued_publish():
+        if client.want_write():
             self._socket.flush()
 
     def _jitter(self, delay: float) -> float:
@@ -548,7 +333,8 @@ class MqttLink:
             raise TransportError(f"the connection to {self.url} is closed; {topic!r} not published")
         properties = None
         if response_topic is not None or correlation is not None:
-            properties = _publish_properties(response_topic, correlation)
+            build = publish_properties if self.options.fast_path else _standard_publish_properties
+            properties = build(response_topic, correlation)
         if not self._in_thread:
             self._publish_now(topic, payload, qos, retain, properties)
         elif len(self._deferred) < self.options.max_queued:

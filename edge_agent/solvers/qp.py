@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import osqp
@@ -26,6 +27,21 @@ Array = NDArray[np.float64]
 # Polishing stays off: OSQP 1.x prints "Polishing not needed" to stdout from C even when not verbose.
 _OSQP_SETTINGS = {"verbose": False, "eps_abs": 1e-8, "eps_rel": 1e-8, "polishing": False, "max_iter": 50000}
 _SOLVED = osqp.SolverStatus.OSQP_SOLVED
+_COMPILED_METHODS = ("update_data_vec", "solve")  # and the attributes ``info`` and ``solution``
+
+
+def _compiled_solver(wrapper: osqp.OSQP) -> Any | None:
+    """The compiled solver behind osqp 1.x's Python wrapper (its private ``_solver``), or None when this osqp
+    has none with the members the hot path uses; :class:`ProximalSolver` then calls the public ``update`` and
+    ``solve``. ``OSQP.solve()`` copies every info field into a fresh namespace on each call, which costs more
+    than a warm-started solve of the small local problems; the compiled solver lets us read only the status
+    and x. The only access to osqp's private members is here."""
+    solver = getattr(wrapper, "_solver", None)
+    if solver is None or not all(callable(getattr(solver, name, None)) for name in _COMPILED_METHODS):
+        return None
+    if not (hasattr(solver, "info") and hasattr(solver, "solution")):
+        return None
+    return solver
 
 
 def _finite(name: str, value: object, owner: str, ndim: int) -> Array:
@@ -122,10 +138,7 @@ class ProximalSolver:
         upper = np.concatenate([problem.ub, problem.hi])
         self._osqp = osqp.OSQP()
         self._osqp.setup(self._p_matrix(rho), problem.c.copy(), A, lower, upper, **_OSQP_SETTINGS)
-        # The compiled solver behind osqp 1.x's wrapper. ``OSQP.solve()`` copies every info field into a
-        # fresh namespace on each call, which costs more than a warm-started solve of these small problems;
-        # the hot path calls the compiled solver and reads only the status and x.
-        self._compiled = self._osqp._solver
+        self._compiled = _compiled_solver(self._osqp)  # None: the public API (slower per call)
 
     def _p_values(self, rho: float) -> Array:
         full = self.problem.Q + rho * np.eye(self.problem.size)
@@ -145,14 +158,20 @@ class ProximalSolver:
         if rho != self._rho:
             self._osqp.update(Px=self._p_values(rho))
             self._rho = rho
+        q = self.problem.c - rho * reference
         solver = self._compiled
-        solver.update_data_vec(q=self.problem.c - rho * reference, l=None, u=None)
-        solver.solve()
-        info = solver.info
+        if solver is not None:
+            solver.update_data_vec(q=q, l=None, u=None)
+            solver.solve()
+            info = solver.info
+            x: Array = solver.solution.x  # a fresh float64 array on every read
+        else:
+            self._osqp.update(q=q)
+            result = self._osqp.solve(raise_error=False)
+            info, x = result.info, result.x
         if info.status_val != _SOLVED:
             raise SolverError(
                 f"local QP not solved: OSQP status {info.status!r}", participant=self.problem.owner,
                 status=str(info.status),
             )
-        x: Array = solver.solution.x  # a fresh float64 array on every read
         return x.clip(self.problem.lb, self.problem.ub)

@@ -17,6 +17,12 @@ def broker() -> Iterator[PrivateBroker]:
         yield running
 
 
+@pytest.fixture(params=[True, False], ids=["fast_path", "paho_path"])
+def fast_path(request: pytest.FixtureRequest) -> bool:
+    """``MqttOptions.fast_path`` on and off, for the carrier-level tests that run both ways."""
+    return bool(request.param)
+
+
 @pytest.fixture
 def prefix() -> str:
     return f"t{uuid.uuid4().hex[:12]}"

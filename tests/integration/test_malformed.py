@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from dataclasses import replace
 
 import pytest
 from structlog.testing import capture_logs
@@ -58,11 +59,14 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
 }
 
 
-async def test_malformed_payloads_are_rejected_and_the_agent_keeps_serving(broker: PrivateBroker, prefix: str) -> None:
-    small = MqttOptions(max_payload=SMALL_LIMIT, reconnect_min_s=0.02, reconnect_max_s=0.25)
+async def test_malformed_payloads_are_rejected_and_the_agent_keeps_serving(
+    broker: PrivateBroker, prefix: str, fast_path: bool
+) -> None:
+    small = MqttOptions(max_payload=SMALL_LIMIT, reconnect_min_s=0.02, reconnect_max_s=0.25, fast_path=fast_path)
     async with (
         MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=small) as target,
-        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as attacker,
+        MqttConnection(broker.url, codec=registry.codec(),
+                       prefix=prefix, options=replace(FAST, fast_path=fast_path)) as attacker,
     ):
         echo = Echo("echo")
         target.add(echo)

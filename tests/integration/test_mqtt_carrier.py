@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from edge_agent import registry
 from edge_agent.algorithms.admm.messages import AdmmAnswer
+from edge_agent.carrier._fast_path import FastPathClient
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions
@@ -22,11 +24,13 @@ from .helpers import FAST, Echo, request
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 
-async def test_request_reply_between_two_connections(broker: PrivateBroker, prefix: str) -> None:
+async def test_request_reply_between_two_connections(broker: PrivateBroker, prefix: str, fast_path: bool) -> None:
+    options = replace(FAST, fast_path=fast_path)
     async with (
-        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=options) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=options) as b,
     ):
+        assert isinstance(a._link._client, FastPathClient) is fast_path
         echo = Echo("echo")
         b.add(echo)
         me = a.add(Echo("me"))
@@ -40,11 +44,14 @@ async def test_request_reply_between_two_connections(broker: PrivateBroker, pref
     assert echo.seen[0].receiver == "echo"
 
 
-async def test_requests_carry_an_mqtt5_response_topic_and_correlation_data(broker: PrivateBroker, prefix: str) -> None:
+async def test_requests_carry_an_mqtt5_response_topic_and_correlation_data(
+    broker: PrivateBroker, prefix: str, fast_path: bool
+) -> None:
+    options = replace(FAST, fast_path=fast_path)
     arrived: list[Inbound] = []
     async with (
-        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=options) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=options) as b,
     ):
         for conn in (a, b):
             deliver = conn._link._on_message_hook
@@ -66,10 +73,11 @@ async def test_requests_carry_an_mqtt5_response_topic_and_correlation_data(broke
     assert registry.codec().decode(answered.payload).in_reply_to == envelope.id
 
 
-async def test_send_and_gossip_reach_each_subscriber_once(broker: PrivateBroker, prefix: str) -> None:
+async def test_send_and_gossip_reach_each_subscriber_once(broker: PrivateBroker, prefix: str, fast_path: bool) -> None:
+    options = replace(FAST, fast_path=fast_path)
     async with (
-        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
-        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as b,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=options) as a,
+        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=options) as b,
     ):
         speaker = a.add(Echo("speaker"))
         near, far, deaf = Echo("near"), Echo("far"), Echo("deaf")
@@ -105,11 +113,13 @@ async def test_presence_others_and_clean_leave(broker: PrivateBroker, prefix: st
 
 
 async def test_a_lost_connection_is_announced_by_its_will_and_then_restored(
-    broker: PrivateBroker, prefix: str
+    broker: PrivateBroker, prefix: str, fast_path: bool
 ) -> None:
-    slow_return = MqttOptions(will_delay_s=0, reconnect_min_s=1.0, reconnect_max_s=1.0)  # back after >= 0.5 s
+    slow_return = MqttOptions(will_delay_s=0, reconnect_min_s=1.0, reconnect_max_s=1.0,  # back after >= 0.5 s
+                              fast_path=fast_path)
     async with (
-        MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as a,
+        MqttConnection(broker.url, codec=registry.codec(),
+                       prefix=prefix, options=replace(FAST, fast_path=fast_path)) as a,
         MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=slow_return) as b,
     ):
         watcher = a.add(Echo("watcher"))
@@ -125,8 +135,9 @@ async def test_a_lost_connection_is_announced_by_its_will_and_then_restored(
         assert b._link.reconnects == 1
 
 
-async def test_redelivered_envelopes_are_handled_once(broker: PrivateBroker, prefix: str) -> None:
-    async with MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=FAST) as conn:
+async def test_redelivered_envelopes_are_handled_once(broker: PrivateBroker, prefix: str, fast_path: bool) -> None:
+    options = replace(FAST, fast_path=fast_path)
+    async with MqttConnection(broker.url, codec=registry.codec(), prefix=prefix, options=options) as conn:
         echo = Echo("echo")
         conn.add(echo)
         await conn.wait_present(["echo"], within_s=5)

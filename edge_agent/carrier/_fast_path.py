@@ -1,0 +1,338 @@
+"""The MQTT fast path: a paho 2.2 client subclass and the byte codec of its short decoders.
+
+:class:`~edge_agent.carrier.mqtt.MqttLink` uses :class:`FastPathClient` when ``MqttOptions.fast_path`` is on
+(the default) and a plain ``paho.Client`` otherwise. It exists for speed alone: with the responder in a second
+process, the carrier's request/reply p50 was 1.97x raw paho's with paho's own reading and decoding, and is
+1.19x with this path (``bench/results/mqtt.md``). Everything here leans on paho 2.2 internals; when a paho
+upgrade breaks it, turn ``fast_path`` off (or set ``EDGE_AGENT_MQTT_FAST_PATH=0``) and
+``tests/unit/test_mqtt_fast_path.py`` names what changed.
+
+paho 2.2 private names this module depends on, and why:
+
+* methods overridden: ``_sock_recv`` (one ``recv`` of up to 64 KiB serves paho's 3-4 small reads per packet),
+  ``_packet_read`` (a packet already read whole goes straight to ``_packet_handle``), ``_packet_write``
+  (queued packets leave in one ``send``), ``_sock_close`` (drops the read-ahead), ``_handle_publish`` and
+  ``_handle_pubackcomp`` (the short decoders below), ``_ssl_wrap_socket`` (paho 2.2 leaks the socket of a
+  failed TLS handshake);
+* methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``;
+* attributes read or written: ``_in_packet`` and ``_out_packet`` (and the keys of their dicts: ``command``,
+  ``packet``, ``pos``, ``to_process``, ``qos``, ``mid``, ``info``, ``have_remaining``, ``remaining_*``),
+  ``_out_messages``, ``_out_message_mutex``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_manual_ack``,
+  ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``, ``_connect_timeout``; the module function
+  ``paho.mqtt.client.time_func``;
+* :class:`PackedPublishProperties` relies on paho only calling ``pack()`` (and ``str()``) on the properties
+  of an outgoing PUBLISH.
+
+The decoders accept only what the carriers send (a QoS 0/1 MQTT 5 PUBLISH whose only properties are Response
+Topic and Correlation Data; a PUBACK with reason 0 and no properties). Anything else, malformed packets
+included, is handed to paho's own decoder, which reports the defect: the decoders return ``None`` and never
+raise.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Literal
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.exception import MalformedPacket
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge_agent.carrier.mqtt_options import Inbound
+
+__all__ = [
+    "FastPathClient", "PackedPublishProperties", "decode_publish", "plain_puback", "publish_properties", "whole_packet",
+]
+
+_RESPONSE_TOPIC, _CORRELATION_DATA = 0x08, 0x09
+_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0  # MQTT control packet types (high nibble)
+_READ_SIZE = 65536
+_FEW = 8
+
+
+class FastPathClient(paho.Client):
+    """paho's client, except that a failed TLS handshake closes its socket, that reading and writing take
+    one system call for several packets, and that the two packets of every QoS 1 exchange are decoded by a
+    short path (see :meth:`_handle_publish`)."""
+
+    inbound: Callable[[Inbound], None] | None = None  # set by MqttLink: receives what the short path decodes
+    _received: bytes = b""  # read from the socket, not yet taken by paho (see _sock_recv)
+    _taken = 0
+
+    # -- reading: one recv for everything that is there ------------------------------------------
+    def _sock_recv(self, bufsize: int) -> bytes:
+        """paho asks for 1 byte (command), 1 byte per length byte, then the rest of each packet: ~3-4 recv
+        calls per packet. This reads up to 64 KiB once and serves those requests from it; the loop must
+        then call :meth:`loop_read` while :meth:`has_buffered_input` (the socket itself no longer polls
+        readable for data held here)."""
+        taken = self._taken
+        if taken >= len(self._received):
+            data = super()._sock_recv(max(bufsize, _READ_SIZE))  # BlockingIOError etc. reach paho as before
+            if len(data) <= bufsize:
+                return data
+            self._received, taken = data, 0
+        end = taken + bufsize
+        self._taken = end
+        return self._received[taken:end]
+
+    def _packet_read(self) -> MQTTErrorCode:
+        """A whole packet already read ahead is handed to paho's packet handler directly; paho's own reader
+        (byte by byte, with its bookkeeping) takes a packet that is not all there yet."""
+        if not self._in_packet["command"]:  # between packets
+            if self._taken >= len(self._received):
+                rc = self._read_ahead()
+                if rc is not None:
+                    return rc
+            whole = whole_packet(self._received, self._taken)
+            if whole is not None:
+                return self._handle_whole(*whole)
+        return super()._packet_read()
+
+    def _read_ahead(self) -> MQTTErrorCode | None:
+        """Fill the read-ahead buffer; a return code when there is nothing to read."""
+        try:
+            data = super()._sock_recv(_READ_SIZE)
+        except BlockingIOError:
+            return MQTTErrorCode.MQTT_ERR_AGAIN
+        except OSError:
+            return None  # paho's reader meets the error again and reports it
+        if not data:
+            return MQTTErrorCode.MQTT_ERR_CONN_LOST
+        self._received, self._taken = data, 0
+        return None
+
+    def _handle_whole(self, command: int, body: int, length: int) -> MQTTErrorCode:
+        self._taken = body + length
+        self._in_packet = {"command": command, "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": length, "packet": bytearray(self._received[body:body + length]),
+                           "to_process": 0, "pos": 0}
+        with self._msgtime_mutex:
+            self._last_bytes_received = paho.time_func()
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket:
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": 0, "packet": bytearray(), "to_process": 0, "pos": 0}
+        return rc
+
+    def has_buffered_input(self) -> bool:
+        """Bytes read but not yet parsed, here or (TLS) decrypted inside the SSL socket."""
+        if self._taken < len(self._received):
+            return True
+        sock = self._sock
+        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+    def has_queued_publish(self) -> bool:
+        """A PUBLISH waits among a few queued packets (a long queue waits for a writable socket anyway)."""
+        out = self._out_packet
+        return len(out) <= _FEW and any(packet["command"] & 0xF0 == _PUBLISH for packet in out)
+
+    def _sock_close(self) -> None:
+        self._received, self._taken = b"", 0  # what the old connection held is void
+        super()._sock_close()
+
+    # -- writing: every queued packet in one send -------------------------------------------------
+    def _packet_write(self) -> MQTTErrorCode:
+        """Join the queued packets into one before paho writes them: a reply's PUBACK and the next request
+        (or a reply and its request's PUBACK) leave in one ``send`` and reach the broker in one read."""
+        if len(self._out_packet) > 1:
+            self._coalesce()
+        return super()._packet_write()
+
+    def _coalesce(self) -> None:
+        out = self._out_packet
+        parts: list[bytes | bytearray | memoryview] = []
+        size = 0
+        for packet in out:
+            command = packet["command"] & 0xF0
+            if (command == _PUBLISH and packet["qos"] == 0) or command == _DISCONNECT or size > _READ_SIZE:
+                break  # paho acts once each of these is written: leave them whole
+            data = packet["packet"]
+            parts.append(memoryview(data)[packet["pos"]:] if packet["pos"] else data)
+            size += packet["to_process"]
+        if len(parts) < 2:
+            return
+        for _ in parts:
+            out.popleft()
+        joined = b"".join(parts)
+        out.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(joined),
+                        "packet": joined, "info": None})
+
+    # -- decoding: the short path of the two packets of every QoS 1 exchange ----------------------
+    def _handle_publish(self) -> MQTTErrorCode:
+        """A QoS 0/1 PUBLISH whose only properties are Response Topic and Correlation Data, the kind our
+        carriers send, is decoded here and handed straight to :attr:`inbound`; paho would build a
+        ``Properties`` object (setting ~30 attributes), an ``MQTTMessage``, and match the topic against
+        filtered callbacks, ~40-130 us per message. Anything else, including every malformed packet, takes
+        paho's own path, which also reports the defects."""
+        header, packet = self._in_packet["command"], self._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        inbound = self.inbound
+        if inbound is None or qos > 1 or self._protocol != paho.MQTTv5:
+            return super()._handle_publish()
+        decoded = decode_publish(packet, qos)
+        if decoded is None:
+            return super()._handle_publish()
+        topic, mid, payload_at, response_topic, correlation = decoded
+        inbound(Inbound(topic, bytes(memoryview(packet)[payload_at:]), bool(header & 0x01), response_topic,
+                        correlation))
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        """A plain PUBACK (success, no properties: what Mosquitto sends for an accepted message) without the
+        ``ReasonCode`` and ``Properties`` objects paho builds for each; anything else goes to paho."""
+        packet = self._in_packet["packet"]
+        mid = plain_puback(packet) if cmd == "PUBACK" else None
+        if mid is None:
+            return super()._handle_pubackcomp(cmd)
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, _PUBACK_SUCCESS, _NO_PUBACK_PROPERTIES)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        assert self._ssl_context is not None
+        tls_sock = self._ssl_context.wrap_socket(tcp_sock, server_hostname=self._host, do_handshake_on_connect=False)
+        try:
+            tls_sock.settimeout(self._connect_timeout)
+            tls_sock.do_handshake()  # verifies the certificate chain and, with check_hostname, the host name
+        except BaseException:
+            tls_sock.close()
+            raise
+        return tls_sock
+
+
+def _properties(packet_type: int) -> Properties:
+    return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves this constructor untyped
+
+
+_PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)  # shared by every plain PUBACK; only read by callbacks
+_NO_PUBACK_PROPERTIES = _properties(PacketTypes.PUBACK)
+
+
+# -- the byte codec ------------------------------------------------------------------------------
+def whole_packet(received: bytes, at: int) -> tuple[int, int, int] | None:
+    """``(command, body offset, body length)`` if ``received[at:]`` starts with a whole packet; None if it is
+    not all there, or if its remaining length is malformed (paho's reader then reports it)."""
+    end = len(received)
+    if end - at < 2:
+        return None
+    length = shift = 0
+    body = at + 1
+    while True:  # remaining length: a variable byte integer of at most 4 bytes
+        byte = received[body]
+        body += 1
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+        if shift > 21 or body >= end:
+            return None
+    return None if body + length > end else (received[at], body, length)
+
+
+def plain_puback(packet: bytes | bytearray) -> int | None:
+    """The message id of a PUBACK body with reason 0 (success) and no properties, else None."""
+    if len(packet) == 2 or (len(packet) == 3 and packet[2] == 0):
+        return (packet[0] << 8) | packet[1]
+    return None
+
+
+class _Unusual(Exception):
+    """A PUBLISH the short path leaves to paho's decoder."""
+
+
+def decode_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, int, str | None, bytes | None] | None:
+    """``(topic, mid, payload offset, response topic, correlation data)`` of an MQTT 5 PUBLISH body (what
+    follows the fixed header), or None if it has other properties or anything unusual (paho's decoder then
+    takes over). Never raises."""
+    try:
+        return _parse_publish(packet, qos)
+    except (IndexError, UnicodeDecodeError, _Unusual):
+        return None
+
+
+def _take(packet: bytes | bytearray, at: int, size: int, end: int) -> bytes:
+    if at + size > end:
+        raise _Unusual
+    return bytes(packet[at:at + size])
+
+
+def _parse_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, int, str | None, bytes | None]:
+    end = len(packet)
+    topic_size = (packet[0] << 8) | packet[1]
+    topic = _take(packet, 2, topic_size, end).decode()
+    at = 2 + topic_size
+    mid = 0
+    if qos:
+        mid = (packet[at] << 8) | packet[at + 1]
+        at += 2
+    length = shift = 0
+    while True:  # property length: a variable byte integer (IndexError past the end)
+        byte = packet[at]
+        at += 1
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80 or shift > 21:
+            break
+    props_end = at + length
+    if byte & 0x80 or props_end > end:
+        raise _Unusual
+    found: dict[int, bytes] = {}
+    while at < props_end:
+        prop = packet[at]
+        if prop not in (_RESPONSE_TOPIC, _CORRELATION_DATA) or prop in found:
+            raise _Unusual  # another property, or a repeated one (paho's decoder reports the protocol error)
+        value = found[prop] = _take(packet, at + 3, (packet[at + 1] << 8) | packet[at + 2], props_end)
+        at += 3 + len(value)
+    response_topic = None
+    if _RESPONSE_TOPIC in found:
+        response_topic = found[_RESPONSE_TOPIC].decode()
+        if "\x00" in response_topic or "\ufeff" in response_topic:
+            raise _Unusual  # forbidden in an MQTT string [MQTT-1.5.4-2/3]: paho's decoder reports it
+    return topic, mid, props_end, response_topic, found.get(_CORRELATION_DATA)
+
+
+class PackedPublishProperties(Properties):
+    """PUBLISH properties packed once, here: paho's ``Properties.__setattr__`` scans every property name
+    on each assignment (~20-30 us), and paho only ever calls ``pack()`` (and ``str()`` when it logs)."""
+
+    _packed: bytes
+
+    def __init__(self, packed: bytes) -> None:  # no super().__init__(): nothing else is read
+        object.__setattr__(self, "packetType", PacketTypes.PUBLISH)
+        object.__setattr__(self, "_packed", packed)  # paho's __setattr__ accepts only property names
+
+    def pack(self) -> bytes:
+        return self._packed
+
+    def __str__(self) -> str:
+        return f"PublishProperties({len(self._packed)} bytes)"
+
+
+def _variable_byte_integer(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        value, digit = divmod(value, 128)
+        out.append(digit | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def publish_properties(response_topic: str | None, correlation: bytes | None) -> PackedPublishProperties:
+    """MQTT 5 PUBLISH properties: Response Topic (0x08, UTF-8 string) and Correlation Data (0x09, binary)."""
+    body = b""
+    if response_topic is not None:
+        topic = response_topic.encode()
+        body += b"\x08" + len(topic).to_bytes(2, "big") + topic
+    if correlation is not None:
+        body += b"\x09" + len(correlation).to_bytes(2, "big") + correlation
+    return PackedPublishProperties(_variable_byte_integer(len(body)) + body)
