@@ -174,6 +174,12 @@ class Carrier(ABC):
             body=body,
         )
 
+    def fail_requests(self, receiver: str, error: Exception) -> None:
+        """Fail every request to ``receiver`` still waiting for its answer (the transport knows it cannot come)."""
+        for asked, future in list(self._pending.values()):
+            if asked == receiver and not future.done():
+                future.set_exception(error)
+
     # -- receiving -----------------------------------------------------------------------------
     def _receive(self, envelope: Envelope) -> Coroutine[Any, Any, None] | None:
         """Route one arrived envelope: resolve a waiting request, or return the handler coroutine.

@@ -137,6 +137,7 @@ class MqttLink:
         client_id: str,
         on_message: Callable[[Inbound], None],
         on_connected: Callable[[], None],
+        on_refused: Callable[[str, str], None] | None = None,
         will: Will | None = None,
         username: str | None = None,
         password: str | None = None,
@@ -151,6 +152,8 @@ class MqttLink:
         self.session = ""  # changes with every connect attempt; names the will
         self.reconnects = 0
         self._on_message_hook, self._on_connected_hook, self._will = on_message, on_connected, will
+        self._on_refused_hook = on_refused  # (topic, reason) of a QoS 1 publish the broker refused
+        self._topic_of: dict[int, str] = {}  # message id -> topic, for the QoS 1 publishes not acknowledged yet
         self._rng = rng or np.random.default_rng()
         self._filters: list[str] = []
         self._acks: dict[int, asyncio.Future[int]] = {}
@@ -348,6 +351,8 @@ class MqttLink:
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             msg = f"{self.options.max_queued} messages already wait for {self.url}; {topic!r} not published"
             raise TransportError(msg)
+        if qos and self._on_refused_hook is not None:
+            self._topic_of[info.mid] = topic
         return info
 
     def _flush_deferred(self) -> None:
@@ -459,8 +464,12 @@ class MqttLink:
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode,
                     properties: Properties | None) -> None:
+        topic = self._topic_of.pop(mid, None)
         if reason.is_failure:
-            log.warning("mqtt.publish_refused", url=self.url, mid=mid, reason=str(reason), code=reason.value)
+            log.warning("mqtt.publish_refused", url=self.url, mid=mid, topic=topic, reason=str(reason),
+                        code=reason.value)
+            if topic is not None and self._on_refused_hook is not None:
+                self._on_refused_hook(topic, f"{reason} ({reason.value})")
         ack = self._acks.pop(mid, None)
         if ack is not None and not ack.done():
             ack.set_result(reason.value)

@@ -38,7 +38,7 @@ from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session
 from edge_agent.carrier.topics import Route, Topics
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
-from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, first_own_error
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, TransportError, first_own_error
 from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope, Message
 
@@ -136,7 +136,7 @@ class MqttConnection:
         self._work: set[asyncio.Task[Any]] = set()  # handlers and drivers: awaited on exit, unlike reconnects
         will = Will(self.topics.presence(self.node), self._will_payload)
         self._link = MqttLink(url, client_id=self.node, on_message=self._on_message,
-                              on_connected=self._announce_all, will=will, username=username,
+                              on_connected=self._announce_all, on_refused=self._refused, will=will, username=username,
                               password=password, tls=tls, options=options, rng=rng)
         self.options = self._link.options
         self._link.subscribe(self.topics.presence_all())
@@ -289,6 +289,16 @@ class MqttConnection:
     async def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, within_s: float = 5.0) -> int:
         """Publish bytes as they are (tools, tests) at QoS 1; returns the PUBACK reason code."""
         return await self._link.publish_acked(topic, payload, retain=retain, within_s=within_s)
+
+    def _refused(self, topic: str, reason: str) -> None:
+        """The broker refused a message (e.g. the ACL): its sender's requests to that receiver fail now, naming
+        the reason, instead of waiting out their timeout."""
+        route = self.topics.parse(topic)
+        carrier = self.carriers.get(route.sender) if route is not None and route.kind == "direct" else None
+        if route is not None and route.receiver is not None and carrier is not None:
+            carrier.fail_requests(route.receiver, TransportError(
+                f"the broker refused {route.sender!r}'s message to {route.receiver!r} on {topic}: {reason}; "
+                f"is {route.sender!r} allowed to send there (the broker's ACL, the user of this connection)?"))
 
     # -- receiving -----------------------------------------------------------------------------
     def _on_message(self, message: Inbound) -> None:

@@ -108,3 +108,19 @@ async def test_devices_connect_over_tls(prod: ProdBroker) -> None:
                                   prefix=PREFIX, username="d1", password=prod.passwords["d1"],
                                   options=MqttOptions(connect_timeout_s=0.5)):
             pass
+
+
+async def test_a_request_the_broker_refuses_fails_at_once_naming_the_reason(prod: ProdBroker) -> None:
+    """Finding 18: a requester outside the ACL got `Not authorized (135)`, then waited out its whole timeout and
+    blamed the receiver. Now the refusal fails the request at once and says why."""
+    async with (
+        MqttConnection(prod.broker.url, codec=registry.codec(), prefix=PREFIX, username="d1",
+                       password=prod.passwords["d1"], options=FAST) as c1,
+        MqttConnection(prod.broker.url, codec=registry.codec(), prefix=PREFIX, username="d2",
+                       password=prod.passwords["d2"], options=FAST) as c2,
+    ):
+        c2.add(Echo("d2"))
+        stranger = c1.add(Echo("cli-1234"))  # hosted on d1's connection, but d1 may only write as d1
+        await stranger.wait_present(["d2"], within_s=5)
+        with pytest.raises(TransportError, match=r"the broker refused 'cli-1234''s message to 'd2' .*\(135\)"):
+            await stranger.request(request(1), "d2", timeout=600)
