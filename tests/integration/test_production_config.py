@@ -6,19 +6,30 @@ from __future__ import annotations
 import asyncio
 import shutil
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge_agent import registry
-from edge_agent.algorithms.admm.messages import AdmmAnswer
+from edge_agent.algorithms.admm import AdmmAnswer, AdmmJob, AdmmJobSpec, AdmmRequest
+from edge_agent.algorithms.admm.job import AdmmSettingsSpec
+from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
+from edge_agent.carrier.presence import PresenceRecord
+from edge_agent.device_agent import DeviceAgent
+from edge_agent.devices import Generator
 from edge_agent.errors import TransportError
+from edge_agent.messages import Envelope, Message
 from edge_agent.provision import provision
 from edge_agent.runtime import PrivateBroker, free_port
+from edge_agent.runtime.fleet import submit_jobs
+from edge_agent.runtime.services import CoordinatorService
+from edge_agent.testing.central import solve_sharing
 
 from .helpers import FAST, Echo, request
 from .production import prod_config, site_dir
@@ -44,7 +55,8 @@ def prod() -> Iterator[ProdBroker]:
         pytest.skip("needs the openssl command")
     with site_dir() as work:
         provision(work, devices=dict.fromkeys(["d1", "d2", "d3"]), prefix=PREFIX)
-        passwords = {user: (work / "secrets" / f"{user}.password").read_text().strip() for user in ("d1", "d2", "d3")}
+        users = ("d1", "d2", "d3", "coordinator", "operator")
+        passwords = {user: (work / "secrets" / f"{user}.password").read_text().strip() for user in users}
         tls_port = free_port()
         with PrivateBroker(config_template=prod_config(work, tls_port)) as broker:
             yield ProdBroker(broker, tls_port, passwords, work / "certs/ca.crt")
@@ -124,3 +136,72 @@ async def test_a_request_the_broker_refuses_fails_at_once_naming_the_reason(prod
         await stranger.wait_present(["d2"], within_s=5)
         with pytest.raises(TransportError, match=r"the broker refused 'cli-1234''s message to 'd2' .*\(135\)"):
             await stranger.request(request(1), "d2", timeout=600)
+
+
+class Forger:
+    """d1's device agent, answering for itself honestly, and forging an answer for every other participant with
+    every request id it could guess from the one it got (the id itself, its neighbours in both id formats)."""
+
+    def __init__(self, generator: Generator) -> None:
+        self.agent = DeviceAgent(generator)
+        self.id = generator.id
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        await self.agent.handle(carrier, message, envelope)
+        if isinstance(message, AdmmRequest):
+            head, _, seq = envelope.id.rpartition("-")
+            near = range(-8, 9)
+            guesses = {envelope.id, *(f"{int(envelope.id, 16) + k:016x}" for k in near if len(envelope.id) == 16)}
+            guesses |= {f"{head}-{int(seq) + k}" for k in near} if seq.isdigit() else set()
+            for guess in guesses:
+                forged = envelope.model_copy(update={"id": guess})
+                carrier.reply(AdmmAnswer(round=message.round, x=np.array([0.0]), cost=0.0), forged)
+
+
+async def test_a_device_with_valid_credentials_changes_no_other_result_presence_or_process(
+    prod: ProdBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the production ACL, d1 (authenticated, a participant of the job) forges answers in the others'
+    place, spoofs presence, submits jobs and floods the others with requests: the job's result is the exact one,
+    and d2, d3 and the coordinator stay online and serving."""
+    generators = {name: Generator(id=name, kind="generator", p_max=80, cost_linear=10 + k, cost_quadratic=0.05)
+                  for k, name in enumerate(("d1", "d2", "d3"))}
+    job = AdmmJobSpec(algorithm="admm-sharing", name="honest", target=[120.0], priorities=[100.0],
+                      participants=list(generators), settings=AdmmSettingsSpec(round_timeout_s=10))
+
+    def connect(user: str) -> MqttConnection:
+        return MqttConnection(prod.broker.url, codec=registry.codec(), prefix=PREFIX, username=user,
+                              password=prod.passwords[user], options=FAST)
+
+    async with connect("d2") as c2, connect("d3") as c3, connect("coordinator") as cc, connect("d1") as c1:
+        c2.add(DeviceAgent(generators["d2"]))
+        c3.add(DeviceAgent(generators["d3"]))
+        cc.add(CoordinatorService(cc.online, operators=["operator"]))
+        mallory = c1.add(Forger(generators["d1"]))
+        await mallory.wait_present(["d2", "d3", "coordinator"], within_s=10)
+        sessions = {name: c1.presence._session_of[name] for name in ("d2", "d3", "coordinator")}
+
+        async def attack() -> None:
+            for k in range(100):
+                for victim in ("d2", "d3"):  # absurd requests outside any job
+                    mallory.send(AdmmRequest(round=k, rho=1e8, reference=np.array([1e6])), victim)
+                mallory.send(AdmmJob(job=job, issued_at=time.time()), "coordinator")
+                for name, session in sessions.items():  # end the others' sessions, as itself and as them
+                    record = PresenceRecord(online=False, agent="d1", node=name, session=session).encode()
+                    await c1.publish_raw(c1.topics.presence("d1"), record)
+                    assert await c1.publish_raw(c1.topics.presence(name), record) == NOT_AUTHORISED
+
+        attacker = asyncio.create_task(attack())
+        monkeypatch.setenv("EDGE_AGENT_MQTT_PASSWORD", prod.passwords["operator"])
+        [report] = await submit_jobs([job], prod.broker.url.replace("mqtt://", "mqtt://operator@"), PREFIX,
+                                     job_timeout_s=120, wait_for=list(generators))
+        await attacker
+        assert set(c1.presence.online) >= {"d2", "d3", "coordinator"}
+        fresh = RunCarrier(mallory, "fresh-run")  # d1's flood reached only d1's own solvers on d2
+        again = await fresh.request(AdmmRequest(round=0, rho=1.0, reference=np.array([1.0])), "d2", timeout=10)
+    problems = [g.local_problem(1) for g in generators.values()]
+    central = solve_sharing(problems, np.array([120.0]), np.array([100.0]))
+    assert report.status == "converged"
+    assert report.objective == pytest.approx(central.objective, rel=1e-3)
+    assert report.aggregate == pytest.approx([120.0], abs=1e-3)
+    assert isinstance(again, AdmmAnswer)  # d2 still serves
