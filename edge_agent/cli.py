@@ -280,10 +280,16 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+_INTERRUPTED_BY: list[signal.Signals] = []
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM and SIGHUP end a command the way Ctrl-C does: every broker, process and temporary folder it
-    started is torn down on the way out (the long-running services handle them on their event loop)."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    """SIGTERM and SIGHUP end a command the way Ctrl-C does (they become a SIGINT: inside ``asyncio.run`` its
+    main task is cancelled, elsewhere ``KeyboardInterrupt`` is raised), so every broker, process and temporary
+    folder the command started is torn down on the way out. The long-running services handle them on their
+    event loop."""
+    _INTERRUPTED_BY.append(signal.Signals(signum))
+    signal.raise_signal(signal.SIGINT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -303,10 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeAgentError as error:
         print(f"edge-agent: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt as interrupt:
-        name = str(interrupt) or "SIGINT"
-        print(f"edge-agent: interrupted ({name}); everything it started was stopped", file=sys.stderr)
-        return 128 + int(getattr(signal.Signals, name, signal.SIGINT))
+    except KeyboardInterrupt:
+        received = _INTERRUPTED_BY[-1] if _INTERRUPTED_BY else signal.SIGINT
+        print(f"edge-agent: interrupted ({received.name}); everything it started was stopped", file=sys.stderr)
+        return 128 + int(received)
 
 
 if __name__ == "__main__":

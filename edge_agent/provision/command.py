@@ -23,6 +23,11 @@ __all__ = ["Provisioned", "add_provision_parser", "main", "provision", "read_fle
 STATE = "provision.json"
 
 
+DESCRIPTION = ("Create or update, in --out, what a fleet's Mosquitto reads (users with hashed passwords, the ACL, a "
+               "local CA and the broker's certificate) and one folder per device (configuration, password, CA), "
+               "with owners and modes the broker can read. Re-running it adds devices and keeps what exists "
+               "(broker/README.md).")
+
 def read_fleet(path: Path) -> dict[str, dict[str, Any] | None]:
     """Device ids (and their ``device:`` parameters when known) from a fleet file.
 
@@ -178,7 +183,7 @@ def _device_bundle(site: _Site, device: str, params: Mapping[str, Any] | None, p
 def add_provision_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``edge-agent provision`` subcommand; :func:`run_provision` handles it."""
     parser = commands.add_parser("provision", help="create broker users, ACL, certificates and device files",
-                                 description=__doc__.split("\n\n")[0] if __doc__ else None)
+                                 description=DESCRIPTION)
     _add_arguments(parser)
 
 
@@ -220,7 +225,7 @@ def run_provision(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="provision", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog="provision", description=DESCRIPTION)
     _add_arguments(parser)
     args = parser.parse_args(argv)
     try:

@@ -89,6 +89,8 @@ class DeviceConfig(StrictModel):
     id: AgentId
     broker: str = "mqtt://127.0.0.1:1883"
     prefix: str = "edge"
+    client_id: AgentId | None = Field(None, description="the MQTT client id (default: the device id); under the "
+                                      "production ACL the broker takes the user name instead")
     credentials: Credentials = Credentials()
     device: AgentDevice
 

@@ -71,20 +71,24 @@ class MqttHost:
         self._processes.kill(agent)
 
 
-def agent_configs(plan: Plan, prefix: str = "edge") -> list[DeviceConfig]:
-    """The configuration of every agent process ``plan`` needs."""
-    return [DeviceConfig(id=device.id, device=device, prefix=prefix) for device in plan.agents()]
+def agent_configs(plan: Plan, prefix: str = "edge", client_tag: str | None = None) -> list[DeviceConfig]:
+    """The configuration of every agent process ``plan`` needs; ``client_tag`` makes their MQTT client ids
+    ``<tag>-<id>`` (on a shared broker, where the devices' own ids may be connected already)."""
+    return [DeviceConfig(id=device.id, device=device, prefix=prefix,
+                         client_id=None if client_tag is None else f"{client_tag}-{device.id}"[:64])
+            for device in plan.agents()]
 
 
 def run_over_mqtt(plan: Plan, broker_url: str | None = None, *, prefix: str | None = None) -> RunReport:
     """Run ``plan`` with one agent process per agent; tear everything down whatever happens.
 
     On a private broker the prefix is ``edge``; on a broker of the caller's (``broker_url``) it is a fresh
-    ``edge-solve-<token>`` unless given, so that the agents started here never take the ids of devices that
-    are already there.
+    ``edge-solve-<token>`` unless given, and the agents' MQTT client ids carry the token, so that the agents
+    started here never take the topics or the sessions of devices that are already there.
     """
-    prefix = prefix or ("edge" if broker_url is None else f"edge-solve-{secrets.token_hex(4)}")
-    with device_processes(agent_configs(plan, prefix), broker_url) as (url, processes):
+    tag = None if broker_url is None else secrets.token_hex(4)
+    prefix = prefix or ("edge" if tag is None else f"edge-solve-{tag}")
+    with device_processes(agent_configs(plan, prefix, tag), broker_url) as (url, processes):
         return asyncio.run(launch(plan, url, prefix, processes=processes))
 
 

@@ -155,7 +155,7 @@ async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
         url,
         codec=registry.codec(),
         prefix=config.prefix,
-        client_id=config.id,
+        client_id=config.client_id or config.id,
         username=credentials.username or (config.id if password is not None else None),
         password=password,
         tls=credentials.tls_context(),

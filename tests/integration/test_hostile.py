@@ -68,6 +68,7 @@ def test_a_signal_to_solve_over_mqtt_stops_its_broker_agents_and_temp_files(
     finally:
         if solve.poll() is None:
             solve.kill()
+            solve.communicate()
     assert solve.returncode == 128 + signum
     assert f"interrupted ({signum.name}); everything it started was stopped" in err
     assert "Traceback" not in err

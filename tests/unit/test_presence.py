@@ -8,17 +8,20 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from edge_agent.carrier.presence import PresenceRecord, PresenceTracker
+from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
 from edge_agent.clock import ManualClock
 from edge_agent.errors import ProtocolError, RunTimeout
 
 
 def record(agent: str, session: str, *, online: bool = True, node: str = "node-1", reason: str = "connected") -> bytes:
-    return json.dumps({"online": online, "agent": agent, "node": node, "session": session, "reason": reason}).encode()
+    """A record of ``agent`` hosted by ``node`` in that node's connection ``session``."""
+    return json.dumps({"online": online, "agent": agent, "node": node, "session": session_of(node, session),
+                       "reason": reason}).encode()
 
 
 def will(node: str, session: str) -> bytes:
-    return PresenceRecord(online=False, agent=node, node=node, session=session, reason="will").encode()
+    return PresenceRecord(online=False, agent=node, node=node, session=session_of(node, session),
+                          reason="will").encode()
 
 
 # -- the record ------------------------------------------------------------------------------------
@@ -32,7 +35,7 @@ def test_a_record_encodes_to_json_and_decodes_to_the_same_record() -> None:
 def test_a_will_says_the_node_is_offline_for_the_reason_will() -> None:
     decoded = PresenceRecord.model_validate_json(will("host-a", "s9"))
     assert (decoded.online, decoded.agent, decoded.node, decoded.session, decoded.reason) == (
-        False, "host-a", "host-a", "s9", "will")
+        False, "host-a", "host-a", "host-a:s9", "will")
 
 
 def test_unknown_fields_are_ignored_and_records_are_frozen() -> None:
@@ -154,7 +157,7 @@ async def test_wait_for_offline_returns_once_everyone_left() -> None:
     waiting = asyncio.ensure_future(tracker.wait_for(["a", "b"], 10.0, clock, online=False))
     await clock.advance(1.0)
     assert not waiting.done()
-    tracker.update("a", will("a", "s1"))
+    tracker.update("node-1", will("node-1", "s1"))  # the will of the node that hosted a
     await clock.advance(0.0)
     assert waiting.done()
     await waiting
