@@ -208,6 +208,7 @@ class TaskAgent:
         return best
 
     async def _states(self, carrier: Carrier, resources: Sequence[str]) -> list[ScheduleState]:
+        resources = list(resources)  # the agent's list shrinks when a node is lost meanwhile
         replies = await asyncio.gather(*(self._ask(carrier, ScheduleQuery(), r, ScheduleState) for r in resources),
                                        return_exceptions=True)
         states: list[ScheduleState] = []
