@@ -68,6 +68,7 @@ class SchedulingPlan:
             await drive(events, agents, carriers, fail_node)
             if self.serve is not None:
                 await self.serve()
+            await watch.re_placed()
             states = await self._final_states(next(iter(carriers.values())), watch)
         finally:
             await watch.close()
@@ -136,6 +137,10 @@ class _NodeWatch:
         """Wait until ``node`` was seen offline and its tasks placed themselves again."""
         async with asyncio.timeout(OFFLINE_S):
             await asyncio.shield(self._watchers[node])
+
+    async def re_placed(self) -> None:
+        """Wait until the tasks of every node lost so far placed themselves again."""
+        await asyncio.gather(*(asyncio.shield(self._watchers[node]) for node in sorted(self.lost)))
 
     async def settle(self, node: str) -> None:
         """``node`` did not answer: wait for it to be seen offline (and its tasks re-placed); if it stays
