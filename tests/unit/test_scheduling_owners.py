@@ -20,6 +20,7 @@ from edge_agent.algorithms.scheduling import (
     ResourceAgent,
     ResourceSchedule,
     ReviewAnswer,
+    ScheduleState,
     Task,
     TaskAgent,
 )
@@ -212,3 +213,39 @@ def test_booking_keys_are_never_published() -> None:
     assert A_KEY not in node.state.model_dump_json()
     schedule = ResourceSchedule("r", HORIZON, (Booking(A, 3.0),), 1)
     assert node.schedule == schedule
+
+
+class LyingNode:
+    """A node that answers every query with an impossible schedule, or with another node's."""
+
+    def __init__(self, id: str, answer: Message) -> None:
+        self.id = id
+        self._answer = answer
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        carrier.reply(self._answer, envelope)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"resource": "liar", "horizon": 24.0, "version": 1, "bookings": [
+            {"task": {"id": "x", "duration": 5.0, "favourable": 5.0, "width": 4.0}, "start": 1.0},
+            {"task": {"id": "y", "duration": 5.0, "favourable": 5.0, "width": 4.0}, "start": 2.0}]},
+        {"resource": "r", "horizon": 24.0, "version": 0},
+    ],
+)
+def test_a_task_agent_ignores_a_node_that_answers_nonsense(answer: dict[str, object]) -> None:
+    """An overlapping schedule, or a state of another node: the task books the honest node instead."""
+    node = ResourceAgent("r", HORIZON)
+    agent = TaskAgent(A, "active", ["liar", "r"])
+
+    async def main() -> bool:
+        async with InProcNetwork() as net:
+            net.add(node)
+            net.add(LyingNode("liar", ScheduleState.model_validate(answer)))
+            return await agent.place(net.add(agent))
+
+    assert asyncio.run(main())
+    assert agent.booking is not None
+    assert agent.booking.resource == "r"

@@ -199,7 +199,11 @@ class TaskAgent:
         for state in states:
             if not state.up or self.task.duration > state.horizon:
                 continue
-            schedule = state.schedule()
+            try:
+                schedule = state.schedule()
+            except ConfigError as error:  # overlapping or out of the horizon: not a schedule a node may hold
+                log.warning("sched.invalid_state", task=self.id, resource=state.resource, error=str(error))
+                continue
             if self.id in schedule.task_ids:
                 continue
             patch = search(schedule, self.task)
@@ -213,8 +217,10 @@ class TaskAgent:
                                        return_exceptions=True)
         states: list[ScheduleState] = []
         for resource, reply in zip(resources, replies, strict=True):
-            if isinstance(reply, ScheduleState):
+            if isinstance(reply, ScheduleState) and reply.resource == resource:
                 states.append(reply)
+            elif isinstance(reply, ScheduleState):
+                log.warning("sched.foreign_state", task=self.id, resource=resource, answered_for=reply.resource)
             else:
                 log.info("sched.resource_unavailable", task=self.id, resource=resource, error=str(_failure(reply)))
         return states
