@@ -13,6 +13,7 @@ import pytest
 from edge_agent import registry
 from edge_agent.algorithms.scheduling import (
     Booking,
+    BookingNotice,
     PatchOutcome,
     PatchReview,
     PatchSubmit,
@@ -249,3 +250,21 @@ def test_a_task_agent_ignores_a_node_that_answers_nonsense(answer: dict[str, obj
     assert asyncio.run(main())
     assert agent.booking is not None
     assert agent.booking.resource == "r"
+
+
+def test_a_notice_counts_only_from_the_node_it_names() -> None:
+    """Anyone may send a task a ``sched.notice``; only the node's own moves its booking."""
+    agent = TaskAgent(A, "active", ["r"])
+    agent.booking = Placement("r", 3.0, 1)
+
+    async def main() -> None:
+        async with InProcNetwork() as net:
+            net.add(agent)
+            net.add(Asker("mallory")).send(BookingNotice(resource="r", version=9, start=20.0), "a")
+            await net.quiescent()
+            assert agent.booking == Placement("r", 3.0, 1)
+            net.add(Asker("r")).send(BookingNotice(resource="r", version=2, start=4.0), "a")
+            await net.quiescent()
+
+    asyncio.run(main())
+    assert agent.booking == Placement("r", 4.0, 2)

@@ -135,7 +135,9 @@ class TaskAgent:
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
         if isinstance(message, BookingNotice):
             booking = self.booking
-            if booking is not None and booking.resource == message.resource and message.version > booking.version:
+            if envelope.sender != message.resource:  # only the node itself says what it did
+                log.warning("sched.forged_notice", task=self.id, sender=envelope.sender, resource=message.resource)
+            elif booking is not None and booking.resource == message.resource and message.version > booking.version:
                 self.booking = Placement(message.resource, message.start, message.version)
         elif isinstance(message, PatchReview):
             accept, reason = await self._review(carrier, message)
