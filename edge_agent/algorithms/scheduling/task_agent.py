@@ -249,8 +249,10 @@ class TaskAgent:
             else:
                 log.info("sched.left_over_removed", task=self.id, resource=state.resource, start=booking.start)
                 await self._remove(carrier, state.resource)
+        if kept is None:
+            return False
         self.booking = kept
-        return kept is not None
+        return True
 
     async def _agreed(self, carrier: Carrier, patch: Patch) -> dict[str, str] | None:
         """Ask every task the patch shifts; their consents (task id -> token) if all accept, else None."""
