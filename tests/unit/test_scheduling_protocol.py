@@ -43,6 +43,7 @@ from edge_agent.runtime.inproc import network
 pytestmark = pytest.mark.timeout(60)
 
 HORIZON = 24.0
+KEY = "0123456789abcdef" * 2  # a booking key (consent.py)
 
 
 def random_tasks(rng: np.random.Generator, n: int, duration: float | None = None) -> list[Task]:
@@ -267,7 +268,7 @@ def test_resource_refuses_bad_patches_and_keeps_its_schedule() -> None:
     resource = ResourceAgent("r", HORIZON)
     wire_a = WireTask(id="a", duration=2.0, favourable=5.0, width=4.0)
     added = _submit(resource, PatchSubmit(resource="r", base_version=0,
-                                          modifications=(WireAdd(task=wire_a, start=3.0),)), sender="a")
+                                          modifications=(WireAdd(task=wire_a, start=3.0, key=KEY),)), sender="a")
     assert added.applied
     assert added.state.version == 1
     cases = [
@@ -280,10 +281,10 @@ def test_resource_refuses_bad_patches_and_keeps_its_schedule() -> None:
         (PatchSubmit(resource="r", base_version=1, modifications=(WireRemove(task_id="a"),)), "b",
          "'b' may not remove task 'a'"),
         (PatchSubmit(resource="r", base_version=1, modifications=(
-            WireAdd(task=WireTask(id="b", duration=3.0, favourable=5.0, width=4.0), start=4.0),)), "b",
+            WireAdd(task=WireTask(id="b", duration=3.0, favourable=5.0, width=4.0), start=4.0, key=KEY),)), "b",
          "overlaps task 'a'"),
         (PatchSubmit(resource="r", base_version=1, modifications=(
-            WireAdd(task=WireTask(id="c", duration=30.0, favourable=5.0, width=4.0), start=0.0),)), "c",
+            WireAdd(task=WireTask(id="c", duration=30.0, favourable=5.0, width=4.0), start=0.0, key=KEY),)), "c",
          "longer than the horizon"),
     ]
     for patch, sender, reason in cases:
@@ -322,7 +323,7 @@ def test_messages_survive_the_codec() -> None:
     assert state.schedule() == schedule
     patch = best_patch(schedule, Task("b", 2.0, 6.0, 6.0))
     assert patch is not None
-    wire = PatchSubmit.of(patch)
+    wire = PatchSubmit.of(patch, KEY)
     envelope = Envelope(id="p-1", sender="b", receiver="r", seq=1, body=wire)
     decoded = registry.codec().decode(registry.codec().encode(envelope)).body
     assert isinstance(decoded, PatchSubmit)

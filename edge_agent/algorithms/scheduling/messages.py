@@ -9,8 +9,11 @@ kind                 from -> to              meaning
 ``sched.state``      resource -> task        reply: the schedule (version, bookings); also the retained
                                              schedule record of a compute node
 ``sched.review``     initiator -> task       request: the initiator's patch would move you to ``start``
-``sched.answer``     task -> initiator       reply: accept, or reject because the task left the resource
+``sched.answer``     task -> initiator       reply: accept (with the task's consent), or reject because the task
+                                             left the resource
 ``sched.patch``      task -> resource        request: apply these modifications to version ``base_version``
+                                             (an ``add`` carries the task's booking key, a ``shift`` of another
+                                             task its owner's consent: ``consent.py``)
 ``sched.outcome``    resource -> task        reply: applied (new state) or rejected (reason, current state)
 ``sched.notice``     resource -> task        a patch someone else made moved (or removed) your booking
 ===================  ======================  =========================================================
@@ -19,15 +22,19 @@ kind                 from -> to              meaning
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from edge_agent.algorithms.scheduling.consent import KEY_CHARS
 from edge_agent.algorithms.scheduling.model import Booking, ResourceSchedule, Task
 from edge_agent.algorithms.scheduling.placement import Add, Modification, Patch, Remove, Shift
 from edge_agent.messages import Message
 
 __all__ = [
+    "MAX_BOOKINGS",
+    "MAX_MODIFICATIONS",
     "BookingNotice",
     "PatchOutcome",
     "PatchReview",
@@ -53,6 +60,10 @@ def _finite(value: float) -> float:
 Finite = Annotated[float, AfterValidator(_finite)]
 Positive = Annotated[float, Field(gt=0), AfterValidator(_finite)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
+Token = Annotated[str, Field(min_length=KEY_CHARS, max_length=128, pattern=r"^[0-9a-f]+$")]
+
+MAX_MODIFICATIONS = 1025  # a patch on the wire (a node bounds it further by its own ``max_bookings``)
+MAX_BOOKINGS = 1024  # bookings in a schedule on the wire
 
 
 class _Part(BaseModel):
@@ -79,16 +90,22 @@ class WireBooking(_Part):
 
 
 class WireAdd(_Part):
+    """Book the sender's own task; ``key`` is the secret its consents to shifts are made with."""
+
     op: Literal["add"] = "add"
     task: WireTask
     start: Finite
+    key: Token
 
 
 class WireShift(_Part):
+    """Move ``task_id``; a task not the sender's needs its owner's ``consent`` to exactly this move."""
+
     op: Literal["shift"] = "shift"
     task_id: Id
     old_start: Finite
     start: Finite
+    consent: Token | None = None
 
 
 class WireRemove(_Part):
@@ -99,11 +116,12 @@ class WireRemove(_Part):
 WireModification = Annotated[WireAdd | WireShift | WireRemove, Field(discriminator="op")]
 
 
-def _to_wire(modification: Modification) -> WireAdd | WireShift | WireRemove:
+def _to_wire(modification: Modification, key: str, consents: Mapping[str, str]) -> WireAdd | WireShift | WireRemove:
     if isinstance(modification, Add):
-        return WireAdd(task=WireTask.of(modification.task), start=modification.start)
+        return WireAdd(task=WireTask.of(modification.task), start=modification.start, key=key)
     if isinstance(modification, Shift):
-        return WireShift(task_id=modification.task_id, old_start=modification.old_start, start=modification.start)
+        return WireShift(task_id=modification.task_id, old_start=modification.old_start, start=modification.start,
+                         consent=consents.get(modification.task_id))
     return WireRemove(task_id=modification.task_id)
 
 
@@ -126,7 +144,7 @@ class ScheduleState(Message):
     resource: Id
     horizon: Positive
     version: int = Field(ge=0)
-    bookings: tuple[WireBooking, ...] = ()
+    bookings: tuple[WireBooking, ...] = Field((), max_length=MAX_BOOKINGS)
     up: bool = True
 
     @classmethod
@@ -151,12 +169,15 @@ class PatchSubmit(Message):
     kind: Literal["sched.patch"] = "sched.patch"
     resource: Id
     base_version: int = Field(ge=0)
-    modifications: tuple[WireModification, ...] = Field(min_length=1)
+    modifications: tuple[WireModification, ...] = Field(min_length=1, max_length=MAX_MODIFICATIONS)
 
     @classmethod
-    def of(cls, patch: Patch) -> PatchSubmit:
+    def of(cls, patch: Patch, key: str, consents: Mapping[str, str] | None = None) -> PatchSubmit:
+        """``patch`` on the wire: its ``add`` with the sender's booking ``key``, each shift with its owner's
+        consent from ``consents`` (task id -> token)."""
+        consents = consents or {}
         return cls(resource=patch.resource_id, base_version=patch.base_version,
-                   modifications=tuple(_to_wire(m) for m in patch.modifications))
+                   modifications=tuple(_to_wire(m, key, consents) for m in patch.modifications))
 
     def patch(self) -> Patch:
         return Patch(self.resource, self.base_version, tuple(_from_wire(m) for m in self.modifications), 0.0)
@@ -183,9 +204,12 @@ class PatchReview(Message):
 
 
 class ReviewAnswer(Message):
+    """``consent``: with ``accept``, the reviewer's token for the shift it accepted (``consent.py``)."""
+
     kind: Literal["sched.answer"] = "sched.answer"
     accept: bool
-    reason: str = ""
+    reason: str = Field("", max_length=1000)
+    consent: Token | None = None
 
 
 class BookingNotice(Message):

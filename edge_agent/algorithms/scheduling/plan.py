@@ -28,7 +28,7 @@ from edge_agent.algorithms.scheduling.task_agent import TaskAgent
 from edge_agent.algorithms.scheduling.timeline import drive, re_place
 from edge_agent.carrier.base import Carrier, Host
 from edge_agent.devices import AgentDevice, ComputeNode
-from edge_agent.errors import ConfigError, ProtocolError
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError
 from edge_agent.family import RunOptions, ScenarioModel
 from edge_agent.results import RunReport
 
@@ -68,21 +68,43 @@ class SchedulingPlan:
             await drive(events, agents, carriers, fail_node)
             if self.serve is not None:
                 await self.serve()
+            await watch.re_placed()
+            states = await self._final_states(next(iter(carriers.values())), watch)
         finally:
             await watch.close()
-        asker = next(iter(carriers.values()))
-        states: dict[str, ScheduleState] = {}
-        for resource in scenario.resources:
-            if resource.id in watch.lost:
-                states[resource.id] = ScheduleState(resource=resource.id, horizon=resource.horizon, version=0, up=False)
-                continue
-            state = await asker.request(ScheduleQuery(), resource.id, scenario.limits.timeout_s)
-            if not isinstance(state, ScheduleState):
-                raise ProtocolError(f"expected sched.state, got {state.kind!r}", sender=resource.id)
-            states[resource.id] = state
         outcome = SchedulingOutcome(scenario.behaviour, states, agents, messages=host.sent, messages_by_kind={},
                                     wall_s=time.perf_counter() - started)
-        return outcome.report(scenario.name)
+        report = outcome.report(scenario.name)
+        report.extra["lost"] = sorted(watch.lost)
+        report.extra["unreachable"] = sorted(watch.unreachable)
+        return report
+
+    async def _final_states(self, asker: Carrier, watch: _NodeWatch) -> dict[str, ScheduleState]:
+        """Every node's schedule. A node that does not answer may be going down: wait for its Last Will (its
+        tasks then place themselves on the others, so ask those again); one still present after that is
+        reported down and ``unreachable``. A lost node is down, whatever its retained record still says."""
+        resources = self.scenario.resources
+        while True:
+            states: dict[str, ScheduleState] = {}
+            silent: list[str] = []
+            for resource in resources:
+                if resource.id in watch.lost | watch.unreachable:
+                    states[resource.id] = ScheduleState(resource=resource.id, horizon=resource.horizon, version=0,
+                                                        up=False)
+                    continue
+                try:
+                    state = await asker.request(ScheduleQuery(), resource.id, self.scenario.limits.timeout_s)
+                except EdgeAgentError as error:
+                    log.warning("sched.node_silent", node=resource.id, error=str(error))
+                    silent.append(resource.id)
+                    continue
+                if not isinstance(state, ScheduleState):
+                    raise ProtocolError(f"expected sched.state, got {state.kind!r}", sender=resource.id)
+                states[resource.id] = state
+            if not silent:
+                return states
+            for node in silent:
+                await watch.settle(node)
 
 
 def scheduling_plan(scenario: ScenarioModel, options: RunOptions) -> SchedulingPlan:
@@ -98,6 +120,7 @@ class _NodeWatch:
     def __init__(self, host: Host, nodes: Sequence[str], agents: Mapping[str, TaskAgent],
                  carriers: Mapping[str, Carrier]) -> None:
         self.lost: set[str] = set()
+        self.unreachable: set[str] = set()
         self._host = host
         self._agents = agents
         self._carriers = carriers
@@ -114,6 +137,19 @@ class _NodeWatch:
         """Wait until ``node`` was seen offline and its tasks placed themselves again."""
         async with asyncio.timeout(OFFLINE_S):
             await asyncio.shield(self._watchers[node])
+
+    async def re_placed(self) -> None:
+        """Wait until the tasks of every node lost so far placed themselves again."""
+        await asyncio.gather(*(asyncio.shield(self._watchers[node]) for node in sorted(self.lost)))
+
+    async def settle(self, node: str) -> None:
+        """``node`` did not answer: wait for it to be seen offline (and its tasks re-placed); if it stays
+        present for :data:`OFFLINE_S`, count it as unreachable."""
+        try:
+            await self.handled(node)
+        except TimeoutError:
+            log.warning("sched.node_unreachable", node=node, waited_s=OFFLINE_S)
+            self.unreachable.add(node)
 
     async def close(self) -> None:
         """Let re-placements in progress finish; stop watching the nodes that are still up."""

@@ -118,14 +118,21 @@ class SchedulingOutcome:
 
     @property
     def placed(self) -> dict[str, tuple[str, float]]:
-        """Task id -> (resource, start) for every booking on a resource that is up."""
+        """Task id -> (resource, start) for every booking of this run's tasks on a resource that is up."""
         return {b.task.id: (state.resource, b.start)
-                for state in self.states.values() if state.up for b in state.bookings}
+                for state in self.states.values() if state.up for b in state.bookings if b.task.id in self.agents}
+
+    @property
+    def foreign(self) -> list[str]:
+        """Tasks booked on the nodes that are not this run's (booked by other runs on long-lived nodes)."""
+        return sorted(b.task.id for state in self.states.values() if state.up for b in state.bookings
+                      if b.task.id not in self.agents)
 
     @property
     def total_satisfaction(self) -> float:
+        """The objective: the satisfaction of this run's tasks (other runs' bookings are not counted)."""
         return sum(b.task.task().satisfaction_at(b.start + b.task.duration)
-                   for state in self.states.values() if state.up for b in state.bookings)
+                   for state in self.states.values() if state.up for b in state.bookings if b.task.id in self.agents)
 
     def consistency_problems(self) -> list[str]:
         """Where the schedules and the agents disagree: a task booked twice, or an agent wrong about its booking."""
@@ -191,6 +198,8 @@ class SchedulingOutcome:
                 "schedules": schedules,
                 "messages_by_kind": self.messages_by_kind,
                 "consistency_problems": self.consistency_problems(),
+                "lost": sorted(rid for rid, state in self.states.items() if not state.up),
+                "foreign_bookings": self.foreign,
             },
         )
 
