@@ -3,8 +3,9 @@
 An algorithm participant implements :class:`Participant` and is handed a :class:`Carrier` bound to
 its own id. The carrier sends, replies, issues requests whose reply arrives as an awaitable future
 (matched by message id, failed with :class:`RunTimeout` after ``timeout`` seconds of the carrier's
-clock), publishes gossip to the participants subscribed to it, lists the other participants, sleeps,
-spawns owned driver tasks, and runs CPU-heavy work where it does not stall message handling
+clock during which its transport was up, or with :class:`TransportError` naming the transport if that stays
+down for a whole timeout: :mod:`.outages`), publishes gossip to the participants subscribed to it, lists the
+other participants, sleeps, spawns owned driver tasks, and runs CPU-heavy work where it does not stall message handling
 (:meth:`Carrier.run_blocking`).
 """
 
@@ -16,13 +17,15 @@ import secrets
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 import structlog
 
+from edge_agent.carrier.outages import NEVER_DOWN, Outages
 from edge_agent.clock import Clock
-from edge_agent.errors import RunTimeout
+from edge_agent.errors import RunTimeout, TransportError
 from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope, Message
 
@@ -91,6 +94,16 @@ class Host(Protocol):
         """End ``agent``'s process without a clean leave; :class:`ConfigError` if this host did not start it."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A request waiting for its answer: whom it asked, the envelope (sent again after a lost connection, with
+    the same id, so the replier recognises it), the future its answer resolves."""
+
+    asked: str
+    envelope: Envelope
+    future: asyncio.Future[Message]
+
+
 class Carrier(ABC):
     """One participant's view of the network.
 
@@ -104,7 +117,12 @@ class Carrier(ABC):
         self.clock = clock
         self.run_id = run_id
         self._seq = itertools.count()
-        self._pending: dict[str, tuple[str, asyncio.Future[Message]]] = {}  # request id -> (asked, answer)
+        self._pending: dict[str, _Pending] = {}  # request id -> the request and its answer
+
+    @property
+    def outages(self) -> Outages:
+        """When this carrier's transport was down (never, unless a subclass says otherwise)."""
+        return NEVER_DOWN
 
     @property
     def id(self) -> str:
@@ -126,26 +144,39 @@ class Carrier(ABC):
     def request(self, body: Message, receiver: str, timeout: float) -> asyncio.Future[Message]:
         """Send ``body`` and return a future for the reply body.
 
-        The future fails with :class:`RunTimeout` naming ``receiver`` if no reply arrives within
-        ``timeout`` seconds of this carrier's clock.
+        The future fails with :class:`RunTimeout` naming ``receiver`` if no reply arrives within ``timeout``
+        seconds of this carrier's clock, not counting the time its transport was down (no reply can come
+        then); with :class:`TransportError` naming the transport if that stays down for ``timeout`` seconds.
         """
         envelope = self._envelope(body, receiver)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[envelope.id] = (receiver, future)
+        self._pending[envelope.id] = _Pending(receiver, envelope, future)
+        clock, outages, started = self.clock, self.outages, self.clock.now()
 
         def expire() -> None:
-            if not future.done():
-                future.set_exception(
-                    RunTimeout(
-                        f"{receiver!r} did not answer {body.kind!r} within {timeout:g} s",
-                        participants=(receiver,),
-                    )
-                )
+            if future.done():
+                return
+            now = clock.now()
+            down, down_now = outages.downtime(started, now), outages.down_for(now)
+            if not outages.connected and down_now >= timeout:
+                future.set_exception(TransportError(
+                    f"no answer from {receiver!r} to {body.kind!r}: {outages.what} has been down for "
+                    f"{down_now:.3g} s, longer than the {timeout:g} s timeout; {receiver!r} may be fine"))
+                return
+            left = timeout - (now - started - down)
+            if not outages.connected:
+                left = min(left, timeout - down_now)
+            if left > 1e-6:  # the connection was down meanwhile: that time does not count
+                timers[0] = clock.call_later(left, expire)
+                return
+            lost = f" (not counting {down:.3g} s while {outages.what} was down)" if down else ""
+            future.set_exception(RunTimeout(f"{receiver!r} did not answer {body.kind!r} within {timeout:g} s{lost}",
+                                            participants=(receiver,)))
 
-        timer = self.clock.call_later(timeout, expire)
+        timers = [clock.call_later(timeout, expire)]
 
         def forget(_: asyncio.Future[Message]) -> None:
-            timer.cancel()
+            timers[0].cancel()
             self._pending.pop(envelope.id, None)
 
         future.add_done_callback(forget)
@@ -156,6 +187,12 @@ class Carrier(ABC):
             future.cancel()
             raise
         return future
+
+    def waiting(self, receiver: str | None = None) -> list[Envelope]:
+        """The requests still waiting for their answer (to ``receiver``, or to anybody), oldest first: what a
+        transport sends again, unchanged, when it cannot tell whether they or their answers were lost."""
+        return [p.envelope for p in self._pending.values()
+                if not p.future.done() and receiver in (None, p.asked)]
 
     def _envelope(self, body: Message, receiver: str, in_reply_to: str | None = None) -> Envelope:
         if receiver != GOSSIP:
@@ -176,9 +213,9 @@ class Carrier(ABC):
 
     def fail_requests(self, receiver: str, error: Exception) -> None:
         """Fail every request to ``receiver`` still waiting for its answer (the transport knows it cannot come)."""
-        for asked, future in list(self._pending.values()):
-            if asked == receiver and not future.done():
-                future.set_exception(error)
+        for pending in list(self._pending.values()):
+            if pending.asked == receiver and not pending.future.done():
+                pending.future.set_exception(error)
 
     # -- receiving -----------------------------------------------------------------------------
     def _receive(self, envelope: Envelope) -> Coroutine[Any, Any, None] | None:
@@ -188,12 +225,12 @@ class Carrier(ABC):
         out), or one from anybody else, is dropped and logged.
         """
         if envelope.in_reply_to is not None:
-            asked, future = self._pending.get(envelope.in_reply_to, (None, None))
-            if future is None or asked != envelope.sender:
-                log.info("carrier.unmatched_reply", participant=self.id, sender=envelope.sender, asked=asked,
-                         kind=envelope.body.kind)
-            elif not future.done():
-                future.set_result(envelope.body)
+            pending = self._pending.get(envelope.in_reply_to)
+            if pending is None or pending.asked != envelope.sender:
+                log.info("carrier.unmatched_reply", participant=self.id, sender=envelope.sender,
+                         asked=None if pending is None else pending.asked, kind=envelope.body.kind)
+            elif not pending.future.done():
+                pending.future.set_result(envelope.body)
             return None
         return self.participant.handle(self, envelope.body, envelope)
 
@@ -238,6 +275,10 @@ class RunCarrier(Carrier):
         super().__init__(inner.participant, inner.clock, run_id)
         self.inner = inner
         self._pending = inner._pending
+
+    @property
+    def outages(self) -> Outages:
+        return self.inner.outages
 
     def _transmit(self, envelope: Envelope) -> None:
         self.inner._transmit(envelope)

@@ -138,6 +138,7 @@ class MqttLink:
         on_message: Callable[[Inbound], None],
         on_connected: Callable[[], None],
         on_refused: Callable[[str, str], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
         will: Will | None = None,
         username: str | None = None,
         password: str | None = None,
@@ -153,6 +154,7 @@ class MqttLink:
         self.reconnects = 0
         self._on_message_hook, self._on_connected_hook, self._will = on_message, on_connected, will
         self._on_refused_hook = on_refused  # (topic, reason) of a QoS 1 publish the broker refused
+        self._on_lost_hook = on_lost  # a connection that was up is lost (before any reconnect)
         self._topic_of: dict[int, str] = {}  # message id -> topic, for the QoS 1 publishes not acknowledged yet
         self._rng = rng or np.random.default_rng()
         self._filters: list[str] = []
@@ -426,6 +428,8 @@ class MqttLink:
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags,
                        reason: ReasonCode, properties: Properties | None) -> None:
         was_connected, self.connected = self.connected, False
+        if was_connected and not self._closed and self._on_lost_hook is not None:
+            self._on_lost_hook()
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
         if self._attempt is not None:
@@ -497,5 +501,7 @@ class MqttLink:
         self._socket.want_write(False)
 
     def _socket_failed(self) -> None:
-        self.connected = False
+        was_connected, self.connected = self.connected, False
+        if was_connected and self._on_lost_hook is not None:
+            self._on_lost_hook()
         self._schedule_reconnect()

@@ -11,6 +11,14 @@ payload once where it arrives, rejects what is malformed (logged as ``mqtt.rejec
 the connection keeps serving), drops QoS 1 redeliveries by envelope id (a bounded LRU) and checks that an
 envelope's sender is the agent whose topic it came on. Topics are laid out by :mod:`.topics`.
 
+Request/reply survives a broker that lost its state (an in-memory broker restarted): at-least-once delivery,
+exactly-once handling. The requester sends every request still waiting for its answer again, with the same
+envelope id, after each reconnect (its subscriptions are restored first) and whenever the receiver announces
+itself in a new session (its inbox is subscribed again). The replier keeps the replies it sent (a bounded
+cache keyed by request topic and id): a duplicate of an answered request is answered again from the cache, a
+duplicate of one still being handled is dropped (its reply will come); no handler runs twice. Deadlines do not
+count the time this connection was down (:mod:`.outages`).
+
 Leaving the block waits for handlers and spawned drivers (reconnecting if the broker goes away meanwhile),
 then publishes a retained offline record for every hosted agent and disconnects cleanly (so no will).
 """
@@ -34,6 +42,7 @@ from edge_agent.carrier.base import GOSSIP, Carrier, Participant
 from edge_agent.carrier.eager import start_eagerly
 from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
+from edge_agent.carrier.outages import Outages
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
 from edge_agent.carrier.topics import Route, Topics
 from edge_agent.clock import Clock, LoopClock
@@ -47,6 +56,8 @@ __all__ = ["ConnectionStats", "MqttCarrier", "MqttConnection"]
 T = TypeVar("T")
 log = structlog.get_logger("edge_agent.mqtt")
 _REPLY_ROUTES_KEPT = 4096
+_REPLIES_KEPT = 1024  # replies kept to answer a repeated request again
+_REPLY_BYTES_KEPT = 16 * 2**20
 
 
 @dataclass
@@ -55,6 +66,8 @@ class ConnectionStats:
     received: int = 0  # envelopes decoded and accepted (before duplicate removal)
     duplicates: int = 0
     rejected: int = 0
+    resent: int = 0  # requests sent again after a reconnect or a receiver's new session
+    answered_again: int = 0  # repeated requests answered from the cache of sent replies
 
 
 class MqttCarrier(Carrier):
@@ -64,6 +77,10 @@ class MqttCarrier(Carrier):
         super().__init__(participant, connection.clock, connection.run_id)
         self._connection = connection
         self._requesting = False
+
+    @property
+    def outages(self) -> Outages:
+        return self._connection.outages
 
     def request(self, body: Message, receiver: str, timeout: float) -> asyncio.Future[Message]:
         self._requesting = True  # _transmit adds an MQTT 5 response topic and correlation data
@@ -132,13 +149,18 @@ class MqttConnection:
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._dedup_size = dedup_size
         self._correlations: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()  # (replier, request id)
+        # (request topic, request id) -> (reply topic, reply payload, correlation): answered requests
+        self._replies: OrderedDict[tuple[str, str], tuple[str, bytes, bytes | None]] = OrderedDict()
+        self._reply_bytes = 0
+        self._was_connected = False
         self._tasks: asyncio.TaskGroup | None = None
         self._work: set[asyncio.Task[Any]] = set()  # handlers and drivers: awaited on exit, unlike reconnects
         will = Will(self.topics.presence(self.node), self._will_payload)
         self._link = MqttLink(url, client_id=self.node, on_message=self._on_message,
-                              on_connected=self._announce_all, on_refused=self._refused, will=will, username=username,
-                              password=password, tls=tls, options=options, rng=rng)
+                              on_connected=self._connected, on_refused=self._refused, on_lost=self._lost, will=will,
+                              username=username, password=password, tls=tls, options=options, rng=rng)
         self.options = self._link.options
+        self.outages = Outages(f"the connection to the MQTT broker at {self._link.url}")
         self._link.subscribe(self.topics.presence_all())
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -247,9 +269,34 @@ class MqttConnection:
         self._link.publish(self.topics.presence(agent), self._record(agent, online=True, reason="connected"),
                            retain=True)
 
-    def _announce_all(self) -> None:
+    def _connected(self) -> None:
+        """On every CONNACK (the link has subscribed everything again): announce every hosted agent, and after a
+        reconnect send every waiting request again (the broker may have lost it or its reply)."""
+        self.outages.restored(self.clock.now())
         for agent in self.carriers:
             self._announce(agent)
+        if self._was_connected:
+            self._resend(None)
+        self._was_connected = True
+
+    def _lost(self) -> None:
+        self.outages.lost(self.clock.now())
+        log.warning("mqtt.connection_lost", url=self._link.url, waiting=sum(len(c.waiting()) for c in
+                                                                              self.carriers.values()))
+
+    def _resend(self, receiver: str | None) -> None:
+        """Send the requests still waiting for ``receiver`` (None: for anybody) again, same envelope ids."""
+        for carrier in self.carriers.values():
+            for envelope in carrier.waiting(receiver):
+                try:
+                    self.transmit(envelope, expects_reply=True)
+                except TransportError as error:
+                    log.warning("mqtt.resend_failed", participant=carrier.id, receiver=envelope.receiver,
+                                error=str(error))
+                else:
+                    self.stats.resent += 1
+                    log.info("mqtt.resent", participant=carrier.id, receiver=envelope.receiver,
+                             kind=envelope.body.kind)
 
     # -- sending -------------------------------------------------------------------------------
     def transmit(self, envelope: Envelope, *, expects_reply: bool = False) -> None:
@@ -268,6 +315,18 @@ class MqttConnection:
         payload = self.codec.encode(envelope)
         self._link.publish(topic, payload, response_topic=response_topic, correlation=correlation)
         self.stats.sent += 1
+        if envelope.in_reply_to is not None and receiver != GOSSIP:
+            self._keep_reply((self.topics.direct(receiver, sender), envelope.in_reply_to), topic, payload, correlation)
+
+    def _keep_reply(self, request: tuple[str, str], topic: str, payload: bytes, correlation: bytes | None) -> None:
+        old = self._replies.pop(request, None)
+        if old is not None:
+            self._reply_bytes -= len(old[1])
+        self._replies[request] = (topic, payload, correlation)
+        self._reply_bytes += len(payload)
+        while len(self._replies) > _REPLIES_KEPT or self._reply_bytes > _REPLY_BYTES_KEPT:
+            _, (_, dropped, _) = self._replies.popitem(last=False)
+            self._reply_bytes -= len(dropped)
 
     def subscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None:
         for sender in senders:
@@ -308,10 +367,15 @@ class MqttConnection:
         elif len(message.payload) > self.options.max_payload:
             self._reject(message, f"payload of {len(message.payload)} bytes exceeds {self.options.max_payload}")
         elif route.kind == "presence":
+            before = self.presence.session(route.sender)
             try:
                 self.presence.update(route.sender, message.payload)
             except ProtocolError as error:
                 self._reject(message, str(error))
+            else:
+                session = self.presence.session(route.sender)
+                if session is not None and session != before:  # (back) online: its inbox is subscribed
+                    self._resend(route.sender)
         elif route.kind in ("direct", "gossip"):
             try:
                 envelope = self.codec.decode(message.payload)
@@ -329,14 +393,8 @@ class MqttConnection:
             self._reject(message, f"envelope receiver {envelope.receiver!r} does not match the topic")
             return
         self.stats.received += 1
-        key = (message.topic, envelope.id)
-        if key in self._seen:
-            self.stats.duplicates += 1
-            log.debug("mqtt.duplicate", topic=message.topic, id=envelope.id)
+        if self._repeated(message.topic, route, envelope):
             return
-        self._seen[key] = None
-        if len(self._seen) > self._dedup_size:
-            self._seen.popitem(last=False)
         if route.kind == "gossip":
             for pid in sorted(self._gossip_subscribers.get(route.sender, ())):
                 self._deliver(self.carriers[pid], envelope.model_copy(update={"receiver": pid}))
@@ -369,6 +427,36 @@ class MqttConnection:
             self.spawn(_finish(rest), name=f"handle:{carrier.id}:{envelope.body.kind}", context=context)
         except RuntimeError:  # the task group is shutting down and takes no new task
             log.info("mqtt.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
+
+    def _repeated(self, topic: str, route: Route, envelope: Envelope) -> bool:
+        """Whether the envelope came before: a request answered already is answered again from the cache,
+        anything else (a QoS 1 redelivery, a request still being handled) is dropped."""
+        key = (topic, envelope.id)
+        if route.kind == "direct" and envelope.in_reply_to is None and key in self._replies:
+            self._answer_again(key)
+            return True
+        if key in self._seen:
+            self.stats.duplicates += 1
+            log.debug("mqtt.duplicate", topic=topic, id=envelope.id)
+            return True
+        self._seen[key] = None
+        if len(self._seen) > self._dedup_size:
+            self._seen.popitem(last=False)
+        return False
+
+    def _answer_again(self, request: tuple[str, str]) -> None:
+        """A request answered already came again (its requester lost the reply, or the request was sent twice):
+        the same reply, byte for byte, goes again; the handler does not run twice."""
+        self.stats.duplicates += 1
+        self._replies.move_to_end(request)
+        topic, payload, correlation = self._replies[request]
+        try:
+            self._link.publish(topic, payload, correlation=correlation)
+        except TransportError as error:
+            log.warning("mqtt.answer_again_failed", topic=topic, error=str(error))
+            return
+        self.stats.answered_again += 1
+        log.info("mqtt.answered_again", topic=request[0], id=request[1])
 
     def _reject(self, message: Inbound, reason: str) -> None:
         self.stats.rejected += 1

@@ -71,6 +71,10 @@ class PresenceTracker:
     def online(self) -> frozenset[str]:
         return frozenset(self._session_of)
 
+    def session(self, agent: str) -> str | None:
+        """The session ``agent`` is online in, or None."""
+        return self._session_of.get(agent)
+
     def update(self, agent: str, payload: bytes) -> None:
         """Apply a payload of ``agent``'s presence topic; :class:`ProtocolError` if it is malformed."""
         if not payload:  # a cleared retained record

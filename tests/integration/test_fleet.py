@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -19,7 +20,7 @@ from edge_agent.algorithms.admm.scenario import AdmmSharingScenario
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.devices import Generator
-from edge_agent.errors import RunTimeout
+from edge_agent.errors import RunTimeout, TransportError
 from edge_agent.family import RunOptions
 from edge_agent.messages import Message
 from edge_agent.registry import load_scenario
@@ -195,4 +196,58 @@ async def test_agents_ride_through_a_broker_crash_between_rounds(prefix: str, tm
             after = await job.coordinator(job.participants, id="coord").run(connection.carriers["coord"])
             assert after.iterations == 300
             assert after.aggregate == pytest.approx([60.0], abs=1e-3)
+        group.check()
+
+
+async def test_a_broker_restart_with_requests_in_flight_resumes_the_run_and_blames_nobody(
+    prefix: str, tmp_path: Path
+) -> None:
+    """Issue 11, finding 11: the in-memory broker is SIGKILLed mid-run, at whatever point of a round the run is
+    (requests and answers in flight, lost with it), and restarted. The run resumes once the clients are back
+    (waiting requests sent again, answered once) and ends with the same result as an undisturbed run, dropping
+    nobody. A broker that stays away past the round deadline fails the run naming the broker, not a device."""
+    generators = [Generator(id=f"b{i}", kind="generator", p_max=50, cost_linear=1 + i, cost_quadratic=0.05)
+                  for i in range(3)]
+    settings = AdmmSettingsSpec(round_timeout_s=10.0, max_iters=400, abs_tol=1e-300, rel_tol=1e-300,
+                                on_silent="continue")  # a device blamed would be dropped and show in the result
+    job = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
+                      participants=[g.id for g in generators], settings=settings)
+    # The coordinator comes back 0.75-2.25 s after the agents: the answers they send again meet a broker where its
+    # inbox is not subscribed yet, and are dropped there (what blamed all five generators in the finding).
+    late = dataclasses.replace(FAST, reconnect_min_s=1.5, reconnect_max_s=1.5)
+    with PrivateBroker() as own_broker, ProcessGroup(tmp_path) as group:
+        for generator in generators:
+            _start_agent(group, tmp_path, generator, own_broker.url, prefix)
+        async with MqttConnection(own_broker.url, codec=registry.codec(), prefix=prefix, client_id="coord",
+                                  options=late) as connection:
+            carrier = connection.add(CoordinatorService(connection.online, id="coord"))
+            await connection.wait_present(job.participants, within_s=30)
+            undisturbed = await job.coordinator(job.participants, id="coord").run(carrier)
+            received = connection.stats.received
+            run = asyncio.create_task(job.coordinator(job.participants, id="coord").run(carrier))
+            await wait_until(lambda: connection.stats.received >= received + 40 * len(generators), what="40 rounds")
+            own_broker.kill()  # no pause: whatever is in flight now is lost with the broker
+            assert not run.done()
+            await asyncio.to_thread(own_broker.restart)
+            outcome = await asyncio.wait_for(run, timeout=60)
+            assert outcome.dropped == {}
+            assert outcome.iterations == undisturbed.iterations == 400
+            for pid in job.participants:
+                assert outcome.x[pid] == pytest.approx(undisturbed.x[pid], abs=1e-9)
+            assert outcome.objective == pytest.approx(undisturbed.objective, rel=1e-9)
+            assert connection.outages.losses == 1
+            assert connection.stats.resent >= 1
+
+            # The broker goes away for longer than a round's deadline: the error names it, not the devices.
+            short = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
+                                participants=job.participants,
+                                settings=AdmmSettingsSpec(round_timeout_s=1.0, max_iters=400, abs_tol=1e-300,
+                                                          rel_tol=1e-300, on_silent="continue"))
+            own_broker.kill()
+            await wait_until(lambda: not connection._link.connected, what="the coordinator noticed the crash")
+            with pytest.raises(TransportError, match=r"no answer from 'b0' to 'admm.request': the connection to "
+                                                     r"the MQTT broker at mqtt://.* has been down for"):
+                await short.coordinator(short.participants, id="coord").run(carrier)
+            await asyncio.to_thread(own_broker.restart)
+            await wait_until(lambda: connection._link.connected, what="the coordinator's connection is back")
         group.check()

@@ -10,6 +10,10 @@ batch instead of one per received update.
 enough (and much cheaper) when every participant hears every other directly (complete topology).
 In any other topology keep ``relay=True``: entries and adopted candidates must be passed on.
 
+A :class:`CohdaStart` that reaches a participant already started asks for its full state: it publishes its
+target, every configuration entry it knows and its best candidate, once (a launcher resynchronising a run after
+its transport lost messages, ``launcher.py``).
+
 A participant stops deciding after ``max_decisions`` decisions (``capped``): a safety net, never
 reached by a healthy run because candidates only ever improve.
 """
@@ -18,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import structlog
 
 from edge_agent.algorithms.cohda.deciders import Choice, Decider
-from edge_agent.algorithms.cohda.messages import CohdaStart, CohdaTarget, CohdaUpdate
+from edge_agent.algorithms.cohda.messages import CohdaStart, CohdaTarget, CohdaUpdate, ScheduleEntries
 from edge_agent.algorithms.cohda.performance import Performance, weighted_l1
 from edge_agent.algorithms.cohda.working_memory import RespondTo, WorkingMemory
 from edge_agent.carrier.base import Carrier
@@ -98,7 +103,10 @@ class CohdaParticipant:
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
         if isinstance(message, CohdaStart):
-            self._learn(message.target, envelope.sender)
+            if not self._learn(message.target, envelope.sender) and self.memory.candidate is not None:
+                for update in self.full_state():
+                    carrier.publish(update)
+                return
         elif isinstance(message, CohdaUpdate):
             if not self._perceive(message, envelope.sender):
                 self.dropped += 1
@@ -117,6 +125,20 @@ class CohdaParticipant:
                 carrier.publish(update)
         finally:
             self._deciding = False
+
+    def full_state(self) -> list[CohdaUpdate]:
+        """Target, every configuration entry and the best candidate, as updates of at most ``max_entries``."""
+        memory = self.memory
+        if memory.target is None or memory.candidate is None:
+            return []
+        config = memory.config
+        ids, counters = config.ids, config.counters()
+        rows = np.array([config.row(pid) for pid in ids])
+        chunks = [ScheduleEntries(ids=ids[s : s + self.max_entries], counters=counters[s : s + self.max_entries],
+                                  rows=rows[s : s + self.max_entries]) for s in range(0, len(ids), self.max_entries)]
+        first = CohdaUpdate(target=memory.target.to_wire(), entries=chunks[0] if chunks else None,
+                            candidate=memory.candidate.wire, round=self.decisions)
+        return [first, *(CohdaUpdate(entries=chunk, round=self.decisions) for chunk in chunks[1:])]
 
     def _learn(self, target: CohdaTarget, sender: str) -> bool:
         if not self.memory.learn_target(target, sender):
