@@ -17,7 +17,7 @@ from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.logs import configure_logging
 from edge_agent.plots import plot_admm_convergence, plot_cohda, plot_dispatch_history, plot_schedule_gantt
 from edge_agent.report import format_report
-from edge_agent.results import RunReport
+from edge_agent.results import RunReport, exit_code, worst_exit_code
 from edge_agent.runtime.cohda import run_cohda_fleet
 from edge_agent.runtime.consensus import run_consensus_fleet
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
@@ -135,7 +135,7 @@ def _solve(args: argparse.Namespace) -> int:
     _print_reports(reports, args.json, args.out)
     if args.plot:
         _plot(reports, args.plot)
-    return 0 if all(r.status == "converged" for r in reports) else 3
+    return worst_exit_code(r.status for r in reports)
 
 
 def _plot(reports: list[RunReport], path: Path) -> None:
@@ -215,7 +215,7 @@ def _schedule(args: argparse.Namespace) -> int:
     _print_reports([report], args.json, out=None)
     if args.plot:
         _plot([report], args.plot)
-    return 0 if report.status == "converged" else 3
+    return exit_code(report.status)
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -223,7 +223,7 @@ def _submit(args: argparse.Namespace) -> int:
     reports = asyncio.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
                                       wait_for=sorted({p for job in jobs for p in job.participants})))
     _print_reports(reports, args.json, out=None)
-    return 0 if all(r.status == "converged" for r in reports) else 3
+    return worst_exit_code(r.status for r in reports)
 
 
 def _fleet(args: argparse.Namespace) -> int:
@@ -238,7 +238,7 @@ def _fleet(args: argparse.Namespace) -> int:
         _print_reports(reports, as_json=False, out=None)
     if args.plot:
         _plot(reports, args.plot)
-    return 0 if all(r.status == "converged" for r in reports) else 3
+    return worst_exit_code(r.status for r in reports)
 
 
 def _experiment(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.cli import main
+from edge_agent.results import EXIT_CODES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -37,11 +38,13 @@ def test_every_example_scenario_runs_and_reports_the_common_keys(
 ) -> None:
     out_file = tmp_path / "result.json"
     code, out, err = run_cli(capsys, "solve", str(scenario), "--json", "--out", str(out_file))
-    assert code == 0, err
     result = json.loads(out)
     assert json.loads(out_file.read_text()) == result
     assert {"status", "objective", "iterations", "messages", "wall_s", "aggregate", "participants"} <= result.keys()
-    assert result["status"] == "converged"
+    # The seed's averaging dispatch settles 2.2 MW short of the demand: reported as such, exit 5 (issue 12).
+    expected = "infeasible_result" if scenario.name == "ieee14_dispatch_consensus.yaml" else "converged"
+    assert result["status"] == expected
+    assert code == EXIT_CODES[expected], err
     assert result["messages"] > 0
     assert all(isinstance(v, float) for p in result["participants"].values() for v in p["x"])
 

@@ -194,7 +194,8 @@ class ConsensusLauncher:
         log.info("consensus.run_finished", run=run, iterations=iterations, reasons=sorted(map(str, reasons)))
         return LaunchResult(
             run=run,
-            status="converged" if reasons == {"converged"} else "max_iterations",
+            status="diverged" if "diverged" in reasons
+            else ("converged" if reasons == {"converged"} else "max_iterations"),
             iterations=iterations,
             rounds=rounds,
             outcomes=outcomes,
