@@ -8,7 +8,8 @@ see the difference: they get a reference ``Z - U`` as in any round.
 
 Safeguard: if the residual at an extrapolated point is larger than ``guard`` times the residual that
 produced it, the point is discarded, the plain image ``T(v_k)`` of the last accepted point is used
-instead and the memory restarts. The map changes with rho and with the participant set, so the
+instead and the memory restarts. An extrapolation longer than ten plain residuals (an ill-conditioned
+fit) is not taken at all. The map changes with rho and with the participant set, so the
 coordinator calls :meth:`Anderson.reset` then.
 """
 
@@ -21,6 +22,7 @@ __all__ = ["Anderson"]
 
 Array = NDArray[np.float64]
 _REGULARISATION = 1e-8  # relative to the trace of the normal matrix
+_MAX_JUMP = 10.0  # an extrapolation longer than this many plain residuals is not trusted
 
 
 class Anderson:
@@ -65,10 +67,12 @@ class Anderson:
         normal = F @ F.T
         normal += (_REGULARISATION * float(np.trace(normal)) + 1e-300) * np.eye(len(normal))
         gamma = np.linalg.solve(normal, F @ residual)
-        proposal = image - gamma @ G
-        if not np.all(np.isfinite(proposal)):
-            self.reset()
+        jump = gamma @ G
+        if not (np.all(np.isfinite(jump)) and np.linalg.norm(jump) <= _MAX_JUMP * norm):
+            self.reset()  # an ill-conditioned fit: take the plain step
+            self._fallback = None
             return Z_image, U_image
+        proposal = image - jump
         self.accepted += 1
         self._fallback = image
         self._last_norm = norm
