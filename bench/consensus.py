@@ -183,8 +183,8 @@ def vectorised_variant(fleet: Fleet, *, update: str, box: bool, rounds: int, gai
     a, b, lower, upper, share = fleet.a, fleet.b, fleet.lower, fleet.upper, fleet.demand / n
     tracking = update == "tracking"
     floor = 1e-3 / n if tracking else 0.0
-    lo, hi = float(np.min(-(a + 2 * b * upper))), float(np.max(-(a + 2 * b * lower)))
-    gamma = gain / (n * float(np.max(0.5 / b)))
+    lo, hi = -(a + 2 * b * upper), -(a + 2 * b * lower)  # each agent's own price range, flooded below
+    gamma = gain / (n * float(np.max(0.5 / b)))  # used only from round `hops` on, when s_max is exact
     hops = fleet.graph.diameter()
     lam, Z = np.zeros(n), np.eye(n)
     x = np.clip(-a / (2 * b), lower, upper)
@@ -197,6 +197,8 @@ def vectorised_variant(fleet: Fleet, *, update: str, box: bool, rounds: int, gai
         x_new = np.clip((-v - a) / (2 * b), lower, upper)
         lam = v + (gamma if t >= hops else 0.0) * w if tracking else v - a0 / (t + 1) * (share - x_new) / z
         if box or tracking:
+            lo = np.minimum.reduceat(lo[A.indices], A.indptr[:-1])  # min over itself and its in-neighbours
+            hi = np.maximum.reduceat(hi[A.indices], A.indptr[:-1])
             lam = np.clip(lam, lo, hi)
         Z = A @ Z
         w = A @ w + (x_new - share) / np.maximum(np.diag(Z), floor) - (x - share) / z

@@ -45,6 +45,14 @@ def test_every_example_scenario_runs_and_reports_the_common_keys(
     expected = "infeasible_result" if scenario.name == "ieee14_dispatch_consensus.yaml" else "converged"
     assert result["status"] == expected
     assert code == EXIT_CODES[expected], err
+    basis = result.get("status_basis")  # the residuals that decided the status (ADMM, dispatch)
+    if basis and result["status"] == "converged":
+        if "balance_tolerance" in basis:
+            assert abs(basis["balance_residual"]) <= basis["balance_tolerance"]
+        if "feasibility_tol" in basis:
+            assert basis["coupling"] <= basis["feasibility_tol"]
+            assert basis["r_primal"] <= basis["eps_primal"]
+            assert basis["r_dual"] <= basis["eps_dual"]
     assert result["messages"] > 0
     assert all(isinstance(v, float) for p in result["participants"].values() for v in p["x"])
 
