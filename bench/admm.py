@@ -4,6 +4,9 @@
                                                    # 2 cores); writes bench/results/admm.{md,json}
     .venv/bin/python bench/admm.py --quick         # N = 10, 100 and the peer's N = 3, 10; prints, writes nothing
     .venv/bin/python bench/admm.py --repeats 5     # median of 5 runs per case (default 3)
+    .venv/bin/python bench/admm.py --priced        # issue 12's priced fleets only (N = 10, 100, 1000, reachable
+                                                   # and unreachable targets, each ADMM option, 500 rounds
+                                                   # at most); writes bench/results/admm-priced.{md,json}
 
 Random fleets (fixed seed per N): N one-to-many flex devices ``create_admm_flex_actor_one_to_many(c_i, eta_i)``
 with ``c_i ~ U(5, 20)``, ``eta_i ~ U(-1, 1)^3`` and no local cost; the target ``sum_i s_i c_i eta_i`` with
@@ -17,6 +20,11 @@ only (building the devices, i.e. the OSQP setups, is reported apart as ``setup s
 iterations, messages and objective are deterministic and checked equal across repeats. The central optimum
 is ``edge_agent.testing.central.solve_sharing`` (HiGHS) on the same problems, timed the same way.
 ``rel. gap = |f - f*| / max(1, |f*|)``.
+
+Priced fleets (``--priced``, issue 12): the same devices with prices ``S_i ~ U(-0.1, 0.1)^3`` and priorities
+``U(0.5, 5)^3``; the reachable target as above, the unreachable one 1.5 times the fleet's largest output in a
+random direction per slot. Each runs once per ADMM option (``PRICED_OPTIONS``) with ``max_iters = 500``, the
+acceptance budget; the rel. gap is of the last round's answers, whatever the status.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from edge_agent.algorithms.admm import (
     create_admm_flex_actor_one_to_many,
 )
 from edge_agent.carrier import InProcNetwork
+from edge_agent.errors import SolverError
 from edge_agent.testing.central import solve_sharing
 
 RESULTS = Path(__file__).parent / "results"
@@ -100,6 +109,96 @@ def peer_instances(sizes: tuple[int, ...] | None) -> tuple[list[Instance], str]:
         for case in data["instances"] if sizes is None or case["N"] in sizes
     ]
     return instances, str(data["description"])
+
+
+PRICED_SIZES = (10, 100, 1000)
+PRICED_ROUNDS = 500
+PRICED_OPTIONS: dict[str, dict[str, Any]] = {
+    "fixed rho 1 (default)": {},
+    "residual balancing": {"rho_update": "balance"},
+    "over-relaxation 1.6": {"relaxation": 1.6},
+    "Anderson m=5, rho 0.1": {"acceleration": "anderson", "rho": 0.1},
+}
+
+
+@dataclass(frozen=True)
+class PricedInstance:
+    name: str
+    capacity: np.ndarray
+    eta: np.ndarray
+    prices: np.ndarray  # (N, m)
+    target: np.ndarray
+    priorities: np.ndarray
+
+    def actors(self) -> list[AdmmFlexActor]:
+        return [create_admm_flex_actor_one_to_many(float(c), e, p, id=f"dev{i:04d}")
+                for i, (c, e, p) in enumerate(zip(self.capacity, self.eta, self.prices, strict=True))]
+
+
+def priced_instance(n: int, reachable: bool) -> PricedInstance:
+    rng = np.random.default_rng([SEED, n, 12, int(reachable)])
+    capacity, eta = rng.uniform(5, 20, n), rng.uniform(-1, 1, (n, 3))
+    prices, priorities = rng.uniform(-0.1, 0.1, (n, 3)), rng.uniform(0.5, 5, 3)
+    tech = capacity[:, None] * eta
+    if reachable:
+        target = (rng.uniform(0, 1, (n, 1)) * tech).sum(axis=0)
+    else:
+        target = 1.5 * np.maximum(tech, 0).sum(axis=0) * rng.choice([-1, 1], 3)
+    kind = "reachable" if reachable else "unreachable"
+    return PricedInstance(f"priced N={n} {kind}", capacity, eta, prices, target, priorities)
+
+
+async def run_priced(instance: PricedInstance, options: dict[str, Any]) -> dict[str, Any]:
+    actors = instance.actors()
+    settings = AdmmSettings(max_iters=PRICED_ROUNDS, **options)
+    async with InProcNetwork() as network:
+        for actor in actors:
+            network.add(actor)
+        coordinator = AdmmCoordinator(SharingVariant(instance.target, instance.priorities),
+                                      [a.id for a in actors], 3, settings)
+        carrier = network.add(coordinator)
+        wall = time.perf_counter()
+        try:
+            result = await coordinator.run(carrier)
+        except SolverError as error:
+            return {"status": f"failed: {error}"[:60], "iterations": 0, "objective": float("nan"), "wall_s": 0.0,
+                    "rho_end": float("nan"), "coupling": float("nan"), "r_dual_over_eps": float("nan"),
+                    "r_primal_over_eps": float("nan")}
+        wall = time.perf_counter() - wall
+    last = result.history[-1]
+    return {"status": result.status, "iterations": result.iterations, "objective": result.objective,
+            "wall_s": wall, "rho_end": last.rho, "coupling": last.coupling,
+            "r_dual_over_eps": last.r_dual / last.eps_dual, "r_primal_over_eps": last.r_primal / last.eps_primal}
+
+
+def priced_main(sizes: tuple[int, ...]) -> None:
+    rows = []
+    for n in sizes:
+        for reachable in (True, False):
+            instance = priced_instance(n, reachable)
+            problems = [a.problem for a in instance.actors()]
+            central = solve_sharing(problems, instance.target, instance.priorities).objective
+            for label, options in PRICED_OPTIONS.items():
+                row = asyncio.run(run_priced(instance, options))
+                row.update(case=instance.name, option=label, central=central,
+                           rel_gap=abs(row["objective"] - central) / max(1.0, abs(central)))
+                rows.append(row)
+                print(f"{instance.name:28s} {label:24s} {row['status']:16s} {row['iterations']:4d} rounds "
+                      f"gap {row['rel_gap']:.1e} {row['wall_s']:.1f} s", file=sys.stderr, flush=True)
+    out = ["# Sharing ADMM on priced fleets (issue 12)", "",
+           f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, git {machine_info(1)['git']}, one run per row "
+           f"(rounds and gaps are deterministic; wall times are single runs on a shared 2-CPU machine). "
+           f"Budget {PRICED_ROUNDS} rounds; `bench/admm.py --priced`.", "",
+           "| case | option | status | rounds | rel. gap | wall s | final rho | r_pri/eps | r_dual/eps |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    out += [f"| {r['case']} | {r['option']} | {r['status']} | {r['iterations']} | {r['rel_gap']:.1e} "
+            f"| {r['wall_s']:.1f} | {r['rho_end']:.3g} | {r['r_primal_over_eps']:.2g} | {r['r_dual_over_eps']:.2g} |"
+            for r in rows]
+    table = "\n".join(out) + "\n"
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "admm-priced.md").write_text(table)
+    (RESULTS / "admm-priced.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
 
 
 def timed(function: Callable[[], T]) -> tuple[T, float, float]:
@@ -267,11 +366,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 10, 100 and the peer's N = 3, 10; write nothing")
     parser.add_argument("--repeats", type=int, default=3, help="runs per case; medians are reported (default 3)")
+    parser.add_argument("--priced", action="store_true", help="issue 12's priced fleets only")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(PRICED_SIZES), help="--priced: fleet sizes")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
                         logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    if args.priced:
+        priced_main(tuple(args.sizes))
+        return
     meta = machine_info(args.repeats)
     peers, description = peer_instances(QUICK_PEER_SIZES if args.quick else None)
     instances = [random_instance(n) for n in (QUICK_SIZES if args.quick else SIZES)] + peers

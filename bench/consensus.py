@@ -4,6 +4,9 @@
                                                   # writes bench/results/consensus.{md,json}
     .venv/bin/python bench/consensus.py --quick   # N = 5, 50 and IEEE-14; prints the table, writes nothing
     .venv/bin/python bench/consensus.py --no-mqtt # without the MQTT rows (which add ~3 min)
+    .venv/bin/python bench/consensus.py --digraphs  # issue 12: random unbalanced digraphs N = 20, 100, 300,
+                                                    # 20 seeds each, seed method vs safeguards vs tracking;
+                                                    # writes bench/results/consensus-digraphs.{md,json}
 
 For each fleet (random generators ``a x + b x^2`` on ``[l, u]``, half of them with a minimum output, demand at
 30-60 % of the range, on a random strongly connected digraph with about 3 in-neighbours per node):
@@ -40,6 +43,8 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -150,6 +155,124 @@ def vectorised(fleet: Fleet, rounds: int) -> np.ndarray:
         Z = A @ Z
         xs[t + 1] = x
     return xs
+
+
+DIGRAPH_SIZES = (20, 100, 300)
+DIGRAPH_SEEDS = 20
+DISPATCH_ATOL = 0.01  # MW
+DIGRAPH_VARIANTS: dict[str, dict[str, Any]] = {
+    "seed (a0 0.05)": {"update": "subgradient", "box": False, "rounds": 3000},
+    "seed + price box": {"update": "subgradient", "box": True, "rounds": 3000},
+    "tracking c 0.25": {"update": "tracking", "box": True, "rounds": 2000, "gain": 0.25},
+}
+
+
+def weights(graph: Graph) -> sp.csr_matrix:
+    n = len(graph)
+    index = {node: i for i, node in enumerate(graph.nodes)}
+    rows = [index[v] for _, v in graph.edges] + list(range(n))
+    cols = [index[u] for u, _ in graph.edges] + list(range(n))
+    A = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    return sp.csr_matrix(sp.diags(1.0 / np.asarray(A.sum(axis=1)).ravel()) @ A)
+
+
+def vectorised_variant(fleet: Fleet, *, update: str, box: bool, rounds: int, gain: float = 0.25,
+                       a0: float = 0.05, lam_limit: float = 1e6) -> dict[str, Any]:
+    """The participants' iteration (``PrimalDualParticipant``) vectorised, with its options (bench only): the
+    rounds after which every output stays within 0.01 MW of x*, min z_ii(t), max |lam|, divergence."""
+    n = len(fleet.graph)
+    A = weights(fleet.graph)
+    a, b, lower, upper, share = fleet.a, fleet.b, fleet.lower, fleet.upper, fleet.demand / n
+    tracking = update == "tracking"
+    floor = 1e-3 / n if tracking else 0.0
+    lo, hi = -(a + 2 * b * upper), -(a + 2 * b * lower)  # each agent's own price range, flooded below
+    gamma = gain / (n * float(np.max(0.5 / b)))  # used only from round `hops` on, when s_max is exact
+    hops = fleet.graph.diameter()
+    lam, Z = np.zeros(n), np.eye(n)
+    x = np.clip(-a / (2 * b), lower, upper)
+    w = x - share
+    last_bad, z_min, lam_max, diverged_at = 0, 1.0, 0.0, None
+    for t in range(rounds):
+        v = A @ lam
+        z = np.maximum(np.diag(Z), floor)
+        z_min = min(z_min, float(np.diag(Z).min()))
+        x_new = np.clip((-v - a) / (2 * b), lower, upper)
+        lam = v + (gamma if t >= hops else 0.0) * w if tracking else v - a0 / (t + 1) * (share - x_new) / z
+        if box or tracking:
+            lo = np.minimum.reduceat(lo[A.indices], A.indptr[:-1])  # min over itself and its in-neighbours
+            hi = np.maximum.reduceat(hi[A.indices], A.indptr[:-1])
+            lam = np.clip(lam, lo, hi)
+        Z = A @ Z
+        w = A @ w + (x_new - share) / np.maximum(np.diag(Z), floor) - (x - share) / z
+        x = x_new
+        lam_max = max(lam_max, float(np.abs(lam).max()))
+        if not lam_max <= lam_limit:
+            diverged_at = t + 1
+            break
+        if np.abs(x - fleet.x_star).max() > DISPATCH_ATOL:
+            last_bad = t + 1
+    error = float(np.abs(x - fleet.x_star).max())
+    within = diverged_at is None and error <= DISPATCH_ATOL
+    return {"rounds_to_0.01MW": last_bad if within else None, "final_max_error_MW": error, "z_min": z_min,
+            "lam_max": lam_max, "diverged_at": diverged_at, "balance_residual": float(x.sum() - fleet.demand),
+            "x": x}
+
+
+async def cross_check(fleet: Fleet, update: str, rounds: int) -> float:
+    """Max |x| difference between the vectorised mirror and the message-passing participants after ``rounds``."""
+    settings = PrimalDualSettings(max_iter=rounds, tol_lam=0, tol_balance=0, price_box=update != "tracking",
+                                  update="tracking" if update == "tracking" else "subgradient")
+    async with InProcNetwork() as network:
+        result = await simulate_primal_dual(network, fleet.graph, fleet.costs(), fleet.demand, settings=settings)
+    mirror = vectorised_variant(fleet, update=update, box=update != "tracking", rounds=rounds)["x"]
+    real = np.array([result.x[node] for node in fleet.graph.nodes])
+    return float(np.abs(real - mirror).max())
+
+
+async def digraphs_main() -> None:
+    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    for n in DIGRAPH_SIZES:
+        for seed in range(DIGRAPH_SEEDS):
+            fleet = random_fleet(n, seed=1000 * n + seed)
+            for label, variant in DIGRAPH_VARIANTS.items():
+                row = vectorised_variant(fleet, **variant)
+                del row["x"]
+                row.update(N=n, seed=seed, variant=label, balanced=fleet.graph.is_balanced())
+                rows.append(row)
+            print(n, seed, [(r["variant"], r["rounds_to_0.01MW"], f"{r['z_min']:.1e}") for r in rows[-3:]],
+                  file=sys.stderr, flush=True)
+        fleet = random_fleet(n, seed=1000 * n)
+        for update in ("subgradient", "tracking"):
+            checks.append({"N": n, "update": update, "rounds": 100,
+                           "max_abs_diff": await cross_check(fleet, update, 100)})
+    lines = ["# Primal-dual dispatch on random unbalanced digraphs (issue 12)", "",
+             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; `bench/consensus.py --digraphs`. Fleets as in the "
+             f"main benchmark (`random_fleet(N, seed=1000 N + k)`, k < {DIGRAPH_SEEDS}), random strongly connected "
+             "digraphs with about 3 in-neighbours each, never balanced. The iteration is the vectorised mirror of "
+             "`PrimalDualParticipant` (checked against the message-passing participants below). "
+             "`rounds` = the round after which every output stays within 0.01 MW of the HiGHS dispatch "
+             "(within the horizon); `-` = not within 0.01 MW at the horizon.", "",
+             "| N | variant | horizon | diverged | within 0.01 MW | rounds median | rounds max "
+             "| final max error MW (median) | min z_ii(t) (min over seeds) | max abs(lam) (max) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for n in DIGRAPH_SIZES:
+        for label, variant in DIGRAPH_VARIANTS.items():
+            group = [r for r in rows if r["N"] == n and r["variant"] == label]
+            hits = [r["rounds_to_0.01MW"] for r in group if r["rounds_to_0.01MW"] is not None]
+            lines.append(
+                f"| {n} | {label} | {variant['rounds']} | {sum(r['diverged_at'] is not None for r in group)}"
+                f"/{len(group)} | {len(hits)}/{len(group)} | {statistics.median(hits) if hits else '-'} "
+                f"| {max(hits) if hits else '-'} | {statistics.median(r['final_max_error_MW'] for r in group):.2g} "
+                f"| {min(r['z_min'] for r in group):.1e} | {max(r['lam_max'] for r in group):.3g} |")
+    lines += ["", "Mirror against the participants (`simulate_primal_dual`, 100 rounds, max |x| difference):", ""]
+    lines += [f"- N = {c['N']}, {c['update']}: {c['max_abs_diff']:.1e}" for c in checks]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "consensus-digraphs.md").write_text(table, encoding="utf-8")
+    (RESULTS / "consensus-digraphs.json").write_text(json.dumps({"rows": rows, "checks": checks}, indent=2),
+                                                     encoding="utf-8")
 
 
 def relative_errors(fleet: Fleet, xs: np.ndarray) -> np.ndarray:
@@ -388,7 +511,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 5 and 50 only; print, write nothing")
     parser.add_argument("--no-mqtt", action="store_true", help="skip the MQTT rows")
+    parser.add_argument("--digraphs", action="store_true", help="issue 12's random digraphs only")
     args = parser.parse_args()
+    if args.digraphs:
+        await digraphs_main()
+        return
     sizes = [5, 50] if args.quick else [5, 50, 500]
     load_at_start = os.getloadavg()[0]
     fleets = [ieee14(), *(random_fleet(n, seed=n) for n in sizes)]

@@ -24,7 +24,7 @@ from edge_agent.logs import configure_logging
 from edge_agent.provision import add_provision_parser, run_provision
 from edge_agent.registry import families, family_of, family_running, load_scenario, scenario_schema
 from edge_agent.report import format_report
-from edge_agent.results import RunReport
+from edge_agent.results import RunReport, exit_code, worst_exit_code
 from edge_agent.runtime.device_config import load_device_config
 from edge_agent.runtime.fleet import load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
 from edge_agent.runtime.host import launch, run_over_mqtt
@@ -141,7 +141,7 @@ def _solve(args: argparse.Namespace) -> int:
     _print_reports(reports, args.json, args.out)
     if args.plot:
         _plot(reports, args.plot)
-    return 0 if all(r.status == "converged" for r in reports) else 3
+    return worst_exit_code(r.status for r in reports)
 
 
 def _writable(path: Path | None) -> None:
@@ -218,7 +218,7 @@ def _schedule(args: argparse.Namespace) -> int:
     _print_reports([report], args.json, out=None)
     if args.plot:
         _plot([report], args.plot)
-    return 0 if report.status == "converged" else 3
+    return exit_code(report.status)
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -226,7 +226,7 @@ def _submit(args: argparse.Namespace) -> int:
     reports = asyncio.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
                                       wait_for=sorted({p for job in jobs for p in job.participants})))
     _print_reports(reports, args.json, out=None)
-    return 0 if all(r.status == "converged" for r in reports) else 3
+    return worst_exit_code(r.status for r in reports)
 
 
 def _fleet(args: argparse.Namespace) -> int:
@@ -241,7 +241,7 @@ def _fleet(args: argparse.Namespace) -> int:
         _print_reports(reports, as_json=False, out=None)
     if args.plot:
         _plot(reports, args.plot)
-    return 0 if all(r.status == "converged" for r in reports) else 3
+    return worst_exit_code(r.status for r in reports)
 
 
 def _experiment(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.cli import main
+from edge_agent.results import EXIT_CODES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -39,11 +40,21 @@ def test_every_example_scenario_runs_and_reports_the_common_keys(
 ) -> None:
     out_file = tmp_path / "result.json"
     code, out, err = run_cli(capsys, "solve", str(scenario), "--json", "--out", str(out_file))
-    assert code == 0, err
     result = json.loads(out)
     assert json.loads(out_file.read_text()) == result
     assert {"status", "objective", "iterations", "messages", "wall_s", "aggregate", "participants"} <= result.keys()
-    assert result["status"] == "converged"
+    # The seed's averaging dispatch settles 2.2 MW short of the demand: reported as such, exit 5 (issue 12).
+    expected = "infeasible_result" if scenario.name == "ieee14_dispatch_consensus.yaml" else "converged"
+    assert result["status"] == expected
+    assert code == EXIT_CODES[expected], err
+    basis = result.get("status_basis")  # the residuals that decided the status (ADMM, dispatch)
+    if basis and result["status"] == "converged":
+        if "balance_tolerance" in basis:
+            assert abs(basis["balance_residual"]) <= basis["balance_tolerance"]
+        if "feasibility_tol" in basis:
+            assert basis["coupling"] <= basis["feasibility_tol"]
+            assert basis["r_primal"] <= basis["eps_primal"]
+            assert basis["r_dual"] <= basis["eps_dual"]
     assert result["messages"] > 0
     assert all(isinstance(v, float) for p in result["participants"].values() for v in p["x"])
 

@@ -21,12 +21,13 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
+from edge_agent.algorithms.admm.anderson import Anderson
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
 from edge_agent.carrier.base import Carrier
 from edge_agent.errors import ConfigError, ProtocolError, RunTimeout, SolverError
 from edge_agent.messages import Envelope, Message
 
-__all__ = ["AdmmCoordinator", "AdmmResult", "AdmmSettings", "AdmmVariant", "RoundRecord"]
+__all__ = ["AdmmCoordinator", "AdmmResult", "AdmmSettings", "AdmmStatus", "AdmmVariant", "RoundRecord"]
 
 Array = NDArray[np.float64]
 log = structlog.get_logger("edge_agent.admm")
@@ -46,16 +47,49 @@ class AdmmSettings:
     rel_tol: float = 1e-6
     round_timeout_s: float = 30.0
     on_silent: Literal["fail", "continue"] = "fail"  # a participant silent past its deadline: end or drop it
+    # Residual balancing (Boyd et al. 2011, 3.4.1, on normalised residuals): every ``adapt_every`` rounds,
+    # rho is multiplied (divided) by ``adapt_factor`` when the normalised primal residual exceeds the dual one
+    # ``adapt_ratio`` times (or the reverse), within [rho_min, rho_max]; "fixed" keeps the seed's constant rho.
+    rho_update: Literal["fixed", "balance"] = "fixed"
+    adapt_every: int = 5
+    adapt_ratio: float = 5.0
+    adapt_factor: float = 2.0
+    rho_min: float = 1e-6
+    rho_max: float = 1e6
+    relaxation: float = 1.0  # over-relaxation alpha in (0, 2): x_hat = alpha x + (1 - alpha) z_prev
+    # Type-II Anderson acceleration of the coordinator's state (Z, U) with ``anderson_memory`` past rounds,
+    # safeguarded: a round whose fixed-point residual grew more than ``anderson_guard`` times is discarded
+    # and the plain step taken instead (the memory restarts; also when rho changes or someone drops out).
+    acceleration: Literal["none", "anderson"] = "none"
+    anderson_memory: int = 5
+    anderson_guard: float = 1.0
+    # A run is reported ``converged`` only if the delivered aggregate also agrees with the coordinator's
+    # copy within this absolute tolerance (per entry): the residual test alone is relative.
+    feasibility_tol: float = 1e-3
 
     def __post_init__(self) -> None:
-        for name in ("rho", "abs_tol", "rel_tol", "round_timeout_s"):
+        lower_bounds = {"rho": 0.0, "abs_tol": 0.0, "rel_tol": 0.0, "round_timeout_s": 0.0, "feasibility_tol": 0.0,
+                        "adapt_ratio": 1.0, "adapt_factor": 1.0}
+        for name, bound in lower_bounds.items():
             value = getattr(self, name)
-            if not (np.isfinite(value) and value > 0):
-                raise ConfigError(f"ADMM setting {name} must be a finite number > 0, got {value}")
-        if self.max_iters < 1:
-            raise ConfigError(f"ADMM setting max_iters must be >= 1, got {self.max_iters}")
-        if self.on_silent not in ("fail", "continue"):
-            raise ConfigError(f"ADMM setting on_silent must be 'fail' or 'continue', got {self.on_silent!r}")
+            if not (np.isfinite(value) and value > bound):
+                raise ConfigError(f"ADMM setting {name} must be a finite number > {bound:g}, got {value}")
+        if not (np.isfinite(self.anderson_guard) and self.anderson_guard >= 1):
+            raise ConfigError(f"ADMM setting anderson_guard must be a finite number >= 1, got {self.anderson_guard}")
+        if not (0 < self.rho_min <= self.rho <= self.rho_max < np.inf):
+            bounds = f"{self.rho_min}, {self.rho}, {self.rho_max}"
+            msg = f"ADMM settings need 0 < rho_min <= rho <= rho_max < inf, got {bounds}"
+            raise ConfigError(msg)
+        if not (0 < self.relaxation < 2):
+            raise ConfigError(f"ADMM setting relaxation must be in (0, 2), got {self.relaxation}")
+        for name in ("max_iters", "adapt_every", "anderson_memory"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ADMM setting {name} must be >= 1, got {getattr(self, name)}")
+        choices = {"on_silent": ("fail", "continue"), "rho_update": ("fixed", "balance"),
+                   "acceleration": ("none", "anderson")}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"ADMM setting {name} must be one of {list(valid)}, got {getattr(self, name)!r}")
 
 
 class AdmmVariant(Protocol):
@@ -77,11 +111,54 @@ class RoundRecord:
     r_dual: float
     eps_primal: float
     eps_dual: float
+    rho: float = 0.0  # the penalty this round's local solves used
+    coupling: float = 0.0  # max_j |sum_i (x_ij - z_ij)|: delivered aggregate against the agreed one
+
+
+AdmmStatus = Literal["converged", "max_iterations", "infeasible_result", "diverged"]
+
+
+def _record(k: int, X: Array, Z: Array, Z_prev: Array, U: Array, *, rho: float, cfg: AdmmSettings) -> RoundRecord:
+    """This round's residuals and the tolerances they are tested against (module docstring)."""
+    n, m = X.shape
+    mismatch = (X - Z).sum(axis=0)
+    return RoundRecord(
+        round=k,
+        r_primal=float(np.linalg.norm(mismatch)),
+        r_dual=float(rho * np.linalg.norm(Z - Z_prev)),
+        eps_primal=float(np.sqrt(m)) * cfg.abs_tol
+        + cfg.rel_tol * float(max(np.linalg.norm(X.sum(axis=0)), np.linalg.norm(Z.sum(axis=0)))),
+        eps_dual=float(np.sqrt(n * m)) * cfg.abs_tol + cfg.rel_tol * rho * float(np.linalg.norm(U)),
+        rho=rho,
+        coupling=float(np.abs(mismatch).max()),
+    )
+
+
+def _verdict(record: RoundRecord, cfg: AdmmSettings) -> AdmmStatus | None:
+    """The run's status if it ends after this round: NaN residuals, or both residual tests passed
+    (``converged`` only if the delivered aggregate also matches the agreed one within ``feasibility_tol``)."""
+    if not (np.isfinite(record.r_primal) and np.isfinite(record.r_dual)):
+        return "diverged"
+    if record.r_primal <= record.eps_primal and record.r_dual <= record.eps_dual:
+        return "converged" if record.coupling <= cfg.feasibility_tol else "infeasible_result"
+    return None
+
+
+def _balanced_rho(record: RoundRecord, cfg: AdmmSettings) -> float:
+    """Residual balancing on the residuals normalised by their own tolerances."""
+    primal = record.r_primal / record.eps_primal
+    dual = record.r_dual / record.eps_dual
+    rho = record.rho
+    if primal > cfg.adapt_ratio * dual:
+        rho = min(rho * cfg.adapt_factor, cfg.rho_max)
+    elif dual > cfg.adapt_ratio * primal:
+        rho = max(rho / cfg.adapt_factor, cfg.rho_min)
+    return rho
 
 
 @dataclass
 class AdmmResult:
-    status: Literal["converged", "max_iterations"]
+    status: AdmmStatus
     iterations: int
     x: dict[str, Array]
     local_costs: dict[str, float]
@@ -129,18 +206,17 @@ class AdmmCoordinator:
         participants = list(self.participants)
         dropped: dict[str, int] = {}
         n, m = len(participants), self.size
-        X = np.zeros((n, m))
-        Z = np.zeros((n, m))
-        U = np.zeros((n, m))
+        X, Z, U = np.zeros((n, m)), np.zeros((n, m)), np.zeros((n, m))
         costs = np.zeros(n)
         history: list[RoundRecord] = []
         bound = log.bind(run=carrier.run_id, participants=n)
         bound.debug("admm.start", size=m, rho=cfg.rho, max_iters=cfg.max_iters)
         next_progress = carrier.clock.now() + PROGRESS_EVERY_S
-        sqrt_nm, sqrt_m = float(np.sqrt(n * m)), float(np.sqrt(m))
-        status: Literal["converged", "max_iterations"] = "max_iterations"
+        status: AdmmStatus = "max_iterations"
         rho = cfg.rho
+        relax = cfg.relaxation
         messages = 0
+        anderson = Anderson(cfg.anderson_memory, cfg.anderson_guard)
         for k in range(cfg.max_iters):
             X, costs, silent = await self._round(carrier, participants, k, Z - U, rho)
             messages += 2 * len(participants) - len(silent)
@@ -150,28 +226,31 @@ class AdmmCoordinator:
                 bound.warning("admm.participants_dropped", round=k, dropped=sorted(silent), remaining=len(keep))
                 participants = [participants[i] for i in keep]
                 X, costs, Z, U = X[keep], costs[keep], Z[keep], U[keep]
-                sqrt_nm = float(np.sqrt(len(participants) * m))
-            Z_prev = Z
-            Z = self.variant.z_update(X, U, rho)
-            U = U + X - Z
-            record = RoundRecord(
-                round=k,
-                r_primal=float(np.linalg.norm((X - Z).sum(axis=0))),
-                r_dual=float(rho * np.linalg.norm(Z - Z_prev)),
-                eps_primal=sqrt_m * cfg.abs_tol
-                + cfg.rel_tol * float(max(np.linalg.norm(X.sum(axis=0)), np.linalg.norm(Z.sum(axis=0)))),
-                eps_dual=sqrt_nm * cfg.abs_tol + cfg.rel_tol * rho * float(np.linalg.norm(U)),
-            )
+                anderson.reset()
+            Z_prev, U_prev = Z, U
+            X_hat = X if relax == 1.0 else relax * X + (1.0 - relax) * Z_prev
+            Z = self.variant.z_update(X_hat, U_prev, rho)
+            U = U_prev + X_hat - Z
+            record = _record(k, X, Z, Z_prev, U, rho=rho, cfg=cfg)
             history.append(record)
             bound.debug("admm.round", round=k, r_primal=record.r_primal, r_dual=record.r_dual,
-                        eps_primal=record.eps_primal, eps_dual=record.eps_dual)
+                        eps_primal=record.eps_primal, eps_dual=record.eps_dual, rho=rho)
             if carrier.clock.now() >= next_progress:
                 next_progress = carrier.clock.now() + PROGRESS_EVERY_S
                 bound.info("admm.progress", round=k, of=cfg.max_iters, r_primal=record.r_primal,
-                           r_dual=record.r_dual)
-            if record.r_primal <= record.eps_primal and record.r_dual <= record.eps_dual:
-                status = "converged"
+                           r_dual=record.r_dual, rho=rho)
+            verdict = _verdict(record, cfg)
+            if verdict is not None:
+                status = verdict
                 break
+            if cfg.acceleration == "anderson":
+                Z, U = anderson.step(Z_prev, U_prev, Z, U)
+            if cfg.rho_update == "balance" and (k + 1) % cfg.adapt_every == 0:
+                new_rho = _balanced_rho(record, cfg)
+                if new_rho != rho:
+                    U = U * (rho / new_rho)  # the unscaled dual rho * U is what must carry over
+                    rho = new_rho
+                    anderson.reset()
         aggregate = X.sum(axis=0)
         objective = float(costs.sum()) + self.variant.coupling_cost(aggregate)
         bound.debug("admm.finished", status=status, iterations=len(history), objective=objective)

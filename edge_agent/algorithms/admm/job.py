@@ -30,6 +30,18 @@ class AdmmSettingsSpec(StrictModel):
     on_silent: Literal["fail", "continue"] = Field(
         "fail", description="a participant silent past the deadline ends the run (fail) or is dropped (continue)"
     )
+    rho_update: Literal["fixed", "balance"] = Field(
+        "fixed", description="balance: residual balancing of rho every adapt_every rounds (docs/admm.md)"
+    )
+    adapt_every: int = Field(5, ge=1)
+    adapt_ratio: float = Field(5.0, gt=1)
+    adapt_factor: float = Field(2.0, gt=1)
+    rho_min: float = Field(1e-6, gt=0)
+    rho_max: float = Field(1e6, gt=0)
+    relaxation: float = Field(1.0, gt=0, lt=2, description="over-relaxation alpha (1: none)")
+    feasibility_tol: float = Field(
+        1e-3, gt=0, description="converged needs max_j |sum_i (x_ij - z_ij)| within this (absolute)"
+    )
 
     def settings(self) -> AdmmSettings:
         return AdmmSettings(**self.model_dump())
@@ -88,14 +100,27 @@ class AdmmJobSpec(StrictModel):
             },
             extra={
                 "target": self.target,
+                "status_basis": _status_basis(result, self.settings),
                 "dropped": result.dropped,
                 "history": [
                     {"round": r.round, "r_primal": r.r_primal, "r_dual": r.r_dual,
-                     "eps_primal": r.eps_primal, "eps_dual": r.eps_dual}
+                     "eps_primal": r.eps_primal, "eps_dual": r.eps_dual, "rho": r.rho}
                     for r in (result.history[int(i)] for i in kept)
                 ],
             },
         )
+
+
+def _status_basis(result: AdmmResult, settings: AdmmSettingsSpec) -> dict[str, float | int]:
+    """The residuals of the last round, which decided the status."""
+    if not result.history:
+        return {}
+    last = result.history[-1]
+    return {
+        "round": last.round, "r_primal": last.r_primal, "eps_primal": last.eps_primal, "r_dual": last.r_dual,
+        "eps_dual": last.eps_dual, "coupling": last.coupling, "feasibility_tol": settings.feasibility_tol,
+        "rho": last.rho,
+    }
 
 
 class AdmmJob(Message):

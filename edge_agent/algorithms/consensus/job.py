@@ -57,6 +57,7 @@ class AveragingSettingsSpec(StrictModel):
 class StepSpec(StrictModel):
     a0: float = Field(0.05, gt=0, le=1, description="alpha(t) = a0 / (t + 1)^q")
     q: float = Field(1.0, gt=0.5, le=1)
+    t0: float = Field(1.0, ge=1, description="alpha(t) = a0 / (1 + t/t0)^q; 1 is the seed's a0 / (t + 1)^q")
 
 
 class PrimalDualSettingsSpec(StrictModel):
@@ -66,11 +67,19 @@ class PrimalDualSettingsSpec(StrictModel):
     tol_balance: float = Field(1e-2, ge=0, description="own test: |estimated sum x - demand|")
     patience: int = Field(5, ge=1)
     lam0: float = 0.0
+    price_box: bool = Field(False, description="safeguard: project lam onto the fleet's flooded price range")
+    lam_limit: float = Field(1e6, gt=0, description="|lam| above this ends the run as diverged")
+    update: Literal["subgradient", "tracking"] = Field(
+        "subgradient", description="tracking: constant step on the tracked balance residual (docs/consensus.md)"
+    )
+    tracking_gain: float = Field(0.25, gt=0, le=1, description="tracking: gamma = gain / (m * s_max)")
+    z_floor: float | None = Field(None, ge=0, lt=1, description="floor on the Perron estimate z_ii where it divides")
 
     def settings(self) -> PrimalDualSettings:
         return PrimalDualSettings(
-            step=StepSize(self.step.a0, self.step.q), max_iter=self.max_iter, tol_lam=self.tol_lam,
-            tol_balance=self.tol_balance, patience=self.patience, lam0=self.lam0,
+            step=StepSize(self.step.a0, self.step.q, self.step.t0), max_iter=self.max_iter, tol_lam=self.tol_lam,
+            tol_balance=self.tol_balance, patience=self.patience, lam0=self.lam0, price_box=self.price_box,
+            lam_limit=self.lam_limit, update=self.update, tracking_gain=self.tracking_gain, z_floor=self.z_floor,
         )
 
 

@@ -23,7 +23,7 @@ the polls do not give; at N = 50 it would also have to keep up with 50 messages 
 ones to the broker's queue limit.
 
 Only the :class:`~edge_agent.carrier.base.Carrier` interface is used: the same launcher runs over MQTT
-(``edge_agent.runtime.consensus``) and in process (tests).
+(``edge_agent.algorithms.consensus.plan``) and in process (tests).
 """
 
 from __future__ import annotations
@@ -194,7 +194,8 @@ class ConsensusLauncher:
         log.info("consensus.run_finished", run=run, iterations=iterations, reasons=sorted(map(str, reasons)))
         return LaunchResult(
             run=run,
-            status="converged" if reasons == {"converged"} else "max_iterations",
+            status="diverged" if "diverged" in reasons
+            else ("converged" if reasons == {"converged"} else "max_iterations"),
             iterations=iterations,
             rounds=rounds,
             outcomes=outcomes,

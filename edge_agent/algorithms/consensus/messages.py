@@ -15,7 +15,7 @@ from edge_agent.messages import FloatVector, Message
 
 __all__ = ["AveragingValue", "ConsensusStart", "PrimalDualState", "RoundMessage", "StopReason"]
 
-StopReason = Literal["converged", "max_iterations"]
+StopReason = Literal["converged", "max_iterations", "diverged"]
 
 
 class ConsensusStart(Message):
@@ -46,3 +46,7 @@ class PrimalDualState(RoundMessage):
     lam: float = Field(allow_inf_nan=False)
     z: FloatVector
     w: float = Field(allow_inf_nan=False, description="the sender's estimate of sum_i x_i - P")
+    lam_lo: float | None = Field(None, allow_inf_nan=False, description="safeguard: lowest price bound heard of")
+    lam_hi: float | None = Field(None, allow_inf_nan=False, description="safeguard: highest price bound heard of")
+    sensitivity: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                      description="tracking: largest price sensitivity |dx/dlam| heard of")

@@ -15,6 +15,21 @@ imbalance of the graph. Without it (``z_correction=False``, kept for demonstrati
 converge to the root of ``sum_i pi_i (P/m - x~_i(lam))``, which misses the balance unless ``A`` is
 doubly stochastic.
 
+Safeguards and a faster variant (all off by default; ``docs/consensus.md``, "Safeguards", has the numbers):
+
+* ``price_box``: every agent floods the fleet's lowest and highest marginal price (min/max of what it
+  hears, one float each per message) and projects ``lam_i`` onto that interval, which contains ``lam*``.
+* ``lam_limit``: ``|lam_i|`` beyond it (or NaN) ends the run with ``diverged`` (the end spreads by gossip).
+* ``z_floor``: divide by ``max(z_ii(t), z_floor)``: the transient dip of ``z_ii`` on long cycles
+  (``(1/3)^t`` for an agent with two in-neighbours) no longer multiplies the step by 1e10.
+* ``update="tracking"``: ``lam_i(t+1) = v_i(t) + gamma w_i(t)`` with the constant step
+  ``gamma = c / (m s_max)`` (``s_max`` the largest price sensitivity ``|dx~/dlam|``, flooded like the box):
+  a dual ascent on the tracked global residual ``w_i`` instead of the local subgradient, in the manner of
+  gradient tracking on row-stochastic digraphs (Xin, Xi and Khan's FROST). Its fixed points are exactly the
+  optimum (``w = 0`` and agreeing multipliers); it converges geometrically when ``gamma`` is small against
+  both the fleet's price sensitivity and the graph's mixing, which on slowly mixing graphs (long rings)
+  needs a smaller ``c`` than the default.
+
 Sign convention: the paper's Lagrangian ``sum f_i + lam (sum x_i - P)``, so ``lam*`` is minus the
 marginal cost at the optimum (``-7.2992`` for the IEEE 14-bus data; a price is ``-lam``).
 
@@ -33,6 +48,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,17 +58,23 @@ from edge_agent.algorithms.consensus.messages import PrimalDualState, StopReason
 from edge_agent.algorithms.consensus.rounds import RoundParticipant, Termination
 from edge_agent.errors import ConfigError, ProtocolError
 
-__all__ = ["PrimalDualParticipant", "PrimalDualSettings", "StepSize"]
+__all__ = ["PrimalDualParticipant", "PrimalDualSettings", "StepSize", "price_range", "price_sensitivity"]
 
 Array = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
 class StepSize:
-    """``alpha(t) = a0 / (t + 1)^q``; the convergence theorem needs ``0 < a0 <= 1`` and ``1/2 < q <= 1``."""
+    """``alpha(t) = a0 / (1 + t / t0)^q``; the convergence theorem needs ``0 < a0 <= 1`` and ``1/2 < q <= 1``.
+
+    ``t0 = 1`` is the seed's ``a0 / (t + 1)^q``. A larger ``t0`` keeps the step near ``a0`` for about ``t0``
+    rounds before it decays (still summing to infinity with square-summable tail), which shortens the
+    slow ``1/t`` phase when ``a0`` is well below the stability limit (``docs/consensus.md``, "Safeguards").
+    """
 
     a0: float = 0.05
     q: float = 1.0
+    t0: float = 1.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.a0) and 0 < self.a0 <= 1):
@@ -61,9 +83,11 @@ class StepSize:
             raise ConfigError(
                 f"step exponent q must be in (0.5, 1] (steps sum to infinity, their squares do not), got {self.q}"
             )
+        if not (math.isfinite(self.t0) and self.t0 >= 1):
+            raise ConfigError(f"step delay t0 must be a finite number >= 1, got {self.t0}")
 
     def __call__(self, t: int) -> float:
-        return float(self.a0 / (t + 1) ** self.q)
+        return float(self.a0 / (1.0 + t / self.t0) ** self.q)
 
 
 @dataclass(frozen=True)
@@ -75,8 +99,29 @@ class PrimalDualSettings:
     patience: int = 5
     lam0: float = 0.0
     z_correction: bool = True
+    # Safeguard (off by default, the seed's method unchanged): every agent floods the lowest and highest
+    # marginal price of the fleet (min/max over what it hears, exact after ``hops`` rounds) and projects its
+    # multiplier onto that interval, which contains lam*. A small z_ii(t) can then no longer blow it up.
+    price_box: bool = False
+    lam_limit: float = 1e6  # |lam_i| above this (or NaN) ends the run with status "diverged"
+    # "tracking" replaces the local step by a constant step on the tracked global residual (module docstring);
+    # it always uses the price box. tracking_gain c sets gamma = c / (m * s_max).
+    update: Literal["subgradient", "tracking"] = "subgradient"
+    tracking_gain: float = 0.25
+    # Floor on the Perron estimate z_ii(t) wherever it divides (None: 0 for "subgradient", the seed's method;
+    # 1e-3 / m for "tracking"). Exact in the limit as long as every pi_i exceeds it; it stops the transient
+    # dip of z_ii (to 1e-27 on a 300-node ring with chords) from wiping out the tracker in rounding.
+    z_floor: float | None = None
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.lam_limit) and self.lam_limit > 0):
+            raise ConfigError(f"lam_limit must be a finite number > 0, got {self.lam_limit}")
+        if not (math.isfinite(self.tracking_gain) and 0 < self.tracking_gain <= 1):
+            raise ConfigError(f"tracking_gain must be in (0, 1], got {self.tracking_gain}")
+        if self.z_floor is not None and not (math.isfinite(self.z_floor) and 0 <= self.z_floor < 1):
+            raise ConfigError(f"z_floor must be in [0, 1), got {self.z_floor}")
+        if self.update not in ("subgradient", "tracking"):
+            raise ConfigError(f"update must be 'subgradient' or 'tracking', got {self.update!r}")
         for name in ("tol_lam", "tol_balance", "lam0"):
             value = getattr(self, name)
             if not math.isfinite(value) or (name != "lam0" and value < 0):
@@ -85,6 +130,34 @@ class PrimalDualSettings:
     def termination(self, hops: int) -> Termination:
         """``hops``: a bound on the hops between any two agents (the graph's diameter, or m - 1)."""
         return Termination(max_iter=self.max_iter, patience=self.patience, hops=hops)
+
+
+def price_range(cost: LocalCost) -> tuple[float, float]:
+    """Multipliers beyond which the agent sits at a bound: ``x~(lam) = upper`` for ``lam <= lo`` and
+    ``lower`` for ``lam >= hi`` (the paper's sign: ``lam = -f'(x)``). Exact for :class:`QuadraticCost`,
+    one-sided differences (widened by 1 %) otherwise."""
+    a, b = getattr(cost, "a", None), getattr(cost, "b", None)
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        return -(a + 2 * b * cost.upper), -(a + 2 * b * cost.lower)
+    lower, upper = cost.lower, cost.upper
+    h = 1e-6 * max(1.0, upper - lower)
+    slope_upper = (cost.value(upper) - cost.value(upper - h)) / h
+    slope_lower = (cost.value(lower + h) - cost.value(lower)) / h
+    lo, hi = -slope_upper, -slope_lower
+    pad = 0.01 * max(1.0, abs(hi - lo), abs(lo), abs(hi))
+    return lo - pad, hi + pad
+
+
+def price_sensitivity(cost: LocalCost) -> float:
+    """The largest ``|d x~ / d lam|`` of the agent (MW per unit of price): ``1 / 2b`` for
+    :class:`QuadraticCost`, else the largest central difference of the response over its price range."""
+    b = getattr(cost, "b", None)
+    if isinstance(b, float | int) and b > 0:
+        return 0.5 / float(b)
+    lo, hi = price_range(cost)
+    d = 1e-3 * max(1.0, hi - lo)
+    grid = np.linspace(lo, hi, 17)
+    return max(abs(cost.response(p - d) - cost.response(p + d)) / (2 * d) for p in grid)
 
 
 class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
@@ -121,9 +194,24 @@ class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
         self.w = self.x - self.share
         self.x_history: list[float] = [self.x]
         self.lam_history: list[float] = [self.lam]
+        self.z_min = 1.0  # smallest z_ii(t) seen: how far the Perron estimate dipped
+        self.lam_lo, self.lam_hi = price_range(cost)
+        self.sensitivity = price_sensitivity(cost)
+        self.agents = agents
+        self.tracking = settings.update == "tracking"
+        self.boxed = settings.price_box or self.tracking
+        floor = settings.z_floor
+        self.z_floor = floor if floor is not None else (1e-3 / agents if self.tracking else 0.0)
+        self.diverged = False
 
     def _message(self, round: int, quiet: int, final: StopReason | None) -> PrimalDualState:
-        return PrimalDualState(round=round, quiet=quiet, final=final, lam=self.lam, z=self.z, w=self.w)
+        box = self.boxed
+        return PrimalDualState(round=round, quiet=quiet, final=final, lam=self.lam, z=self.z, w=self.w,
+                               lam_lo=self.lam_lo if box else None, lam_hi=self.lam_hi if box else None,
+                               sensitivity=self.sensitivity if self.tracking else None)
+
+    def _abort(self) -> StopReason | None:
+        return "diverged" if self.diverged else None
 
     def _step(self, round: int, inbox: Mapping[str, PrimalDualState]) -> bool:
         a, i = self._weight, self.index
@@ -135,14 +223,30 @@ class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
             lam_sum += message.lam
             w_sum += message.w
             z_sum += message.z
+            if message.lam_lo is not None:
+                self.lam_lo = min(self.lam_lo, message.lam_lo)
+            if message.lam_hi is not None:
+                self.lam_hi = max(self.lam_hi, message.lam_hi)
+            if message.sensitivity is not None:
+                self.sensitivity = max(self.sensitivity, message.sensitivity)
         v = a * lam_sum
         z_new = a * z_sum
-        z_ii = float(self.z[i])
+        z_ii = max(float(self.z[i]), self.z_floor)
         x_new = self.cost.response(v)
         gradient = self.share - x_new
-        scale = z_ii if self.settings.z_correction else 1.0
-        lam_new = v - self.settings.step(round) * gradient / scale
-        w_new = a * w_sum + (x_new - self.share) / float(z_new[i]) - (self.x - self.share) / z_ii
+        if self.tracking:
+            lam_new = v + self._gain(round) * self.w
+        else:
+            scale = z_ii if self.settings.z_correction else 1.0
+            lam_new = v - self.settings.step(round) * gradient / scale
+        if self.boxed:
+            lam_new = min(max(lam_new, self.lam_lo), self.lam_hi)
+        self.z_min = min(self.z_min, float(self.z[i]))
+        if not abs(lam_new) <= self.settings.lam_limit:  # also catches NaN
+            self.diverged = True
+            lam_new = v  # keep the last finite multiplier for the report
+        z_next = max(float(z_new[i]), self.z_floor)
+        w_new = a * w_sum + (x_new - self.share) / z_next - (self.x - self.share) / z_ii
         converged = (
             abs(lam_new - self.lam) <= self.settings.tol_lam and abs(w_new) <= self.settings.tol_balance
         )
@@ -150,3 +254,10 @@ class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
         self.x_history.append(x_new)
         self.lam_history.append(lam_new)
         return converged
+
+    def _gain(self, round: int) -> float:
+        """Tracking: no price move until the flooded maxima are exact (``hops`` rounds), then
+        ``c / (m s_max)``, below ``2 / sum_i s_i`` (the stability limit of a dual step on the balance)."""
+        if round < self.termination.hops or self.sensitivity <= 0:
+            return 0.0
+        return self.settings.tracking_gain / (self.agents * self.sensitivity)

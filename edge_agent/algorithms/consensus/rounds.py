@@ -16,6 +16,7 @@ How a run ends, and how everyone learns it:
   ``k + 1`` and 0 otherwise. ``quiet_i(k) >= patience + hops`` (``hops`` bounds the number of hops from
   any participant to any other; ``n - 1`` always does) proves that every participant passed its own test
   for at least ``patience`` consecutive rounds, so ``i`` stops.
+* divergence: a participant whose own state left its sensible bounds (``_abort``) stops with ``diverged``.
 * the end spreads by gossip: a participant's last message has ``final`` set to the reason; whoever
   receives a final message among its round-``k`` inputs computes round ``k + 1``, publishes it as final
   with the same reason and stops. Every participant therefore stops within ``hops`` rounds of the first
@@ -103,6 +104,10 @@ class RoundParticipant(ABC, Generic[M]):
     def _message(self, round: int, quiet: int, final: StopReason | None) -> M:
         """The message carrying this participant's current state (of round ``round``)."""
 
+    def _abort(self) -> StopReason | None:
+        """A reason to stop at once after a step (e.g. ``"diverged"``); ``None`` to go on."""
+        return None
+
     @abstractmethod
     def _step(self, round: int, inbox: Mapping[str, M]) -> bool:
         """Update the state from round ``round`` to ``round + 1`` given every in-neighbour's message;
@@ -155,7 +160,7 @@ class RoundParticipant(ABC, Generic[M]):
             converged = self._step(self.round, bucket)
             self.round += 1
             self._quiet = quiet_in + 1 if converged else 0
-            final = inherited
+            final = inherited or self._abort()
             if final is None and self._quiet >= self.termination.quiet_rounds:
                 final = "converged"
             if final is None and self.round >= self.termination.max_iter:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +33,7 @@ __all__ = [
     "LAUNCHER_ID",
     "AveragingResult",
     "PrimalDualResult",
+    "PrimalDualStatus",
     "QuiescentNetwork",
     "run_rounds",
     "simulate_averaging",
@@ -86,6 +87,8 @@ async def run_rounds(
             round=first.round,
         )
     reasons = {p.stop_reason for p in participants}
+    if "diverged" in reasons:
+        return "diverged"
     return "converged" if reasons == {"converged"} else "max_iterations"
 
 
@@ -123,9 +126,15 @@ async def simulate_averaging(
     )
 
 
+PrimalDualStatus = Literal["converged", "max_iterations", "diverged", "infeasible_result"]
+
+
 @dataclass(frozen=True)
 class PrimalDualResult:
-    status: StopReason
+    """``status`` is ``converged`` only if every agent passed its test *and* the exact balance residual
+    ``|sum_i x_i - demand|`` is within ``tol_balance`` (else ``infeasible_result``)."""
+
+    status: PrimalDualStatus
     iterations: int  # rounds computed by the participant that went furthest
     x: dict[str, float]
     lam: dict[str, float]
@@ -134,6 +143,8 @@ class PrimalDualResult:
     objective: float
     x_history: dict[str, list[float]]
     lam_history: dict[str, list[float]]
+    z_min: float = 1.0  # smallest Perron estimate z_ii(t) any agent divided by
+    tol_balance: float = 0.0  # the tolerance the status was decided with
 
 
 async def simulate_primal_dual(
@@ -157,17 +168,23 @@ async def simulate_primal_dual(
                               demand=demand, settings=settings, termination=termination)
         for i, node in enumerate(graph.nodes)
     ]
-    status = await run_rounds(network, agents, start or graph.nodes[:1])
+    reason = await run_rounds(network, agents, start or graph.nodes[:1])
+    residual = sum(a.x for a in agents) - demand
+    status: PrimalDualStatus = reason
+    if reason == "converged" and not abs(residual) <= settings.tol_balance:
+        status = "infeasible_result"
     return PrimalDualResult(
         status=status,
         iterations=max(a.round for a in agents),
         x={a.id: a.x for a in agents},
         lam={a.id: a.lam for a in agents},
-        residual=sum(a.x for a in agents) - demand,
+        residual=residual,
         residual_estimates={a.id: a.w for a in agents},
         objective=sum(a.cost.value(a.x) for a in agents),
         x_history={a.id: a.x_history for a in agents},
         lam_history={a.id: a.lam_history for a in agents},
+        z_min=min(a.z_min for a in agents),
+        tol_balance=settings.tol_balance,
     )
 
 

@@ -45,7 +45,7 @@ from edge_agent.devices import Generator
 from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions
 from edge_agent.ids import AgentId
-from edge_agent.results import RunReport
+from edge_agent.results import RunReport, Status
 from edge_agent.topology import CompleteTopology, Graph, TopologySpec
 
 __all__ = [
@@ -57,6 +57,8 @@ __all__ = [
     "PrimalDualSettingsSpec",
     "StepSpec",
 ]
+
+BALANCE_TOL = 0.01  # MW: the averaging dispatch reports converged only within this of the demand
 
 
 def _graph(topology: TopologySpec, ids: Sequence[str]) -> Graph:
@@ -119,6 +121,10 @@ class _DispatchScenario(StrictModel):
     def _extra(self, residual_estimates: Mapping[str, float | None]) -> dict[str, Any]:
         raise NotImplementedError
 
+    def balance_tolerance(self) -> float:
+        """``converged`` needs ``|sum x - demand|`` within this (MW)."""
+        return BALANCE_TOL
+
     def launch_report(self, result: LaunchResult, *, wall_s: float) -> RunReport:
         """The report of a run among device agents, from their outcomes: the same keys as in process, plus
         ``transport`` (how it ran, what each participant received and dropped). ``messages`` counts the
@@ -154,7 +160,7 @@ class _DispatchScenario(StrictModel):
         *,
         graph: Graph,
         algorithm: str,
-        status: Literal["converged", "max_iterations"],
+        status: Status,
         iterations: int,
         messages: int,
         wall_s: float,
@@ -174,6 +180,9 @@ class _DispatchScenario(StrictModel):
         else:
             local = {pid: float(local_costs[pid]) for pid in power}
         total = float(sum(power.values()))
+        tolerance = self.balance_tolerance()
+        if status == "converged" and not abs(total - self.demand) <= tolerance:  # honest status: issue 12
+            status = "infeasible_result"
         if rounds is None:
             rounds = sample_rounds(iterations, self.history_points)
             x_history = {pid: _pick(series, rounds) for pid, series in x_history.items()}
@@ -195,6 +204,7 @@ class _DispatchScenario(StrictModel):
                 "power": {pid: float(p) for pid, p in power.items()},
                 "multipliers": {pid: float(v) for pid, v in multipliers.items()},
                 "balance_residual": total - self.demand,
+                "status_basis": {"balance_residual": total - self.demand, "balance_tolerance": tolerance},
                 "graph": {"edges": [list(e) for e in graph.edges], "balanced": graph.is_balanced()},
                 "history": {
                     "iteration": list(rounds),
@@ -234,6 +244,9 @@ class PrimalDualDispatchScenario(_DispatchScenario):
 
     def method(self) -> PrimalDualMethod:
         return PrimalDualMethod(settings=self.settings)
+
+    def balance_tolerance(self) -> float:
+        return self.settings.tol_balance
 
     def _extra(self, residual_estimates: Mapping[str, float | None]) -> dict[str, Any]:
         return {
