@@ -12,6 +12,7 @@ from edge_agent.algorithms.admm import (
     AdmmFlexActor,
     AdmmResult,
     AdmmSettings,
+    ConsensusVariant,
     SharingVariant,
     create_admm_flex_actor_one_to_many,
 )
@@ -19,9 +20,10 @@ from edge_agent.algorithms.consensus import PrimalDualResult, PrimalDualSettings
 from edge_agent.carrier import InProcNetwork
 from edge_agent.errors import ConfigError
 from edge_agent.results import EXIT_CODES, Status, exit_code, worst_exit_code
-from edge_agent.testing.central import solve_sharing
+from edge_agent.testing.central import solve_consensus, solve_sharing
 from edge_agent.topology import Graph
 
+from .test_admm import mixed_fleet
 from .test_primal_dual import random_fleet
 
 REL_GAP = 1e-4  # |f - f*| <= REL_GAP * max(1, |f*|)
@@ -165,3 +167,24 @@ async def test_the_price_box_keeps_the_multipliers_bounded_on_the_same_ring() ->
     for history in result.lam_history.values():  # lam_i(0) = lam0 = 0 is the start, before any projection
         assert lo - 1e-9 <= min(history[1:])
         assert max(history[1:]) <= hi + 1e-9
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"rho_update": "balance"}, {"acceleration": "anderson"}, {"relaxation": 1.6}],
+    ids=["fixed", "balance", "anderson", "relaxed"],
+)
+async def test_consensus_admm_options_keep_the_problem_and_reach_the_central_optimum(options: dict) -> None:  # type: ignore[type-arg]
+    # beta = rho0^2 / alpha is fixed by the variant: a changing rho must not change the problem solved
+    actors = [AdmmFlexActor(problem) for problem in mixed_fleet(np.random.default_rng(30), 4, 3)]
+    target = np.array([4.0, -2.0, 6.0, 1.0])
+    variant = ConsensusVariant(target, alpha=10.0, rho=1.0)
+    settings = AdmmSettings(max_iters=3000, **options)
+    coordinator = AdmmCoordinator(variant, [a.id for a in actors], 4, settings)
+    async with InProcNetwork() as network:
+        for actor in actors:
+            network.add(actor)
+        result = await coordinator.run(network.add(coordinator))
+    central = solve_consensus([a.problem for a in actors], target, variant.beta)
+    assert result.status == "converged"
+    assert_honest(result, settings)
+    assert abs(result.objective - central.objective) <= 1e-3 * max(1.0, abs(central.objective))
