@@ -60,10 +60,8 @@ from edge_agent.algorithms.consensus import (
     EconomicDispatchActor,
     LocalCost,
     PrimalDualSettings,
-    PrimalDualSettingsSpec,
     QuadraticCost,
     StepSize,
-    StepSpec,
     simulate_averaging,
     simulate_primal_dual,
 )
@@ -296,7 +294,7 @@ async def primal_dual_row(fleet: Fleet, limit: int) -> dict[str, Any]:
         row["rounds_to_0.01MW"] = first_below(deviation, 0.01)
     if target is None:
         return {**row, "rounds": None, "note": f"not within {ACCURACY:g} after {limit} rounds"}
-    settings = PrimalDualSettings(step=StepSize(fleet.a0), max_iter=max(target, 1), tol_lam=0, tol_balance=0)
+    settings = PrimalDualSettings(step=StepSize(a0=fleet.a0), max_iter=max(target, 1), tol_lam=0, tol_balance=0)
     async with InProcNetwork() as network:
         started = time.perf_counter()
         result = await simulate_primal_dual(network, fleet.graph, fleet.costs(), fleet.demand, settings=settings)
@@ -373,7 +371,7 @@ def fleet_scenario(fleet: Fleet, rounds: int) -> PrimalDualDispatchScenario:
         algorithm="primal-dual-dispatch", name=fleet.name.split(" (")[0].replace(" ", "-").replace("=", ""),
         demand=fleet.demand, participants=participants, history_points=2,
         topology=EdgesTopology(kind="edges", edges=[tuple(e) for e in fleet.graph.edges], directed=True),
-        settings=PrimalDualSettingsSpec(step=StepSpec(a0=fleet.a0), max_iter=rounds, tol_lam=0, tol_balance=0),
+        settings=PrimalDualSettings(step=StepSize(a0=fleet.a0), max_iter=rounds, tol_lam=0, tol_balance=0),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent import registry
-from edge_agent.algorithms.consensus import LaunchDeadlines, PrimalDualSettingsSpec
+from edge_agent.algorithms.consensus import LaunchDeadlines, PrimalDualSettings
 from edge_agent.algorithms.consensus.plan import ConsensusPlan
 from edge_agent.algorithms.consensus.scenario import PrimalDualDispatchScenario
 from edge_agent.carrier.base import Carrier
@@ -127,7 +127,7 @@ async def test_duplicated_round_messages_are_processed_once_and_a_device_serves_
     prefix, group = fleet
     scenario = _ieee14().model_copy(update={
         "topology": DirectedRingChordsTopology(kind="directed-ring-chords", chords=2, seed=3),
-        "settings": PrimalDualSettingsSpec(max_iter=300, tol_lam=0, tol_balance=0),
+        "settings": PrimalDualSettings(max_iter=300, tol_lam=0, tol_balance=0),
     })
     graph = scenario.graph()
     # another graph indeed: gen-1, gen-3 and gen-5 no longer hear gen-3, gen-1 and gen-2
@@ -183,7 +183,7 @@ async def test_a_generator_killed_mid_run_makes_the_launcher_fail_naming_the_sta
     scenario = PrimalDualDispatchScenario(
         algorithm="primal-dual-dispatch", name="endless", demand=60, participants=generators,
         topology=RingTopology(kind="ring", directed=True),
-        settings=PrimalDualSettingsSpec(max_iter=10_000_000, tol_lam=0, tol_balance=0),  # never ends by itself
+        settings=PrimalDualSettings(max_iter=10_000_000, tol_lam=0, tol_balance=0),  # never ends by itself
     )
     deadlines = LaunchDeadlines(poll_s=0.25, stall_s=1.5, answer_s=1.0)
     with ProcessGroup(tmp_path) as group:

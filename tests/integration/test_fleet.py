@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from edge_agent import registry
-from edge_agent.algorithms.admm.job import AdmmJobSpec, AdmmSettingsSpec
+from edge_agent.algorithms.admm import AdmmJobSpec, AdmmSettings
 from edge_agent.algorithms.admm.messages import AdmmRequest
 from edge_agent.algorithms.admm.scenario import AdmmSharingScenario
 from edge_agent.carrier.base import Carrier
@@ -92,7 +92,7 @@ async def test_a_device_killed_mid_run_is_reported_by_the_coordinator(
     job = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
                       participants=[g.id for g in generators],
                       # tolerances no run can meet: it goes on until max_iters, so the kill lands mid-run
-                      settings=AdmmSettingsSpec(round_timeout_s=1.0, max_iters=400, abs_tol=1e-300, rel_tol=1e-300,
+                      settings=AdmmSettings(round_timeout_s=1.0, max_iters=400, abs_tol=1e-300, rel_tol=1e-300,
                                                 on_silent=on_silent))
     with ProcessGroup(tmp_path) as group:
         for generator in generators:
@@ -166,7 +166,7 @@ async def test_agents_ride_through_a_broker_crash_between_rounds(prefix: str, tm
                   for i in range(2)]
     job = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
                       participants=[g.id for g in generators],
-                      settings=AdmmSettingsSpec(round_timeout_s=2.0, max_iters=300, abs_tol=1e-300, rel_tol=1e-300))
+                      settings=AdmmSettings(round_timeout_s=2.0, max_iters=300, abs_tol=1e-300, rel_tol=1e-300))
     with PrivateBroker() as own_broker, ProcessGroup(tmp_path) as group:  # in memory: the crash loses everything
         for generator in generators:
             _start_agent(group, tmp_path, generator, own_broker.url, prefix)
@@ -208,7 +208,7 @@ async def test_a_broker_restart_with_requests_in_flight_resumes_the_run_and_blam
     nobody. A broker that stays away past the round deadline fails the run naming the broker, not a device."""
     generators = [Generator(id=f"b{i}", kind="generator", p_max=50, cost_linear=1 + i, cost_quadratic=0.05)
                   for i in range(3)]
-    settings = AdmmSettingsSpec(round_timeout_s=10.0, max_iters=400, abs_tol=1e-300, rel_tol=1e-300,
+    settings = AdmmSettings(round_timeout_s=10.0, max_iters=400, abs_tol=1e-300, rel_tol=1e-300,
                                 on_silent="continue")  # a device blamed would be dropped and show in the result
     job = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
                       participants=[g.id for g in generators], settings=settings)
@@ -241,7 +241,7 @@ async def test_a_broker_restart_with_requests_in_flight_resumes_the_run_and_blam
             # The broker goes away for longer than a round's deadline: the error names it, not the devices.
             short = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
                                 participants=job.participants,
-                                settings=AdmmSettingsSpec(round_timeout_s=1.0, max_iters=400, abs_tol=1e-300,
+                                settings=AdmmSettings(round_timeout_s=1.0, max_iters=400, abs_tol=1e-300,
                                                           rel_tol=1e-300, on_silent="continue"))
             own_broker.kill()
             await wait_until(lambda: not connection._link.connected, what="the coordinator noticed the crash")

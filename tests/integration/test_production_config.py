@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from edge_agent import registry
-from edge_agent.algorithms.admm import AdmmAnswer, AdmmJob, AdmmJobSpec, AdmmRequest
-from edge_agent.algorithms.admm.job import AdmmSettingsSpec
+from edge_agent.algorithms.admm import AdmmAnswer, AdmmJob, AdmmJobSpec, AdmmRequest, AdmmSettings
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
@@ -167,7 +166,7 @@ async def test_a_device_with_valid_credentials_changes_no_other_result_presence_
     generators = {name: Generator(id=name, kind="generator", p_max=80, cost_linear=10 + k, cost_quadratic=0.05)
                   for k, name in enumerate(("d1", "d2", "d3"))}
     job = AdmmJobSpec(algorithm="admm-sharing", name="honest", target=[120.0], priorities=[100.0],
-                      participants=list(generators), settings=AdmmSettingsSpec(round_timeout_s=10))
+                      participants=list(generators), settings=AdmmSettings(round_timeout_s=10))
 
     def connect(user: str) -> MqttConnection:
         return MqttConnection(prod.broker.url, codec=registry.codec(), prefix=PREFIX, username=user,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from edge_agent import registry
 from edge_agent.algorithms.admm import (
@@ -187,7 +188,7 @@ def test_invalid_inputs_are_rejected_when_built() -> None:
         SharingVariant([1.0, float("nan")])
     with pytest.raises(ConfigError, match="alpha must be a finite number > 0"):
         ConsensusVariant([1.0], alpha=0.0)
-    with pytest.raises(ConfigError, match="ADMM setting rho must be a finite number > 0"):
+    with pytest.raises(ValidationError, match="rho\n  Input should be a finite number"):
         AdmmSettings(rho=float("inf"))
     with pytest.raises(ConfigError, match="P has length 2, expected 3"):
         create_admm_flex_actor_one_to_many(10, [0.1, 0.2, 0.3], [1.0, 2.0], id="p")

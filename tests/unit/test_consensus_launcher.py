@@ -20,7 +20,7 @@ from edge_agent.algorithms.consensus import (
     ConsensusStart,
     LaunchDeadlines,
     PrimalDualMethod,
-    PrimalDualSettingsSpec,
+    PrimalDualSettings,
     PrimalDualState,
 )
 from edge_agent.algorithms.consensus.member import ConsensusMember
@@ -60,7 +60,7 @@ async def test_device_agents_reproduce_the_simulation(name: str) -> None:
     scenario = load_scenario(SCENARIOS / name)
     assert isinstance(scenario, PrimalDualDispatchScenario | ConsensusDispatchScenario)
     if isinstance(scenario, PrimalDualDispatchScenario):  # 300 rounds are enough to compare
-        scenario = scenario.model_copy(update={"settings": PrimalDualSettingsSpec(max_iter=300)})
+        scenario = scenario.model_copy(update={"settings": PrimalDualSettings(max_iter=300)})
     expected = (await solve(scenario, RunOptions(run_id="sim"))).to_json()
     report, agents = await _launch(scenario)
     assert set(expected) <= set(report)
@@ -107,7 +107,7 @@ async def test_a_silent_participant_stalls_the_run_and_the_launcher_names_everyo
     scenario = PrimalDualDispatchScenario(
         algorithm="primal-dual-dispatch", demand=60, participants=generators,
         topology=RingTopology(kind="ring", directed=True),
-        settings=PrimalDualSettingsSpec(max_iter=1_000_000, tol_lam=0, tol_balance=0),
+        settings=PrimalDualSettings(max_iter=1_000_000, tol_lam=0, tol_balance=0),
     )
     deadlines = LaunchDeadlines(poll_s=0.05, stall_s=0.3, answer_s=0.2)
     clock = ManualClock()
@@ -142,7 +142,7 @@ async def test_a_malformed_neighbour_state_fails_the_receivers_run_and_the_launc
     scenario = PrimalDualDispatchScenario(
         algorithm="primal-dual-dispatch", demand=60, participants=generators,
         topology=RingTopology(kind="ring", directed=True),
-        settings=PrimalDualSettingsSpec(max_iter=1_000_000, tol_lam=0, tol_balance=0),
+        settings=PrimalDualSettings(max_iter=1_000_000, tol_lam=0, tol_balance=0),
     )
     clock = ManualClock()
     async with InProcNetwork(clock=clock) as network:

@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 
 from edge_agent import registry
-from edge_agent.algorithms.admm import AdmmAnswer, AdmmFailure, AdmmJob, AdmmJobResult, AdmmJobSpec, AdmmRequest
-from edge_agent.algorithms.admm.job import AdmmSettingsSpec
+from edge_agent.algorithms.admm import (
+    AdmmAnswer,
+    AdmmFailure,
+    AdmmJob,
+    AdmmJobResult,
+    AdmmJobSpec,
+    AdmmRequest,
+    AdmmSettings,
+)
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
@@ -164,7 +171,7 @@ async def test_four_concurrent_jobs_and_a_hostile_request_each_get_the_exact_res
     targets = [[90.0], [120.0], [60.0], [150.0]]
     jobs = [AdmmJobSpec(algorithm="admm-sharing", name=f"j{k}", target=t, priorities=[100.0],
                         participants=[g.id for g in generators],
-                        settings=AdmmSettingsSpec(rho=0.5 + k)) for k, t in enumerate(targets)]
+                        settings=AdmmSettings(rho=0.5 + k)) for k, t in enumerate(targets)]
     async with InProcNetwork() as network:
         for generator in generators:
             network.add(DeviceAgent(generator))
@@ -281,7 +288,7 @@ async def test_a_report_keeps_a_bounded_history_whatever_the_run_length() -> Non
                   for i in range(2)]
     job = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
                       participants=[g.id for g in generators],
-                      settings=AdmmSettingsSpec(max_iters=3000, abs_tol=1e-300, rel_tol=1e-300))
+                      settings=AdmmSettings(max_iters=3000, abs_tol=1e-300, rel_tol=1e-300))
     async with InProcNetwork() as network:
         for generator in generators:
             network.add(DeviceAgent(generator))

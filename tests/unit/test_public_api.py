@@ -19,7 +19,7 @@ def test_top_level_names() -> None:
 def test_admm_names() -> None:
     assert sorted(admm.__all__) == sorted([
         "AdmmAnswer", "AdmmCoordinator", "AdmmFailure", "AdmmFlexActor", "AdmmJob", "AdmmJobResult",
-        "AdmmJobSpec", "AdmmRequest", "AdmmResult", "AdmmSettings", "AdmmSettingsSpec", "AdmmVariant",
+        "AdmmJobSpec", "AdmmRequest", "AdmmResult", "AdmmSettings", "AdmmVariant",
         "ConsensusVariant", "RoundRecord", "SharingVariant",
         "create_admm_flex_actor_one_to_many", "one_to_many_problem",
     ])

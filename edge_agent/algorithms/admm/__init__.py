@@ -6,7 +6,7 @@ from edge_agent.algorithms.admm.flex_actor import (
     create_admm_flex_actor_one_to_many,
     one_to_many_problem,
 )
-from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult, AdmmJobSpec, AdmmSettingsSpec
+from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult, AdmmJobSpec
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
 from edge_agent.algorithms.admm.variants import ConsensusVariant, SharingVariant
 
@@ -21,7 +21,6 @@ __all__ = [
     "AdmmRequest",
     "AdmmResult",
     "AdmmSettings",
-    "AdmmSettingsSpec",
     "AdmmVariant",
     "ConsensusVariant",
     "RoundRecord",

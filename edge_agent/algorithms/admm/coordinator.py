@@ -20,10 +20,12 @@ from typing import Literal, Protocol
 import numpy as np
 import structlog
 from numpy.typing import NDArray
+from pydantic import Field, model_validator
 
 from edge_agent.algorithms.admm.anderson import Anderson
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
 from edge_agent.carrier.base import Carrier
+from edge_agent.config import StrictModel
 from edge_agent.errors import ConfigError, ProtocolError, RunTimeout, SolverError
 from edge_agent.messages import Envelope, Message
 
@@ -35,61 +37,51 @@ log = structlog.get_logger("edge_agent.admm")
 PROGRESS_EVERY_S = 2.0
 
 
-@dataclass(frozen=True)
-class AdmmSettings:
-    """Tolerances are 100x (abs) and 1000x (rel) tighter than the seed's 1e-4 / 1e-3, which stop 1-7 % short
-    of the optimum; these reach the central objective to about 1e-4 in a few dozen more rounds
-    (``bench/results/admm.md``)."""
+class AdmmSettings(StrictModel):
+    """How an ADMM run goes: the one settings class of scenario files, jobs and code.
 
-    rho: float = 1.0
-    max_iters: int = 1000
-    abs_tol: float = 1e-6
-    rel_tol: float = 1e-6
-    round_timeout_s: float = 30.0
-    on_silent: Literal["fail", "continue"] = "fail"  # a participant silent past its deadline: end or drop it
+    Tolerances are 100x (abs) and 1000x (rel) tighter than the seed's 1e-4 / 1e-3, which stop 1-7 % short of
+    the optimum; these reach the central objective to about 1e-4 in a few dozen more rounds
+    (``bench/results/admm.md``). Built in code, a bad value raises pydantic's ``ValidationError`` naming the
+    field; read from a file, a :class:`ConfigError` naming the file and the field.
+    """
+
+    rho: float = Field(1.0, gt=0, description="ADMM penalty")
+    max_iters: int = Field(1000, ge=1)
+    abs_tol: float = Field(1e-6, gt=0)
+    rel_tol: float = Field(1e-6, gt=0)
+    round_timeout_s: float = Field(30.0, gt=0, description="deadline for every participant's answer, per round")
+    on_silent: Literal["fail", "continue"] = Field(
+        "fail", description="a participant silent past the deadline ends the run (fail) or is dropped (continue)"
+    )
     # Residual balancing (Boyd et al. 2011, 3.4.1, on normalised residuals): every ``adapt_every`` rounds,
     # rho is multiplied (divided) by ``adapt_factor`` when the normalised primal residual exceeds the dual one
     # ``adapt_ratio`` times (or the reverse), within [rho_min, rho_max]; "fixed" keeps the seed's constant rho.
-    rho_update: Literal["fixed", "balance"] = "fixed"
-    adapt_every: int = 5
-    adapt_ratio: float = 5.0
-    adapt_factor: float = 2.0
-    rho_min: float = 1e-6
-    rho_max: float = 1e6
-    relaxation: float = 1.0  # over-relaxation alpha in (0, 2): x_hat = alpha x + (1 - alpha) z_prev
+    rho_update: Literal["fixed", "balance"] = Field(
+        "fixed", description="balance: residual balancing of rho every adapt_every rounds (docs/admm.md)"
+    )
+    adapt_every: int = Field(5, ge=1)
+    adapt_ratio: float = Field(5.0, gt=1)
+    adapt_factor: float = Field(2.0, gt=1)
+    rho_min: float = Field(1e-6, gt=0)
+    rho_max: float = Field(1e6, gt=0)
+    relaxation: float = Field(1.0, gt=0, lt=2, description="over-relaxation alpha (1: none)")
     # Type-II Anderson acceleration of the coordinator's state (Z, U) with ``anderson_memory`` past rounds,
     # safeguarded: a round whose fixed-point residual grew more than ``anderson_guard`` times is discarded
     # and the plain step taken instead (the memory restarts; also when rho changes or someone drops out).
-    acceleration: Literal["none", "anderson"] = "none"
-    anderson_memory: int = 5
-    anderson_guard: float = 1.0
-    # A run is reported ``converged`` only if the delivered aggregate also agrees with the coordinator's
-    # copy within this absolute tolerance (per entry): the residual test alone is relative.
-    feasibility_tol: float = 1e-3
+    acceleration: Literal["none", "anderson"] = Field("none", description="anderson: safeguarded acceleration")
+    anderson_memory: int = Field(5, ge=1)
+    anderson_guard: float = Field(1.0, ge=1)
+    feasibility_tol: float = Field(
+        1e-3, gt=0, description="converged needs max_j |sum_i (x_ij - z_ij)| within this (absolute)"
+    )
 
-    def __post_init__(self) -> None:
-        lower_bounds = {"rho": 0.0, "abs_tol": 0.0, "rel_tol": 0.0, "round_timeout_s": 0.0, "feasibility_tol": 0.0,
-                        "adapt_ratio": 1.0, "adapt_factor": 1.0}
-        for name, bound in lower_bounds.items():
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value > bound):
-                raise ConfigError(f"ADMM setting {name} must be a finite number > {bound:g}, got {value}")
-        if not (np.isfinite(self.anderson_guard) and self.anderson_guard >= 1):
-            raise ConfigError(f"ADMM setting anderson_guard must be a finite number >= 1, got {self.anderson_guard}")
-        if not (0 < self.rho_min <= self.rho <= self.rho_max < np.inf):
-            bounds = f"{self.rho_min}, {self.rho}, {self.rho_max}"
-            msg = f"ADMM settings need 0 < rho_min <= rho <= rho_max < inf, got {bounds}"
-            raise ConfigError(msg)
-        if not (0 < self.relaxation < 2):
-            raise ConfigError(f"ADMM setting relaxation must be in (0, 2), got {self.relaxation}")
-        for name in ("max_iters", "adapt_every", "anderson_memory"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"ADMM setting {name} must be >= 1, got {getattr(self, name)}")
-        choices = {"on_silent": ("fail", "continue"), "rho_update": ("fixed", "balance"),
-                   "acceleration": ("none", "anderson")}
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise ConfigError(f"ADMM setting {name} must be one of {list(valid)}, got {getattr(self, name)!r}")
+    @model_validator(mode="after")
+    def _rho_within_its_bounds(self) -> AdmmSettings:
+        if not self.rho_min <= self.rho <= self.rho_max:
+            msg = f"ADMM settings need rho_min <= rho <= rho_max, got {self.rho_min}, {self.rho}, {self.rho_max}"
+            raise ValueError(msg)
+        return self
 
 
 class AdmmVariant(Protocol):

@@ -18,33 +18,7 @@ from edge_agent.ids import AgentId
 from edge_agent.messages import Message
 from edge_agent.results import RunReport
 
-__all__ = ["AdmmJob", "AdmmJobResult", "AdmmJobSpec", "AdmmSettingsSpec"]
-
-
-class AdmmSettingsSpec(StrictModel):
-    rho: float = Field(1.0, gt=0, description="ADMM penalty")
-    max_iters: int = Field(1000, ge=1)
-    abs_tol: float = Field(1e-6, gt=0)
-    rel_tol: float = Field(1e-6, gt=0)
-    round_timeout_s: float = Field(30.0, gt=0, description="deadline for every participant's answer, per round")
-    on_silent: Literal["fail", "continue"] = Field(
-        "fail", description="a participant silent past the deadline ends the run (fail) or is dropped (continue)"
-    )
-    rho_update: Literal["fixed", "balance"] = Field(
-        "fixed", description="balance: residual balancing of rho every adapt_every rounds (docs/admm.md)"
-    )
-    adapt_every: int = Field(5, ge=1)
-    adapt_ratio: float = Field(5.0, gt=1)
-    adapt_factor: float = Field(2.0, gt=1)
-    rho_min: float = Field(1e-6, gt=0)
-    rho_max: float = Field(1e6, gt=0)
-    relaxation: float = Field(1.0, gt=0, lt=2, description="over-relaxation alpha (1: none)")
-    feasibility_tol: float = Field(
-        1e-3, gt=0, description="converged needs max_j |sum_i (x_ij - z_ij)| within this (absolute)"
-    )
-
-    def settings(self) -> AdmmSettings:
-        return AdmmSettings(**self.model_dump())
+__all__ = ["AdmmJob", "AdmmJobResult", "AdmmJobSpec"]
 
 
 class AdmmJobSpec(StrictModel):
@@ -61,7 +35,7 @@ class AdmmJobSpec(StrictModel):
         "it is enforced exactly"
     )
     alpha: float = Field(100.0, gt=0, description="consensus: the pull is (rho^2 / 2 alpha) ||sum x - t||^2")
-    settings: AdmmSettingsSpec = AdmmSettingsSpec()
+    settings: AdmmSettings = AdmmSettings()
     participants: list[AgentId] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -80,7 +54,7 @@ class AdmmJobSpec(StrictModel):
         return ConsensusVariant(np.array(self.target), self.alpha, self.settings.rho)
 
     def coordinator(self, participants: list[str], id: str = "coordinator") -> AdmmCoordinator:
-        return AdmmCoordinator(self.variant(), participants, len(self.target), self.settings.settings(), id=id)
+        return AdmmCoordinator(self.variant(), participants, len(self.target), self.settings, id=id)
 
     def report(self, result: AdmmResult, messages: int, wall_s: float, history_points: int = 1000) -> RunReport:
         """The run's report; its residual history keeps at most ``history_points`` rounds (evenly spaced, the
@@ -111,7 +85,7 @@ class AdmmJobSpec(StrictModel):
         )
 
 
-def _status_basis(result: AdmmResult, settings: AdmmSettingsSpec) -> dict[str, float | int]:
+def _status_basis(result: AdmmResult, settings: AdmmSettings) -> dict[str, float | int]:
     """The residuals of the last round, which decided the status."""
     if not result.history:
         return {}

@@ -8,8 +8,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from edge_agent.algorithms.admm.coordinator import AdmmSettings
 from edge_agent.algorithms.admm.device import AdmmDevice
-from edge_agent.algorithms.admm.job import AdmmJobSpec, AdmmSettingsSpec
+from edge_agent.algorithms.admm.job import AdmmJobSpec
 from edge_agent.carrier.base import Network
 from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import AgentDevice, DeviceSpec
@@ -37,7 +38,7 @@ class _AdmmScenario(StrictModel):
     name: str = "unnamed"
     description: str = ""
     target: list[float] = Field(min_length=1, description="net power the fleet must deliver, one value per slot")
-    settings: AdmmSettingsSpec = AdmmSettingsSpec()
+    settings: AdmmSettings = AdmmSettings()
     participants: list[DeviceSpec]
 
     @model_validator(mode="after")

@@ -14,7 +14,6 @@ from edge_agent.algorithms.consensus.costs import ConvexCost, LocalCost, Quadrat
 from edge_agent.algorithms.consensus.dispatch import EconomicDispatchActor
 from edge_agent.algorithms.consensus.job import (
     AveragingDispatchMethod,
-    AveragingSettingsSpec,
     ConsensusCollect,
     ConsensusFailure,
     ConsensusJoin,
@@ -23,8 +22,6 @@ from edge_agent.algorithms.consensus.job import (
     ConsensusOutcome,
     DispatchMethod,
     PrimalDualMethod,
-    PrimalDualSettingsSpec,
-    StepSpec,
     sample_rounds,
 )
 from edge_agent.algorithms.consensus.launcher import ConsensusLauncher, LaunchDeadlines, LaunchResult
@@ -54,7 +51,6 @@ __all__ = [
     "AveragingParticipant",
     "AveragingResult",
     "AveragingSettings",
-    "AveragingSettingsSpec",
     "AveragingValue",
     "ConsensusActor",
     "ConsensusCollect",
@@ -76,14 +72,12 @@ __all__ = [
     "PrimalDualParticipant",
     "PrimalDualResult",
     "PrimalDualSettings",
-    "PrimalDualSettingsSpec",
     "PrimalDualState",
     "QuadraticCost",
     "QuiescentNetwork",
     "RoundMessage",
     "RoundParticipant",
     "StepSize",
-    "StepSpec",
     "StopReason",
     "Termination",
     "check_feasible_demand",

@@ -16,14 +16,15 @@ weighted by ``pi`` too: an unbalanced graph biases an economic dispatch (see
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 
 from edge_agent.algorithms.consensus.messages import AveragingValue, StopReason
 from edge_agent.algorithms.consensus.rounds import RoundParticipant, Termination
+from edge_agent.config import StrictModel
 from edge_agent.errors import ConfigError, ProtocolError
 
 __all__ = ["AveragingParticipant", "AveragingSettings", "ConsensusActor"]
@@ -39,21 +40,14 @@ class ConsensusActor(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class AveragingSettings:
+class AveragingSettings(StrictModel):
     """``tol``: a participant's own test is ``max |lam(k+1) - lam(k)| <= tol``; ``patience``: rounds
     everyone must pass it before the run ends (see :mod:`~edge_agent.algorithms.consensus.rounds`)."""
 
-    alpha: float = 0.3
-    max_iter: int = 50
-    tol: float = 1e-9
-    patience: int = 5
-
-    def __post_init__(self) -> None:
-        if not (np.isfinite(self.alpha) and 0 < self.alpha <= 1):
-            raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
-        if not (np.isfinite(self.tol) and self.tol >= 0):
-            raise ConfigError(f"tol must be a finite number >= 0, got {self.tol}")
+    alpha: float = Field(0.3, gt=0, le=1, description="weight of the neighbours' mean in each update")
+    max_iter: int = Field(50, ge=1)
+    tol: float = Field(1e-9, ge=0, description="own test: largest change of lam in a round")
+    patience: int = Field(5, ge=1, description="rounds everyone must pass the test before the run ends")
 
     def termination(self, hops: int) -> Termination:
         """``hops``: a bound on the hops between any two participants (the graph's diameter, or N - 1)."""

@@ -19,14 +19,13 @@ from pydantic import Field
 
 from edge_agent.algorithms.consensus.averaging import AveragingSettings
 from edge_agent.algorithms.consensus.messages import StopReason
-from edge_agent.algorithms.consensus.primal_dual import PrimalDualSettings, StepSize
+from edge_agent.algorithms.consensus.primal_dual import PrimalDualSettings
 from edge_agent.algorithms.gossip_runs import InNeighbours, RunId
 from edge_agent.config import StrictModel
 from edge_agent.messages import FloatVector, Message
 
 __all__ = [
     "AveragingDispatchMethod",
-    "AveragingSettingsSpec",
     "ConsensusCollect",
     "ConsensusFailure",
     "ConsensusJoin",
@@ -36,65 +35,24 @@ __all__ = [
     "DispatchAlgorithm",
     "DispatchMethod",
     "PrimalDualMethod",
-    "PrimalDualSettingsSpec",
-    "StepSpec",
     "sample_rounds",
 ]
 
 DispatchAlgorithm = Literal["primal-dual-dispatch", "consensus-dispatch"]
 
 
-class AveragingSettingsSpec(StrictModel):
-    alpha: float = Field(0.3, gt=0, le=1, description="weight of the neighbours' mean in each update")
-    max_iter: int = Field(50, ge=1)
-    tol: float = Field(1e-9, ge=0, description="own test: largest change of lam in a round")
-    patience: int = Field(5, ge=1, description="rounds everyone must pass the test before the run ends")
-
-    def settings(self) -> AveragingSettings:
-        return AveragingSettings(**self.model_dump())
-
-
-class StepSpec(StrictModel):
-    a0: float = Field(0.05, gt=0, le=1, description="alpha(t) = a0 / (t + 1)^q")
-    q: float = Field(1.0, gt=0.5, le=1)
-    t0: float = Field(1.0, ge=1, description="alpha(t) = a0 / (1 + t/t0)^q; 1 is the seed's a0 / (t + 1)^q")
-
-
-class PrimalDualSettingsSpec(StrictModel):
-    step: StepSpec = StepSpec()
-    max_iter: int = Field(20_000, ge=1)
-    tol_lam: float = Field(1e-7, ge=0, description="own test: |lam_i(t+1) - lam_i(t)|")
-    tol_balance: float = Field(1e-2, ge=0, description="own test: |estimated sum x - demand|")
-    patience: int = Field(5, ge=1)
-    lam0: float = 0.0
-    price_box: bool = Field(False, description="safeguard: project lam onto the fleet's flooded price range")
-    lam_limit: float = Field(1e6, gt=0, description="|lam| above this ends the run as diverged")
-    update: Literal["subgradient", "tracking"] = Field(
-        "subgradient", description="tracking: constant step on the tracked balance residual (docs/consensus.md)"
-    )
-    tracking_gain: float = Field(0.25, gt=0, le=1, description="tracking: gamma = gain / (m * s_max)")
-    z_floor: float | None = Field(None, ge=0, lt=1, description="floor on the Perron estimate z_ii where it divides")
-
-    def settings(self) -> PrimalDualSettings:
-        return PrimalDualSettings(
-            step=StepSize(self.step.a0, self.step.q, self.step.t0), max_iter=self.max_iter, tol_lam=self.tol_lam,
-            tol_balance=self.tol_balance, patience=self.patience, lam0=self.lam0, price_box=self.price_box,
-            lam_limit=self.lam_limit, update=self.update, tracking_gain=self.tracking_gain, z_floor=self.z_floor,
-        )
-
-
 class PrimalDualMethod(StrictModel):
     """The primal-dual subgradient dispatch (seed 001)."""
 
     algorithm: Literal["primal-dual-dispatch"] = "primal-dual-dispatch"
-    settings: PrimalDualSettingsSpec = PrimalDualSettingsSpec()
+    settings: PrimalDualSettings = PrimalDualSettings()
 
 
 class AveragingDispatchMethod(StrictModel):
     """The seed's averaging consensus with an economic-dispatch actor (seed 000)."""
 
     algorithm: Literal["consensus-dispatch"] = "consensus-dispatch"
-    settings: AveragingSettingsSpec = AveragingSettingsSpec()
+    settings: AveragingSettings = AveragingSettings()
     initial_lam: float = 10.0
     rho: float = Field(0.05, gt=0, description="gradient step of the actors")
     share_divisor: int = Field(ge=1, description="each actor targets demand / share_divisor")

@@ -87,7 +87,7 @@ def _build(join: ConsensusJoin, id: str, cost: QuadraticCost) -> tuple[
 ]:
     method = join.method
     if isinstance(method, PrimalDualMethod):
-        settings = method.settings.settings()
+        settings = method.settings
         participant = PrimalDualParticipant(
             id, join.in_neighbours, index=join.index, agents=join.agents, cost=cost, demand=join.demand,
             settings=settings, termination=settings.termination(join.hops),
@@ -95,7 +95,7 @@ def _build(join: ConsensusJoin, id: str, cost: QuadraticCost) -> tuple[
         return participant, None
     actor = EconomicDispatchActor(cost=cost.a, p_min=cost.lower, p_max=cost.upper, p_target=[join.demand],
                                   n=method.share_divisor, rho=method.rho, epsilon=cost.b)
-    averaging = method.settings.settings()
+    averaging = method.settings
     return AveragingParticipant(id, join.in_neighbours, initial=[method.initial_lam], settings=averaging,
                                 termination=averaging.termination(join.hops), actor=actor), actor
 

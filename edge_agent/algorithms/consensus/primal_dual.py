@@ -47,15 +47,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 
 from edge_agent.algorithms.consensus.costs import LocalCost
 from edge_agent.algorithms.consensus.messages import PrimalDualState, StopReason
 from edge_agent.algorithms.consensus.rounds import RoundParticipant, Termination
+from edge_agent.config import StrictModel
 from edge_agent.errors import ConfigError, ProtocolError
 
 __all__ = ["PrimalDualParticipant", "PrimalDualSettings", "StepSize", "price_range", "price_sensitivity"]
@@ -63,69 +64,46 @@ __all__ = ["PrimalDualParticipant", "PrimalDualSettings", "StepSize", "price_ran
 Array = NDArray[np.float64]
 
 
-@dataclass(frozen=True)
-class StepSize:
-    """``alpha(t) = a0 / (1 + t / t0)^q``; the convergence theorem needs ``0 < a0 <= 1`` and ``1/2 < q <= 1``.
+class StepSize(StrictModel):
+    """``alpha(t) = a0 / (1 + t / t0)^q``; the convergence theorem needs ``0 < a0 <= 1`` and ``1/2 < q <= 1``
+    (the steps sum to infinity, their squares do not).
 
     ``t0 = 1`` is the seed's ``a0 / (t + 1)^q``. A larger ``t0`` keeps the step near ``a0`` for about ``t0``
     rounds before it decays (still summing to infinity with square-summable tail), which shortens the
     slow ``1/t`` phase when ``a0`` is well below the stability limit (``docs/consensus.md``, "Safeguards").
     """
 
-    a0: float = 0.05
-    q: float = 1.0
-    t0: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.a0) and 0 < self.a0 <= 1):
-            raise ConfigError(f"step size a0 must be in (0, 1], got {self.a0}")
-        if not (math.isfinite(self.q) and 0.5 < self.q <= 1):
-            raise ConfigError(
-                f"step exponent q must be in (0.5, 1] (steps sum to infinity, their squares do not), got {self.q}"
-            )
-        if not (math.isfinite(self.t0) and self.t0 >= 1):
-            raise ConfigError(f"step delay t0 must be a finite number >= 1, got {self.t0}")
+    a0: float = Field(0.05, gt=0, le=1, description="alpha(t) = a0 / (1 + t/t0)^q")
+    q: float = Field(1.0, gt=0.5, le=1)
+    t0: float = Field(1.0, ge=1, description="1 is the seed's a0 / (t + 1)^q")
 
     def __call__(self, t: int) -> float:
         return float(self.a0 / (1.0 + t / self.t0) ** self.q)
 
 
-@dataclass(frozen=True)
-class PrimalDualSettings:
-    step: StepSize = field(default_factory=StepSize)
-    max_iter: int = 20_000
-    tol_lam: float = 1e-7
-    tol_balance: float = 1e-2
-    patience: int = 5
+class PrimalDualSettings(StrictModel):
+    step: StepSize = StepSize()
+    max_iter: int = Field(20_000, ge=1)
+    tol_lam: float = Field(1e-7, ge=0, description="own test: |lam_i(t+1) - lam_i(t)|")
+    tol_balance: float = Field(1e-2, ge=0, description="own test: |estimated sum x - demand|")
+    patience: int = Field(5, ge=1)
     lam0: float = 0.0
     z_correction: bool = True
     # Safeguard (off by default, the seed's method unchanged): every agent floods the lowest and highest
     # marginal price of the fleet (min/max over what it hears, exact after ``hops`` rounds) and projects its
     # multiplier onto that interval, which contains lam*. A small z_ii(t) can then no longer blow it up.
-    price_box: bool = False
-    lam_limit: float = 1e6  # |lam_i| above this (or NaN) ends the run with status "diverged"
+    price_box: bool = Field(False, description="safeguard: project lam onto the fleet's flooded price range")
+    lam_limit: float = Field(1e6, gt=0, description="|lam| above this (or NaN) ends the run as diverged")
     # "tracking" replaces the local step by a constant step on the tracked global residual (module docstring);
     # it always uses the price box. tracking_gain c sets gamma = c / (m * s_max).
-    update: Literal["subgradient", "tracking"] = "subgradient"
-    tracking_gain: float = 0.25
+    update: Literal["subgradient", "tracking"] = Field(
+        "subgradient", description="tracking: constant step on the tracked balance residual (docs/consensus.md)"
+    )
+    tracking_gain: float = Field(0.25, gt=0, le=1, description="tracking: gamma = gain / (m * s_max)")
     # Floor on the Perron estimate z_ii(t) wherever it divides (None: 0 for "subgradient", the seed's method;
     # 1e-3 / m for "tracking"). Exact in the limit as long as every pi_i exceeds it; it stops the transient
     # dip of z_ii (to 1e-27 on a 300-node ring with chords) from wiping out the tracker in rounding.
-    z_floor: float | None = None
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.lam_limit) and self.lam_limit > 0):
-            raise ConfigError(f"lam_limit must be a finite number > 0, got {self.lam_limit}")
-        if not (math.isfinite(self.tracking_gain) and 0 < self.tracking_gain <= 1):
-            raise ConfigError(f"tracking_gain must be in (0, 1], got {self.tracking_gain}")
-        if self.z_floor is not None and not (math.isfinite(self.z_floor) and 0 <= self.z_floor < 1):
-            raise ConfigError(f"z_floor must be in [0, 1), got {self.z_floor}")
-        if self.update not in ("subgradient", "tracking"):
-            raise ConfigError(f"update must be 'subgradient' or 'tracking', got {self.update!r}")
-        for name in ("tol_lam", "tol_balance", "lam0"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or (name != "lam0" and value < 0):
-                raise ConfigError(f"{name} must be a finite number{'' if name == 'lam0' else ' >= 0'}, got {value}")
+    z_floor: float | None = Field(None, ge=0, lt=1, description="floor on the Perron estimate z_ii where it divides")
 
     def termination(self, hops: int) -> Termination:
         """``hops``: a bound on the hops between any two agents (the graph's diameter, or m - 1)."""

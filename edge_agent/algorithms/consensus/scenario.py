@@ -25,15 +25,15 @@ from pydantic import Field, model_validator
 
 from edge_agent.algorithms.consensus import (
     AveragingDispatchMethod,
-    AveragingSettingsSpec,
+    AveragingSettings,
     ConsensusJoin,
     DispatchMethod,
     EconomicDispatchActor,
     LaunchResult,
     PrimalDualMethod,
-    PrimalDualSettingsSpec,
+    PrimalDualSettings,
     QuadraticCost,
-    StepSpec,
+    StepSize,
     check_feasible_demand,
     sample_rounds,
     simulate_averaging,
@@ -51,11 +51,11 @@ from edge_agent.topology import CompleteTopology, Graph, TopologySpec
 __all__ = [
     "AveragingMember",
     "AveragingScenario",
-    "AveragingSettingsSpec",
+    "AveragingSettings",
     "ConsensusDispatchScenario",
     "PrimalDualDispatchScenario",
-    "PrimalDualSettingsSpec",
-    "StepSpec",
+    "PrimalDualSettings",
+    "StepSize",
 ]
 
 BALANCE_TOL = 0.01  # MW: the averaging dispatch reports converged only within this of the demand
@@ -220,14 +220,14 @@ class PrimalDualDispatchScenario(_DispatchScenario):
     """Exact economic dispatch over a strongly connected (possibly unbalanced) directed graph."""
 
     algorithm: Literal["primal-dual-dispatch"]
-    settings: PrimalDualSettingsSpec = PrimalDualSettingsSpec()
+    settings: PrimalDualSettings = PrimalDualSettings()
 
     async def run(self, options: RunOptions, network: Network) -> RunReport:
         graph = self.graph()
         started = time.perf_counter()
         async with network:
             result = await simulate_primal_dual(network, graph, self.costs(), self.demand,
-                                                settings=self.settings.settings())
+                                                settings=self.settings)
         return self.dispatch_report(
             graph=graph,
             algorithm=self.algorithm,
@@ -259,7 +259,7 @@ class ConsensusDispatchScenario(_DispatchScenario):
     """The seed's averaging consensus with an economic-dispatch actor per generator."""
 
     algorithm: Literal["consensus-dispatch"]
-    settings: AveragingSettingsSpec = AveragingSettingsSpec()
+    settings: AveragingSettings = AveragingSettings()
     initial_lam: float = 10.0
     rho: float = Field(0.05, gt=0, description="gradient step of the actors")
     n: int | None = Field(
@@ -279,7 +279,7 @@ class ConsensusDispatchScenario(_DispatchScenario):
         started = time.perf_counter()
         async with network:
             result = await simulate_averaging(network, graph, {pid: [self.initial_lam] for pid in actors},
-                                              settings=self.settings.settings(), actors=actors)
+                                              settings=self.settings, actors=actors)
         lam_history = {pid: [float(v[0]) for v in series] for pid, series in result.history.items()}
         return self.dispatch_report(
             graph=graph,
@@ -322,7 +322,7 @@ class AveragingScenario(StrictModel):
     name: str = "unnamed"
     description: str = ""
     topology: TopologySpec = CompleteTopology(kind="complete")
-    settings: AveragingSettingsSpec = AveragingSettingsSpec()
+    settings: AveragingSettings = AveragingSettings()
     history_points: int = Field(1000, ge=2, description="most rounds kept in the report's history")
     participants: list[AveragingMember] = Field(min_length=1)
 
@@ -341,7 +341,7 @@ class AveragingScenario(StrictModel):
         started = time.perf_counter()
         async with network:
             result = await simulate_averaging(network, graph, {p.id: p.vector() for p in self.participants},
-                                              settings=self.settings.settings())
+                                              settings=self.settings)
         final = np.array([result.lam[p.id] for p in self.participants])
         mean = final.mean(axis=0)
         rounds = sample_rounds(result.iterations, self.history_points)
