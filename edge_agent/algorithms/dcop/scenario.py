@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field, PrivateAttr, model_validator
 
 from edge_agent.algorithms.dcop import generators
+from edge_agent.algorithms.dcop.dpop import dpop_report, run_dpop
 from edge_agent.algorithms.dcop.local_search import LocalSearchSettings
 from edge_agent.algorithms.dcop.model import Constraint, Dcop, DomainValue, Variable
 from edge_agent.algorithms.dcop.runner import local_search_report, run_local_search
@@ -160,7 +161,9 @@ class DcopScenario(StrictModel):
     async def run(self, options: RunOptions, network: Network) -> RunReport:
         dcop = self.problem()
         if self.algorithm == "dpop":
-            raise ConfigError("DPOP is not available yet")
+            exact = await run_dpop(dcop, self.memory_limit_mb, network)
+            return dpop_report(dcop, self.name, exact.tree, exact.assignment, messages=exact.messages,
+                               wall_s=exact.wall_s, extra={"messages_by_kind": exact.by_kind})
         settings = self.local_search_settings(self.seed(options))
         outcome = await run_local_search(dcop, settings, network)
         return local_search_report(dcop, self.name, self.algorithm, outcome.status, changes=outcome.changes,
