@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ from edge_agent import registry
 from edge_agent.algorithms.dcop import Constraint, Dcop, Variable, generators
 from edge_agent.algorithms.dcop.oracle import brute_force, mip_optimum
 from edge_agent.errors import ConfigError
+from edge_agent.family import RunOptions
+from edge_agent.runtime.inproc import solve
 
 D3 = (0, 1, 2)
 
@@ -122,3 +126,16 @@ def test_scenario_files_report_the_item_at_fault() -> None:
         "constraints": {"c": {"scope": ["x", "y"], "table": [[1, 2], [3, 4]]}}, "agents": {"a": ["x", "y"]}}})
     assert ok.algorithm == "dsa"
     assert registry.family_running("mgm").name == "dcop"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("dcop_*.yaml")), ids=lambda p: p.name)
+async def test_every_dcop_scenario_file_loads_and_solves(path: Path) -> None:
+    scenario = registry.load_scenario(path)
+    report = (await solve(scenario, RunOptions(run_id="t", seed=1))).to_json()
+    dcop = scenario.problem()  # type: ignore[attr-defined]
+    assert report["objective"] == dcop.objective_value(dcop.indices(report["assignment"]))
+    if report["algorithm"] == "dpop":
+        assert dcop.cost(dcop.indices(report["assignment"])) == pytest.approx(mip_optimum(dcop).cost)

@@ -87,6 +87,7 @@ class DpopAgent:
         self.started = False
         self.util_entries = 0  # the largest UTIL table this agent sent
         self.sent_util = 0
+        self.received = 0  # UTIL and VALUE messages from other agents
 
     @property
     def id(self) -> str:
@@ -111,9 +112,11 @@ class DpopAgent:
         if isinstance(message, DcopStart):
             self.start(carrier)
         elif isinstance(message, DpopUtil):
+            self.received += 1
             self.start(carrier)
             self._receive_util(carrier, message)
         elif isinstance(message, DpopValue):
+            self.received += 1
             self._receive_value(carrier, message)
 
     # -- UTIL ----------------------------------------------------------------------------------------

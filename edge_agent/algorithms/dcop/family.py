@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_agent.algorithms.dcop.member import DcopMember
 from edge_agent.algorithms.dcop.messages import (
     DcopCollect,
     DcopCycle,
@@ -13,13 +14,23 @@ from edge_agent.algorithms.dcop.messages import (
     DpopUtil,
     DpopValue,
 )
+from edge_agent.algorithms.dcop.plan import dcop_plan
 from edge_agent.algorithms.dcop.scenario import DcopScenario
-from edge_agent.family import Family
+from edge_agent.devices import AgentDevice
+from edge_agent.family import Family, RoleContext
 
 __all__ = ["FAMILY"]
+
+
+
+def _role(device: AgentDevice, context: RoleContext) -> DcopMember:
+    return DcopMember(device.id, settle=context.settle)  # any device: the join carries its variables
+
 
 FAMILY = Family(
     name="dcop",
     messages=(DcopStart, DcopCycle, DpopUtil, DpopValue, DcopJoin, DcopJoined, DcopCollect, DcopOutcome, DcopLeave),
     scenarios=(DcopScenario,),
+    role=_role,
+    plan=dcop_plan,
 )

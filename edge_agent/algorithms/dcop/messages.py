@@ -36,6 +36,8 @@ __all__ = [
 StopReason = Literal["converged", "max_iterations"]
 VarName = Annotated[str, Field(min_length=1, max_length=128)]
 MAX_VARIABLES = 100_000
+Names = tuple[VarName, ...]
+TreePlace = tuple[VarName | None, Names, Names, Names]  # parent, pseudo-parents, children, handled constraints
 MAX_ENTRIES = 50_000_000
 
 
@@ -128,13 +130,15 @@ class DcopSettingsWire(_Part):
     quiet_cycles: int = Field(10, ge=1)
     hops: int = Field(0, ge=0, description="bounds the distance between two agents of a component")
     seed: int = Field(0, ge=0)
+    memory_limit_mb: float = Field(256.0, gt=0)
 
 
 class DcopJoin(Message):
     """Request: take part in DCOP run ``run`` with these variables (owned) and the constraints on them.
 
     ``domains`` lists the own variables first, then every neighbour variable a constraint names. For DPOP,
-    ``tree`` gives each own variable's parent and pseudo-parents (``None``: a root), and ``owners`` the agent
+    ``tree`` gives each own variable's parent (``None``: a root), pseudo-parents, children and the constraints it
+    handles, and ``owners`` the agent
     of every variable the agent's own variables exchange UTIL or VALUE with."""
 
     kind: Literal["dcop.join"] = "dcop.join"
@@ -144,8 +148,8 @@ class DcopJoin(Message):
     own: tuple[VarName, ...] = Field(min_length=1, max_length=MAX_VARIABLES)
     domains: tuple[DcopVariableWire, ...] = Field(max_length=MAX_VARIABLES)
     constraints: tuple[DcopConstraintWire, ...] = Field(max_length=MAX_VARIABLES)
-    tree: dict[VarName, tuple[VarName | None, tuple[VarName, ...], tuple[VarName, ...]]] | None = Field(
-        None, description="DPOP: variable -> (parent, pseudo-parents, children)")
+    tree: dict[VarName, TreePlace] | None = Field(
+        None, description="DPOP: variable -> (parent, pseudo-parents, children, constraints it handles)")
     owners: dict[VarName, AgentId] = Field(default_factory=dict, max_length=MAX_VARIABLES)
 
 
