@@ -32,7 +32,7 @@ async def _run(scenario: DcopScenario, seed: int = 7, **options: Any) -> dict[st
     return (await solve(scenario, RunOptions(run_id="t", seed=seed, **options))).to_json()
 
 
-@pytest.mark.parametrize("algorithm", ["dsa", "mgm"])
+@pytest.mark.parametrize("algorithm", ["dsa", "mgm", "maxsum"])
 @pytest.mark.parametrize("instance", range(3))
 async def test_the_reported_cost_is_the_cost_of_the_reported_assignment_and_never_below_the_optimum(
     algorithm: str, instance: int
@@ -54,7 +54,7 @@ async def test_the_reported_cost_is_the_cost_of_the_reported_assignment_and_neve
         assert all(b <= a + 1e-9 for a, b in itertools.pairwise(history))
 
 
-@pytest.mark.parametrize("algorithm", ["dsa", "mgm"])
+@pytest.mark.parametrize("algorithm", ["dsa", "mgm", "maxsum"])
 async def test_the_same_seed_gives_the_same_run_whatever_the_delivery_order(algorithm: str) -> None:
     scenario = _scenario(algorithm, n=30)
     first = await _run(scenario)
@@ -117,3 +117,22 @@ def test_local_problems_travel_in_the_join() -> None:
             {"name": "c", "scope": ["v001"], "shape": [4], "table": [1.0, 2.0]}]})
     with pytest.raises(ValueError, match="greater than or equal to 0"):
         DcopCycle(step=-1, values={})
+
+
+async def test_max_sum_is_exact_on_a_tree_once_its_messages_settle() -> None:
+    for seed in range(3):
+        scenario = registry.parse_scenario({"algorithm": "maxsum", "name": "tree", "max_cycles": 300,
+                                            "tolerance": 1e-6, "damping": 0.5,
+                                            "generate": {"kind": "scale-free", "n": 40, "m": 1, "seed": seed}})
+        assert isinstance(scenario, DcopScenario)
+        report = await _run(scenario)
+        assert report["status"] == "converged"
+        assert report["iterations"] < 300
+        assert report["objective"] == pytest.approx(mip_optimum(scenario.problem()).cost)
+
+
+async def test_max_sum_can_also_wait_for_its_messages_to_settle() -> None:
+    loose = await _run(_scenario("maxsum", max_cycles=40, quiet_cycles=3))
+    strict = await _run(_scenario("maxsum", max_cycles=40, quiet_cycles=3, tolerance=0.0))
+    assert strict["iterations"] >= loose["iterations"]
+    assert strict["status"] == "max_iterations"  # messages on a graph with cycles keep moving

@@ -36,7 +36,7 @@ import numpy as np
 import structlog
 
 from edge_agent.algorithms.dcop.local import LocalProblem
-from edge_agent.algorithms.dcop.messages import DcopCycle, DcopStart, StopReason
+from edge_agent.algorithms.dcop.messages import Belief, DcopCycle, DcopStart, StopReason
 from edge_agent.carrier.base import Carrier
 from edge_agent.errors import ConfigError
 from edge_agent.messages import Envelope, Message
@@ -49,19 +49,23 @@ EPS = 1e-9  # costs closer than this count as equal
 
 @dataclass(frozen=True)
 class LocalSearchSettings:
-    algorithm: Literal["dsa", "mgm"]
+    algorithm: Literal["dsa", "mgm", "maxsum"]
     variant: Literal["A", "B", "C"] = "B"
     p: float = 0.7
     max_cycles: int = 100
     quiet_cycles: int = 10
     hops: int = 0
     seed: int = 0
+    damping: float = 0.9  # Max-Sum: the weight of a message's previous value
+    tolerance: float | None = None  # Max-Sum: messages moving more than this count as a change (None: ignored)
 
     def __post_init__(self) -> None:
         if not 0 < self.p <= 1:
             raise ConfigError(f"DSA probability p must be in (0, 1], got {self.p}")
         if self.max_cycles < 1 or self.quiet_cycles < 1 or self.hops < 0:
             raise ConfigError(f"need max_cycles >= 1, quiet_cycles >= 1 and hops >= 0, got {self}")
+        if not 0 <= self.damping < 1 or (self.tolerance is not None and self.tolerance < 0):
+            raise ConfigError(f"Max-Sum needs 0 <= damping < 1 and tolerance >= 0, got {self}")
 
     @property
     def steps_per_cycle(self) -> int:
@@ -108,7 +112,7 @@ class LocalSearchAgent:
     def start(self, carrier: Carrier) -> None:
         if not self.started:
             self.started = True
-            carrier.publish(DcopCycle(step=0, values=dict(self.values)))
+            carrier.publish(self._message(0, None))
             self._advance(carrier)
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
@@ -147,7 +151,7 @@ class LocalSearchAgent:
                 self._announce_gains()
                 self.step += 1
                 carrier.publish(DcopCycle(step=self.step, values=dict(self.values), gains=dict(self.gains),
-                                          quiet=self.quiet))
+                                          quiet=self.quiet))  # (MGM only: no beliefs)
                 continue
             changed = self._decide(bucket)
             quiet_in = min([self.quiet, *(m.quiet for m in bucket.values())])
@@ -159,16 +163,29 @@ class LocalSearchAgent:
                 final = "converged"
             elif self.cycle >= self.settings.max_cycles:
                 final = "max_iterations"
-            carrier.publish(DcopCycle(step=self.step, values=dict(self.values), quiet=self.quiet, final=final))
+            carrier.publish(self._message(self.quiet, final))
             if final is not None:
                 self.finished, self.stop = True, final
                 self._inbox.clear()
 
     def _finish(self, carrier: Carrier, reason: StopReason) -> None:
         self.step += 1
-        carrier.publish(DcopCycle(step=self.step, values=dict(self.values), quiet=self.quiet, final=reason))
+        carrier.publish(self._message(self.quiet, reason))
         self.finished, self.stop = True, reason
         self._inbox.clear()
+
+    def _message(self, quiet: int, final: StopReason | None) -> DcopCycle:
+        return DcopCycle(step=self.step, values=dict(self.values), quiet=quiet, final=final,
+                         beliefs=self._beliefs())
+
+    def _beliefs(self) -> tuple[Belief, ...] | None:
+        """What a step message carries besides the values (Max-Sum's edge messages)."""
+        return None
+
+    def _record(self, moves: Mapping[str, int]) -> None:
+        for name, value in moves.items():
+            self.values[name] = value
+            self.changes.append((self.cycle + 1, name, value))
 
     def _current(self) -> dict[str, int]:
         return {**self.known, **self.values}
@@ -176,9 +193,7 @@ class LocalSearchAgent:
     def _decide(self, bucket: Mapping[str, DcopCycle]) -> bool:
         """One decision for every own variable at once; whether any value changed."""
         moves = self._mgm_moves(bucket) if self.settings.algorithm == "mgm" else self._dsa_moves()
-        for name, value in moves.items():
-            self.values[name] = value
-            self.changes.append((self.cycle + 1, name, value))
+        self._record(moves)
         return bool(moves)
 
     def _dsa_moves(self) -> dict[str, int]:

@@ -14,6 +14,7 @@ import structlog
 from edge_agent.algorithms.dcop.dpop import DpopAgent, DpopVariable
 from edge_agent.algorithms.dcop.local import LocalProblem
 from edge_agent.algorithms.dcop.local_search import LocalSearchAgent, LocalSearchSettings
+from edge_agent.algorithms.dcop.maxsum import MaxSumAgent
 from edge_agent.algorithms.dcop.messages import (
     DcopCollect,
     DcopCycle,
@@ -43,8 +44,10 @@ def build_agent(id: str, join: DcopJoin) -> Agent:
     local = LocalProblem.from_join(id, join)
     if s.algorithm != "dpop":
         settings = LocalSearchSettings(s.algorithm, variant=s.variant, p=s.p, max_cycles=s.max_cycles,
-                                       quiet_cycles=s.quiet_cycles, hops=s.hops, seed=s.seed)
-        return LocalSearchAgent(local, join.in_neighbours, settings)
+                                       quiet_cycles=s.quiet_cycles, hops=s.hops, seed=s.seed, damping=s.damping,
+                                       tolerance=s.tolerance)
+        kind = MaxSumAgent if s.algorithm == "maxsum" else LocalSearchAgent
+        return kind(local, join.in_neighbours, settings)
     if join.tree is None or set(join.tree) != set(join.own):
         raise ConfigError(f"agent {id!r}: a DPOP join needs the tree place of each own variable")
     by_name = {c.name: c for c in local.constraints}

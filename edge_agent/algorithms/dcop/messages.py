@@ -17,6 +17,7 @@ from edge_agent.ids import AgentId
 from edge_agent.messages import FloatVector, Message
 
 __all__ = [
+    "Belief",
     "DcopCollect",
     "DcopConstraintWire",
     "DcopCycle",
@@ -51,6 +52,16 @@ class DcopStart(Message):
     kind: Literal["dcop.start"] = "dcop.start"
 
 
+class Belief(_Part):
+    """A Max-Sum message on one factor-graph edge: ``q`` from variable ``source`` to factor ``target``, or
+    ``r`` from factor ``source`` to variable ``target``; one cost per value of the variable."""
+
+    kind: Literal["q", "r"]
+    source: VarName
+    target: VarName
+    costs: FloatVector
+
+
 class DcopCycle(Message):
     """One step of a synchronous local search: the sender's current values (and, in MGM's gain step, the
     gains its variables would make). ``quiet`` counts consecutive cycles its neighbourhood kept its values;
@@ -60,6 +71,7 @@ class DcopCycle(Message):
     step: int = Field(ge=0)
     values: dict[VarName, Annotated[int, Field(ge=0)]] = Field(max_length=MAX_VARIABLES)
     gains: dict[VarName, Annotated[float, Field(allow_inf_nan=False)]] | None = Field(None, max_length=MAX_VARIABLES)
+    beliefs: tuple[Belief, ...] | None = Field(None, max_length=MAX_VARIABLES, description="Max-Sum's messages")
     quiet: int = Field(0, ge=0)
     final: StopReason | None = None
 
@@ -123,7 +135,7 @@ class DcopConstraintWire(_Part):
 class DcopSettingsWire(_Part):
     """The algorithm and its settings, as every agent of a run is told."""
 
-    algorithm: Literal["dsa", "mgm", "dpop"]
+    algorithm: Literal["dsa", "mgm", "maxsum", "dpop"]
     variant: Literal["A", "B", "C"] = "B"
     p: float = Field(0.7, gt=0, le=1)
     max_cycles: int = Field(100, ge=1)
@@ -131,6 +143,8 @@ class DcopSettingsWire(_Part):
     hops: int = Field(0, ge=0, description="bounds the distance between two agents of a component")
     seed: int = Field(0, ge=0)
     memory_limit_mb: float = Field(256.0, gt=0)
+    damping: float = Field(0.9, ge=0, lt=1)
+    tolerance: float | None = Field(None, ge=0)
 
 
 class DcopJoin(Message):

@@ -17,6 +17,7 @@ from typing import Any
 from edge_agent.algorithms.dcop.history import trajectory
 from edge_agent.algorithms.dcop.local import LocalProblem
 from edge_agent.algorithms.dcop.local_search import LocalSearchAgent, LocalSearchSettings
+from edge_agent.algorithms.dcop.maxsum import MaxSumAgent
 from edge_agent.algorithms.dcop.messages import StopReason
 from edge_agent.algorithms.dcop.model import Dcop
 from edge_agent.carrier.base import Network
@@ -44,7 +45,8 @@ class LocalSearchOutcome:
 
 async def run_local_search(dcop: Dcop, settings: LocalSearchSettings, network: Network) -> LocalSearchOutcome:
     neighbours = dcop.agent_neighbours
-    agents = [LocalSearchAgent(LocalProblem.of(dcop, agent), neighbours[agent], settings) for agent in dcop.agents]
+    kind = MaxSumAgent if settings.algorithm == "maxsum" else LocalSearchAgent
+    agents = [kind(LocalProblem.of(dcop, agent), neighbours[agent], settings) for agent in dcop.agents]
     async with network:
         carriers = [network.add(agent) for agent in agents]
         for agent, carrier in zip(agents, carriers, strict=True):

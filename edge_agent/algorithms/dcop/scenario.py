@@ -1,11 +1,13 @@
 """DCOP scenario files: the problem (written out, generated from a seed, or read from a pyDCOP YAML file), the
 algorithm and its settings.
 
-One scenario model serves every DCOP algorithm; ``algorithm`` names it (``dsa``, ``mgm``, ``dpop``), so a
+One scenario model serves every DCOP algorithm; ``algorithm`` names it (``dsa``, ``mgm``, ``maxsum``,
+``dpop``), so a
 report's ``algorithm`` says which one ran. Exactly one of ``dcop`` (written out), ``generate`` (a seeded
 instance) and ``pydcop`` (a file in pyDCOP's YAML format, its path relative to the working directory) gives
 the problem. Settings that an algorithm does not use are ignored by it (``variant`` and ``p`` are DSA's,
-``max_cycles`` and ``quiet_cycles`` the local searches', ``memory_limit_mb`` DPOP's).
+``max_cycles`` and ``quiet_cycles`` the cycle-based algorithms', ``damping`` and ``tolerance`` Max-Sum's,
+``memory_limit_mb`` DPOP's).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from edge_agent.results import RunReport
 
 __all__ = ["ConstraintSpec", "DcopScenario", "DcopSpec", "GeneratorSpec"]
 
-Algorithm = Literal["dsa", "mgm", "dpop"]
+Algorithm = Literal["dsa", "mgm", "maxsum", "dpop"]
 
 
 class ConstraintSpec(StrictModel):
@@ -120,6 +122,9 @@ class DcopScenario(StrictModel):
     max_cycles: int = Field(100, ge=1)
     quiet_cycles: int = Field(10, ge=1, description="stop once no value changed for this many cycles")
     memory_limit_mb: float = Field(256.0, gt=0, description="DPOP refuses a UTIL table larger than this")
+    damping: float = Field(0.9, ge=0, lt=1, description="Max-Sum: weight of a message's previous value")
+    tolerance: float | None = Field(None, ge=0, description="Max-Sum: also wait until no message moves by more "
+                                    "than this (None: the values alone decide, as for the local searches)")
     _problem: Dcop | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -151,7 +156,8 @@ class DcopScenario(StrictModel):
         if self.algorithm == "dpop":
             raise ConfigError("DPOP is not a local search")
         return LocalSearchSettings(self.algorithm, variant=self.variant, p=self.p, max_cycles=self.max_cycles,
-                                   quiet_cycles=self.quiet_cycles, hops=self.problem().diameter_bound(), seed=seed)
+                                   quiet_cycles=self.quiet_cycles, hops=self.problem().diameter_bound(), seed=seed,
+                                   damping=self.damping, tolerance=self.tolerance)
 
     @staticmethod
     def seed(options: RunOptions) -> int:
