@@ -22,6 +22,7 @@ from edge_agent.algorithms.dcop import generators
 from edge_agent.algorithms.dcop.dpop import dpop_report, run_dpop
 from edge_agent.algorithms.dcop.local_search import LocalSearchSettings
 from edge_agent.algorithms.dcop.model import Constraint, Dcop, DomainValue, Variable
+from edge_agent.algorithms.dcop.pydcop import load_pydcop
 from edge_agent.algorithms.dcop.runner import local_search_report, run_local_search
 from edge_agent.carrier.base import Network
 from edge_agent.config import StrictModel
@@ -149,7 +150,7 @@ class DcopScenario(StrictModel):
                 self._problem = self.generate.build(self.name)
             else:
                 assert self.pydcop is not None
-                raise ConfigError(f"{Path(self.pydcop)}: reading pyDCOP files is not available yet")
+                self._problem = load_pydcop(Path(self.pydcop))
         return self._problem
 
     def local_search_settings(self, seed: int) -> LocalSearchSettings:
