@@ -56,7 +56,8 @@ class MaxSumAgent(LocalSearchAgent):
 
     def _decide(self, bucket: Mapping[str, DcopCycle]) -> bool:
         self._take(bucket)
-        self.moved = max(self._update_q(), self._update_r())
+        track = self.settings.tolerance is not None  # (the largest move costs a reduction per message)
+        self.moved = max(self._update_q(track), self._update_r(track))
         moves = {}
         for x, factors in self._factors_of.items():
             belief = sum((self._in_r[(f, x)] for f in factors), np.zeros(self.problem.sizes[x]))
@@ -82,28 +83,30 @@ class MaxSumAgent(LocalSearchAgent):
             if f in self._hosted:
                 self._in_q[(x, f)] = q
 
-    def _update_q(self) -> float:
+    def _update_q(self, track: bool) -> float:
         keep, moved = self.settings.damping, 0.0
         for x, factors in self._factors_of.items():
             total = sum((self._in_r[(f, x)] for f in factors), np.zeros(self.problem.sizes[x]))
             for f in factors:
                 fresh = total - self._in_r[(f, x)]
-                fresh = fresh - fresh.mean()
+                fresh -= np.add.reduce(fresh) / fresh.size
                 old = self._q[(x, f)]
                 new = keep * old + (1 - keep) * fresh
-                moved = max(moved, float(np.abs(new - old).max()))
+                if track:
+                    moved = max(moved, float(np.abs(new - old).max()))
                 self._q[(x, f)] = new
         return moved
 
-    def _update_r(self) -> float:
+    def _update_r(self, track: bool) -> float:
         keep, moved = self.settings.damping, 0.0
         for f, c in self._hosted.items():
             for k, y in enumerate(c.scope):
                 fresh = self._factor_message(c.table, c.scope, f, k)
-                fresh = fresh - fresh.mean()
+                fresh -= np.add.reduce(fresh) / fresh.size
                 old = self._r[(f, y)]
                 new = keep * old + (1 - keep) * fresh
-                moved = max(moved, float(np.abs(new - old).max()))
+                if track:
+                    moved = max(moved, float(np.abs(new - old).max()))
                 self._r[(f, y)] = new
         return moved
 

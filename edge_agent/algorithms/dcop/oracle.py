@@ -27,6 +27,7 @@ class Optimum:
     cost: float  # minimisation form (``Dcop.cost``)
     assignment: dict[str, int]
     proven: bool  # HiGHS proved optimality (always True for brute force)
+    bound: float | None = None  # a lower bound on the optimum (HiGHS's dual bound; the cost when proven)
 
 
 def brute_force(dcop: Dcop, most: int = 200_000) -> Optimum:
@@ -41,7 +42,7 @@ def brute_force(dcop: Dcop, most: int = 200_000) -> Optimum:
         if best is None or cost < best[0]:
             best = (cost, combo)
     assert best is not None
-    return Optimum(best[0], dict(zip(names, best[1], strict=True)), proven=True)
+    return Optimum(best[0], dict(zip(names, best[1], strict=True)), proven=True, bound=best[0])
 
 
 def mip_optimum(dcop: Dcop, time_limit_s: float = 60.0) -> Optimum:
@@ -75,7 +76,9 @@ def mip_optimum(dcop: Dcop, time_limit_s: float = 60.0) -> Optimum:
     if x.size != n_x:
         raise SolverError(f"DCOP MIP found no assignment within {time_limit_s:g} s")
     assignment = {v.name: int(np.argmax(x[x_start[v.name]: x_start[v.name] + v.size])) for v in dcop.variables}
-    return Optimum(dcop.cost(assignment), assignment, proven)
+    cost = dcop.cost(assignment)
+    bound = cost if proven else float(h.getInfo().mip_dual_bound)
+    return Optimum(cost, assignment, proven, bound)
 
 
 def _rows(dcop: Dcop) -> tuple[dict[str, int], sp.csc_matrix, list[float], list[float], list[float]]:
