@@ -4,6 +4,7 @@ the same seed gives the same run, the stop rules, agents holding several variabl
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from edge_agent.algorithms.dcop.local import LocalProblem
 from edge_agent.algorithms.dcop.messages import DcopCycle, DcopJoin, DcopSettingsWire
 from edge_agent.algorithms.dcop.oracle import mip_optimum
 from edge_agent.algorithms.dcop.scenario import DcopScenario
+from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope
 from edge_agent.runtime.inproc import solve
@@ -136,3 +138,14 @@ async def test_max_sum_can_also_wait_for_its_messages_to_settle() -> None:
     strict = await _run(_scenario("maxsum", max_cycles=40, quiet_cycles=3, tolerance=0.0))
     assert strict["iterations"] >= loose["iterations"]
     assert strict["status"] == "max_iterations"  # messages on a graph with cycles keep moving
+
+
+async def test_the_figure_draws_the_cost_per_cycle(tmp_path: Path) -> None:
+    report = await solve(_scenario("dsa"), RunOptions(run_id="t", seed=1))
+    figure = registry.family_running("dsa").figure
+    assert figure is not None
+    path = figure([report], tmp_path / "dsa.png")
+    assert path.stat().st_size > 1000
+    dpop = await solve(_scenario("dpop"), RunOptions(run_id="t"))
+    with pytest.raises(ConfigError, match="a dpop run has none"):
+        figure([dpop], tmp_path / "dpop.png")

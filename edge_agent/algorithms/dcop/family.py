@@ -1,7 +1,8 @@
-"""DCOP (DSA, MGM, DPOP) as a registered family (:mod:`edge_agent.registry`)."""
+"""DCOP (DSA, MGM, Max-Sum, DPOP) as a registered family (:mod:`edge_agent.registry`)."""
 
 from __future__ import annotations
 
+from edge_agent.algorithms.dcop.figure import plot_dcop
 from edge_agent.algorithms.dcop.member import DcopMember
 from edge_agent.algorithms.dcop.messages import (
     DcopCollect,
@@ -17,7 +18,7 @@ from edge_agent.algorithms.dcop.messages import (
 from edge_agent.algorithms.dcop.plan import dcop_plan
 from edge_agent.algorithms.dcop.scenario import DcopScenario
 from edge_agent.devices import AgentDevice
-from edge_agent.family import Family, RoleContext
+from edge_agent.family import Family, RoleContext, one_run
 
 __all__ = ["FAMILY"]
 
@@ -33,4 +34,5 @@ FAMILY = Family(
     scenarios=(DcopScenario,),
     role=_role,
     plan=dcop_plan,
+    figure=one_run(plot_dcop, "DCOP"),
 )
