@@ -46,7 +46,7 @@ def fleet(broker: PrivateBroker, tmp_path_factory: pytest.TempPathFactory) -> It
         yield prefix, group
 
 
-@pytest.mark.parametrize("algorithm", ["dsa", "mgm", "maxsum", "dpop"])
+@pytest.mark.parametrize("algorithm", ["dsa", "mgm", "mgm2", "maxsum", "dpop"])
 async def test_one_process_per_agent_gives_the_in_process_run(
     algorithm: str, broker: PrivateBroker, fleet: tuple[str, ProcessGroup]
 ) -> None:

@@ -37,7 +37,7 @@ async def _over_devices(scenario: DcopScenario, options: RunOptions) -> dict[str
     return dcop_launch_report(scenario, result, seed).to_json()
 
 
-@pytest.mark.parametrize("algorithm", ["dsa", "mgm", "maxsum", "dpop"])
+@pytest.mark.parametrize("algorithm", ["dsa", "mgm", "mgm2", "maxsum", "dpop"])
 async def test_device_agents_give_the_in_process_run(algorithm: str) -> None:
     scenario = _scenario(algorithm)
     options = RunOptions(run_id="r1", seed=11)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import structlog
@@ -49,7 +49,7 @@ EPS = 1e-9  # costs closer than this count as equal
 
 @dataclass(frozen=True)
 class LocalSearchSettings:
-    algorithm: Literal["dsa", "mgm", "maxsum"]
+    algorithm: Literal["dsa", "mgm", "mgm2", "maxsum"]
     variant: Literal["A", "B", "C"] = "B"
     p: float = 0.7
     max_cycles: int = 100
@@ -57,6 +57,7 @@ class LocalSearchSettings:
     hops: int = 0
     seed: int = 0
     damping: float = 0.9  # Max-Sum: the weight of a message's previous value
+    offer_probability: float = 0.5  # MGM-2: the chance that a variable makes an offer in a cycle
     tolerance: float | None = None  # Max-Sum: messages moving more than this count as a change (None: ignored)
 
     def __post_init__(self) -> None:
@@ -69,7 +70,7 @@ class LocalSearchSettings:
 
     @property
     def steps_per_cycle(self) -> int:
-        return 2 if self.algorithm == "mgm" else 1
+        return {"mgm": 2, "mgm2": 5}.get(self.algorithm, 1)
 
 
 def variable_rng(seed: int, name: str) -> np.random.Generator:
@@ -101,6 +102,7 @@ class LocalSearchAgent:
         self.stop: StopReason | None = None
         self.dropped = 0
         self._inbox: dict[int, dict[str, DcopCycle]] = {}
+        self._outbox: dict[str, Any] = {}  # fields of the next message besides the values
 
     @property
     def id(self) -> str:
@@ -147,11 +149,11 @@ class LocalSearchAgent:
             if inherited is not None:
                 self._finish(carrier, inherited)
                 return
-            if self.settings.algorithm == "mgm" and self.step % 2 == 0:
-                self._announce_gains()
+            phase = self.step % self.steps_per_cycle
+            if phase < self.steps_per_cycle - 1:  # a step inside a cycle: no decision on the values yet
+                self._phase(phase, bucket)
                 self.step += 1
-                carrier.publish(DcopCycle(step=self.step, values=dict(self.values), gains=dict(self.gains),
-                                          quiet=self.quiet))  # (MGM only: no beliefs)
+                carrier.publish(self._message(self.quiet, None))
                 continue
             changed = self._decide(bucket)
             quiet_in = min([self.quiet, *(m.quiet for m in bucket.values())])
@@ -175,8 +177,19 @@ class LocalSearchAgent:
         self._inbox.clear()
 
     def _message(self, quiet: int, final: StopReason | None) -> DcopCycle:
+        extra, self._outbox = self._outbox, {}
         return DcopCycle(step=self.step, values=dict(self.values), quiet=quiet, final=final,
-                         beliefs=self._beliefs())
+                         beliefs=self._beliefs(), **extra)
+
+    @property
+    def steps_per_cycle(self) -> int:
+        return self.settings.steps_per_cycle
+
+    def _phase(self, phase: int, bucket: Mapping[str, DcopCycle]) -> None:
+        """A step before the decision (MGM: announce the gains); fills what the next message carries."""
+        del phase, bucket
+        self._announce_gains()
+        self._outbox = {"gains": dict(self.gains)}
 
     def _beliefs(self) -> tuple[Belief, ...] | None:
         """What a step message carries besides the values (Max-Sum's edge messages)."""

@@ -14,7 +14,6 @@ import structlog
 from edge_agent.algorithms.dcop.dpop import DpopAgent, DpopVariable
 from edge_agent.algorithms.dcop.local import LocalProblem
 from edge_agent.algorithms.dcop.local_search import LocalSearchAgent, LocalSearchSettings
-from edge_agent.algorithms.dcop.maxsum import MaxSumAgent
 from edge_agent.algorithms.dcop.messages import (
     DcopCollect,
     DcopCycle,
@@ -26,6 +25,7 @@ from edge_agent.algorithms.dcop.messages import (
     DpopUtil,
     DpopValue,
 )
+from edge_agent.algorithms.dcop.runner import cycle_agent
 from edge_agent.algorithms.gossip_runs import GossipMember, MemberRun
 from edge_agent.carrier.base import RunCarrier
 from edge_agent.errors import ConfigError
@@ -45,9 +45,8 @@ def build_agent(id: str, join: DcopJoin) -> Agent:
     if s.algorithm != "dpop":
         settings = LocalSearchSettings(s.algorithm, variant=s.variant, p=s.p, max_cycles=s.max_cycles,
                                        quiet_cycles=s.quiet_cycles, hops=s.hops, seed=s.seed, damping=s.damping,
-                                       tolerance=s.tolerance)
-        kind = MaxSumAgent if s.algorithm == "maxsum" else LocalSearchAgent
-        return kind(local, join.in_neighbours, settings)
+                                       tolerance=s.tolerance, offer_probability=s.offer_probability)
+        return cycle_agent(local, join.in_neighbours, settings)
     if join.tree is None or set(join.tree) != set(join.own):
         raise ConfigError(f"agent {id!r}: a DPOP join needs the tree place of each own variable")
     by_name = {c.name: c for c in local.constraints}

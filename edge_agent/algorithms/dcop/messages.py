@@ -30,6 +30,8 @@ __all__ = [
     "DcopVariableWire",
     "DpopUtil",
     "DpopValue",
+    "Offer",
+    "Reply",
     "StopReason",
     "VarName",
 ]
@@ -62,6 +64,26 @@ class Belief(_Part):
     costs: FloatVector
 
 
+class Offer(_Part):
+    """MGM-2: offerer ``source`` proposes joint moves to its neighbour ``target``: ``gains[a * k + b]`` is the
+    offerer's local gain if it takes value ``a`` and the target value ``b`` (``k``: the target's domain size)."""
+
+    source: VarName
+    target: VarName
+    gains: FloatVector
+
+
+class Reply(_Part):
+    """MGM-2: ``source`` accepts ``target``'s offer of values (``offerer_value``, ``own_value``), together worth
+    ``gain``."""
+
+    source: VarName
+    target: VarName
+    offerer_value: int = Field(ge=0)
+    own_value: int = Field(ge=0)
+    gain: float = Field(allow_inf_nan=False)
+
+
 class DcopCycle(Message):
     """One step of a synchronous local search: the sender's current values (and, in MGM's gain step, the
     gains its variables would make). ``quiet`` counts consecutive cycles its neighbourhood kept its values;
@@ -72,6 +94,9 @@ class DcopCycle(Message):
     values: dict[VarName, Annotated[int, Field(ge=0)]] = Field(max_length=MAX_VARIABLES)
     gains: dict[VarName, Annotated[float, Field(allow_inf_nan=False)]] | None = Field(None, max_length=MAX_VARIABLES)
     beliefs: tuple[Belief, ...] | None = Field(None, max_length=MAX_VARIABLES, description="Max-Sum's messages")
+    offers: tuple[Offer, ...] | None = Field(None, max_length=MAX_VARIABLES, description="MGM-2's offers")
+    replies: tuple[Reply, ...] | None = Field(None, max_length=MAX_VARIABLES, description="MGM-2's acceptances")
+    go: dict[VarName, bool] | None = Field(None, max_length=MAX_VARIABLES, description="MGM-2: pairs that may move")
     quiet: int = Field(0, ge=0)
     final: StopReason | None = None
 
@@ -135,9 +160,10 @@ class DcopConstraintWire(_Part):
 class DcopSettingsWire(_Part):
     """The algorithm and its settings, as every agent of a run is told."""
 
-    algorithm: Literal["dsa", "mgm", "maxsum", "dpop"]
+    algorithm: Literal["dsa", "mgm", "mgm2", "maxsum", "dpop"]
     variant: Literal["A", "B", "C"] = "B"
     p: float = Field(0.7, gt=0, le=1)
+    offer_probability: float = Field(0.5, ge=0, le=1)
     max_cycles: int = Field(100, ge=1)
     quiet_cycles: int = Field(10, ge=1)
     hops: int = Field(0, ge=0, description="bounds the distance between two agents of a component")

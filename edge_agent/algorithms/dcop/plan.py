@@ -39,7 +39,8 @@ def dcop_joins(scenario: DcopScenario, run: str, seed: int) -> dict[str, DcopJoi
     settings = DcopSettingsWire(algorithm=scenario.algorithm, variant=scenario.variant, p=scenario.p,
                                 max_cycles=scenario.max_cycles, quiet_cycles=scenario.quiet_cycles,
                                 hops=dcop.diameter_bound(), seed=seed, memory_limit_mb=scenario.memory_limit_mb,
-                                damping=scenario.damping, tolerance=scenario.tolerance)
+                                damping=scenario.damping, tolerance=scenario.tolerance,
+                                offer_probability=scenario.offer_probability)
     joins = {}
     if scenario.algorithm != "dpop":
         for agent in dcop.agents:

@@ -19,11 +19,12 @@ from edge_agent.algorithms.dcop.local import LocalProblem
 from edge_agent.algorithms.dcop.local_search import LocalSearchAgent, LocalSearchSettings
 from edge_agent.algorithms.dcop.maxsum import MaxSumAgent
 from edge_agent.algorithms.dcop.messages import StopReason
+from edge_agent.algorithms.dcop.mgm2 import Mgm2Agent
 from edge_agent.algorithms.dcop.model import Dcop
 from edge_agent.carrier.base import Network
 from edge_agent.results import RunReport, Status
 
-__all__ = ["LocalSearchOutcome", "dcop_report", "local_search_report", "run_local_search"]
+__all__ = ["LocalSearchOutcome", "cycle_agent", "dcop_report", "local_search_report", "run_local_search"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,15 @@ class LocalSearchOutcome:
         return "max_iterations" if None not in stops else "failed"
 
 
+def cycle_agent(problem: LocalProblem, neighbours: tuple[str, ...], settings: LocalSearchSettings) -> LocalSearchAgent:
+    """The participant of a cycle-based algorithm (DSA, MGM, MGM-2, Max-Sum) for one agent."""
+    kinds: dict[str, type[LocalSearchAgent]] = {"maxsum": MaxSumAgent, "mgm2": Mgm2Agent}
+    return kinds.get(settings.algorithm, LocalSearchAgent)(problem, neighbours, settings)
+
+
 async def run_local_search(dcop: Dcop, settings: LocalSearchSettings, network: Network) -> LocalSearchOutcome:
     neighbours = dcop.agent_neighbours
-    kind = MaxSumAgent if settings.algorithm == "maxsum" else LocalSearchAgent
-    agents = [kind(LocalProblem.of(dcop, agent), neighbours[agent], settings) for agent in dcop.agents]
+    agents = [cycle_agent(LocalProblem.of(dcop, agent), neighbours[agent], settings) for agent in dcop.agents]
     async with network:
         carriers = [network.add(agent) for agent in agents]
         for agent, carrier in zip(agents, carriers, strict=True):

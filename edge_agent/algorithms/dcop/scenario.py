@@ -1,13 +1,13 @@
 """DCOP scenario files: the problem (written out, generated from a seed, or read from a pyDCOP YAML file), the
 algorithm and its settings.
 
-One scenario model serves every DCOP algorithm; ``algorithm`` names it (``dsa``, ``mgm``, ``maxsum``,
-``dpop``), so a
+One scenario model serves every DCOP algorithm; ``algorithm`` names it (``dsa``, ``mgm``, ``mgm2``,
+``maxsum``, ``dpop``), so a
 report's ``algorithm`` says which one ran. Exactly one of ``dcop`` (written out), ``generate`` (a seeded
 instance) and ``pydcop`` (a file in pyDCOP's YAML format, its path relative to the working directory) gives
 the problem. Settings that an algorithm does not use are ignored by it (``variant`` and ``p`` are DSA's,
-``max_cycles`` and ``quiet_cycles`` the cycle-based algorithms', ``damping`` and ``tolerance`` Max-Sum's,
-``memory_limit_mb`` DPOP's).
+``max_cycles`` and ``quiet_cycles`` the cycle-based algorithms', ``offer_probability`` MGM-2's, ``damping``
+and ``tolerance`` Max-Sum's, ``memory_limit_mb`` DPOP's).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from edge_agent.results import RunReport
 
 __all__ = ["ConstraintSpec", "DcopScenario", "DcopSpec", "GeneratorSpec"]
 
-Algorithm = Literal["dsa", "mgm", "maxsum", "dpop"]
+Algorithm = Literal["dsa", "mgm", "mgm2", "maxsum", "dpop"]
 
 
 class ConstraintSpec(StrictModel):
@@ -120,6 +120,7 @@ class DcopScenario(StrictModel):
     pydcop: str | None = Field(None, description="a pyDCOP YAML file (relative to the working directory)")
     variant: Literal["A", "B", "C"] = Field("B", description="DSA's variant")
     p: float = Field(0.7, gt=0, le=1, description="DSA's probability of moving")
+    offer_probability: float = Field(0.5, ge=0, le=1, description="MGM-2: chance that a variable makes an offer")
     max_cycles: int = Field(100, ge=1)
     quiet_cycles: int = Field(10, ge=1, description="stop once no value changed for this many cycles")
     memory_limit_mb: float = Field(256.0, gt=0, description="DPOP refuses a UTIL table larger than this")
@@ -158,7 +159,8 @@ class DcopScenario(StrictModel):
             raise ConfigError("DPOP is not a local search")
         return LocalSearchSettings(self.algorithm, variant=self.variant, p=self.p, max_cycles=self.max_cycles,
                                    quiet_cycles=self.quiet_cycles, hops=self.problem().diameter_bound(), seed=seed,
-                                   damping=self.damping, tolerance=self.tolerance)
+                                   damping=self.damping, tolerance=self.tolerance,
+                                   offer_probability=self.offer_probability)
 
     @staticmethod
     def seed(options: RunOptions) -> int:
