@@ -52,7 +52,7 @@ def test_the_meetings_example_maximises_over_a_range_domain() -> None:
     dcop = load_pydcop(ROOT / "scenarios/dcop_pydcop_meetings.yaml")
     assert dcop.objective == "max"
     assert dcop.variable("m1").domain == (1, 2, 3, 4)
-    assert set(dcop.agents) == {"alice", "bob"}
+    assert dcop.agents == {"alice": ("m1",), "bob": ("m2",), "carol": ("m3",)}
     best = brute_force(dcop)
     assert dcop.objective_value(best.assignment) == pytest.approx(max(
         min(abs(a - b), 2) * 5 + (0 if b == c else 4 - abs(b - c) / 2) + 5 - a
@@ -112,7 +112,7 @@ def _file(**changes: Any) -> dict[str, Any]:
         (_file(objective="best"), "objective must be 'min' or 'max'"),
         (_file(colour="blue"), r"unknown top-level key\(s\) \['colour'\]"),
         (_file(agents=["a"], distribution_hints={"must_host": {"b": ["x"]}}), "unknown agent 'b'"),
-        (_file(domains={"d": {"values": "a .. b"}}), "range 'a .. b' needs integers"),
+        (_file(domains={"d": {"values": ["a .. b"]}}), "range 'a .. b' needs integers"),
         (_file(constraints={"c": {"type": "intention", "function": "'s'"}}), "reads no variable"),
     ],
 )

@@ -3,15 +3,18 @@
 What is read, as pyDCOP documents it:
 
 * ``name``, ``objective`` (``min`` or ``max``), ``description`` (ignored);
-* ``domains``: ``name: {values: [...]}`` (a list, or a range written ``"a .. b"``; ``type`` is ignored);
+* ``domains``: ``name: {values: [...], type: ...}`` (a list, or a range written ``[a .. b]``; ``type``, which
+  pyDCOP requires, is ignored);
 * ``variables``: ``name: {domain: d}``, with an optional unary ``cost_function`` expression (a unary
   constraint ``<name>_cost``) and ``initial_value`` (ignored: each algorithm draws its own start);
 * ``constraints``: ``type: intention`` with ``function`` (an expression; its scope is the variables it reads,
   in order of first appearance), or ``type: extensional`` with ``variables`` (one name or a list), optional
   ``default`` and ``values``: ``cost: "tuple | tuple | ..."`` (a tuple is the scope's values, space separated;
   for one variable, just its value);
-* ``agents``: a list of names or a mapping (their ``capacity`` and other properties are ignored);
-* ``distribution_hints: {must_host: {agent: [variables]}}`` places variables. Any other variable goes to the
+* ``agents``: a mapping (pyDCOP's form; a plain list is accepted too) whose ``capacity`` and other properties
+  are ignored, as are ``routes`` and ``hosting_costs``;
+* ``distribution_hints: {must_host: {agent: [variables]}}`` places variables (constraint names in it, which
+  pyDCOP places as factor computations, and ``host_with`` are ignored). Any other variable goes to the
   first agent (in file order) that hosts nothing yet, then round-robin over all agents; without agents each
   variable is its own agent.
 
@@ -59,6 +62,8 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 def _domain_values(spec: Any, name: str) -> tuple[DomainValue, ...]:
     values = spec.get("values") if isinstance(spec, Mapping) else spec
+    if isinstance(values, list) and len(values) == 1 and isinstance(values[0], str) and ".." in values[0]:
+        values = values[0]  # pyDCOP writes a range as a one-element list: [1 .. 4]
     if isinstance(values, str) and ".." in values:
         low, high = (part.strip() for part in values.split("..", 1))
         try:
@@ -77,7 +82,7 @@ def parse_pydcop(data: Any) -> Dcop:
     """A :class:`Dcop` from the parsed YAML of a pyDCOP file."""
     top = _mapping(data, "a pyDCOP file")
     known = {"name", "objective", "description", "domains", "variables", "constraints", "agents",
-             "distribution_hints", "external_variables"}
+             "distribution_hints", "external_variables", "routes", "hosting_costs"}
     unknown = sorted(set(top) - known)
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {unknown}; a pyDCOP file has {sorted(known)}")
@@ -180,7 +185,7 @@ def _agents(top: Mapping[str, Any], variables: list[str]) -> dict[str, tuple[str
             raise ConfigError(f"distribution_hints.must_host names unknown agent {agent!r}; known: {names}")
         for var in [owned] if isinstance(owned, str) else owned:
             if var not in variables:
-                raise ConfigError(f"distribution_hints.must_host: agent {agent!r} hosts unknown variable {var!r}")
+                continue  # pyDCOP also places constraints (factor-graph computations): hosted with a variable here
             if var in placed:
                 raise ConfigError(f"distribution_hints.must_host places variable {var!r} twice")
             hosted[agent].append(var)
