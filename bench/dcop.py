@@ -33,14 +33,18 @@ import json
 import logging
 import platform
 import statistics
+import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 
 from edge_agent import registry
+from edge_agent.algorithms.dcop.model import Dcop
 from edge_agent.algorithms.dcop.oracle import mip_optimum
 from edge_agent.algorithms.dcop.scenario import DcopScenario
 from edge_agent.errors import ConfigError
@@ -51,6 +55,7 @@ RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ("dsa", "mgm", "mgm2", "maxsum", "dpop")
 SETTINGS: dict[str, Any] = {"max_cycles": 100, "quiet_cycles": 10, "variant": "B", "p": 0.7, "damping": 0.9,
                             "memory_limit_mb": 256}
+PYDCOP_S = 10  # pyDCOP's local searches never stop by themselves: each run is cut after this many seconds
 QUIET = {"mgm2": 30}  # MGM-2's pairs form at random: a longer quiet window before declaring convergence
 FULL_RUN_FROM = 1000  # from this size every cycle-based run goes its 100 cycles (no quiet stop): the timing case
 PYDCOP = {  # issue 13: pyDCOP thread mode, random binary DCOPs of 20-100 variables, domain 3, costs 0-100
@@ -158,6 +163,53 @@ def mqtt_runs() -> list[dict[str, Any]]:
     return found
 
 
+def pydcop_yaml(dcop: Dcop, agents: int) -> str:
+    """The DCOP in pyDCOP's YAML format (extensional tables), with ``agents`` agents for its distribution."""
+    lines = [f"name: {dcop.name}", f"objective: {dcop.objective}", "domains:", "  d:",
+             f"    values: {list(dcop.variables[0].domain)}", "    type: int", "variables:"]
+    lines += [f"  {v.name}: {{domain: d}}" for v in dcop.variables]
+    lines.append("constraints:")
+    for c in dcop.constraints:
+        by_cost: dict[float, list[str]] = {}
+        for index in np.ndindex(*c.table.shape):
+            by_cost.setdefault(float(c.table[index]), []).append(" ".join(str(k) for k in index))
+        lines += [f"  {c.name}:", "    type: extensional", f"    variables: {list(c.scope)}", "    values:"]
+        lines += [f"      {cost:g}: {' | '.join(entries)}" for cost, entries in sorted(by_cost.items())]
+    lines.append("agents:")
+    lines += [f"  a{k:05d}: {{capacity: 1000}}" for k in range(agents)]
+    return "\n".join(lines) + "\n"
+
+
+def pydcop_runs(python: str, quick: bool, optima: dict[tuple[str, int], float]) -> list[dict[str, Any]]:
+    """pyDCOP (thread mode, its defaults: DSA-B p = 0.7, MGM, MGM-2, Max-Sum) cut after PYDCOP_S seconds."""
+    script = Path(python).parent / "dcop.py"
+    found = []
+    with tempfile.TemporaryDirectory(prefix="pydcop-bench-") as tmp:
+        for instance in [i for i in instances(quick) if i.n <= 100 and i.kind == "random" and i.seed == 1]:
+            dcop = instance.scenario("dsa").problem()
+            path = Path(tmp) / f"{instance.kind}-{instance.n}.yaml"
+            path.write_text(pydcop_yaml(dcop, len(dcop.variables) + len(dcop.constraints)), encoding="utf-8")
+            for algorithm in ("dsa", "mgm", "mgm2", "maxsum"):
+                started = time.perf_counter()
+                done = subprocess.run([python, str(script), "-t", str(PYDCOP_S), "solve", "--algo", algorithm,
+                                       str(path)], capture_output=True, text=True, timeout=PYDCOP_S + 120,
+                                      check=False)
+                wall = time.perf_counter() - started
+                try:
+                    out = json.loads(done.stdout)
+                    cost = dcop.cost({k: int(v) for k, v in out["assignment"].items()})
+                except (json.JSONDecodeError, KeyError, ValueError, ConfigError) as error:
+                    found.append({"instance": instance.label, "algorithm": algorithm, "failed": str(error)[:200],
+                                  "stderr": done.stderr[-300:]})
+                    continue
+                optimum = optima[(instance.label, instance.seed)]
+                found.append({"instance": instance.label, "algorithm": algorithm, "cost": cost,
+                              "gap": (cost - optimum) / optimum, "status": out.get("status"),
+                              "cycles": out.get("cycle"), "messages": out.get("msg_count"), "wall_s": wall})
+                print("   pyDCOP", found[-1], flush=True)
+    return found
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -198,6 +250,16 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{m['cycles']} | {m['messages']} | {m['run_s']:.2f} | {m['with_processes_s']:.1f} | "
                          f"{m['in_process_s']:.2f} |")
     lines += ["", "## pyDCOP", "", result["pydcop_note"], ""]
+    if result.get("pydcop"):
+        lines += ["| instance | algorithm | gap | cost | status | cycles | messages | wall s (incl. start) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for p in result["pydcop"]:
+            if "failed" in p:
+                lines.append(f"| {p['instance']} | {p['algorithm']} | failed: {p['failed']} | | | | | |")
+            else:
+                lines.append(f"| {p['instance']} | {p['algorithm']} | {100 * p['gap']:.2f} % | {p['cost']:.0f} | "
+                             f"{p['status']} | {p['cycles']} | {p['messages']} | {p['wall_s']:.1f} |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -205,8 +267,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--mqtt", action="store_true")
+    parser.add_argument("--pydcop", metavar="PYTHON", help="a Python with pyDCOP installed: run it beside ours")
+    parser.add_argument("--pydcop-only", action="store_true", help="with --pydcop: add its runs to the results")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.pydcop_only:
+        result = json.loads((RESULTS / "dcop.json").read_text(encoding="utf-8"))
+        optima = {(o["instance"], o["seed"]): o["cost"] for o in result["optima"] if o["proven"]}
+        result["pydcop"] = pydcop_runs(args.pydcop, args.quick, optima)
+        result["pydcop_note"] = PYDCOP_RAN
+        (RESULTS / "dcop.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        (RESULTS / "dcop.md").write_text(markdown(result), encoding="utf-8")
+        print(markdown(result))
+        return
     result = bench(args.quick)
     result["when"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["machine"] = f"{platform.machine()}, Python {platform.python_version()}"
@@ -224,6 +297,16 @@ def main() -> None:
 
 PYDCOP_NOTE = ("pyDCOP's figures are those recorded in issue 13 (its thread mode on random binary DCOPs of 20-100 "
                "variables, domain 3, costs 0-100; its process mode failed at 20-30 agents).")
+
+PYDCOP_RAN = (
+    "pyDCOP 0.1.1 from PyPI, in a scratch environment (not a project dependency): it needs Python <= 3.7 "
+    "(`collections.Iterable`, `time.clock` in its pulp), `pulp<2` and `pyyaml<6`: "
+    "`/root/.pyenv/versions/3.7.16/bin/python -m venv /tmp/pydcop37 && /tmp/pydcop37/bin/pip install pydcop "
+    "'pulp<2' 'pyyaml<6'`, then `bench/dcop.py --pydcop /tmp/pydcop37/bin/python --pydcop-only`. Thread mode, "
+    f"its default parameters, each run cut after {PYDCOP_S} s (its local searches have no stop rule in this "
+    "version); the same instances written as extensional pyDCOP files, one agent per computation (its default "
+    "`oneagent` distribution). Gaps are against the same MIP optimum. Issue 13's figures: " +
+    ", ".join(f"{k}: {v}" for k, v in PYDCOP.items() if v != "-") + ".")
 
 if __name__ == "__main__":
     main()
