@@ -131,8 +131,7 @@ def test_scenario_files_report_the_item_at_fault() -> None:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("path", sorted(p for p in (ROOT / "scenarios").glob("dcop_*.yaml")
-                                             if not p.name.startswith("dcop_pydcop_")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("dcop_*.yaml")), ids=lambda p: p.name)
 async def test_every_dcop_scenario_file_loads_and_solves(path: Path) -> None:
     scenario = registry.load_scenario(path)
     report = (await solve(scenario, RunOptions(run_id="t", seed=1))).to_json()

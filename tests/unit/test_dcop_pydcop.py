@@ -18,10 +18,11 @@ from edge_agent.family import RunOptions
 from edge_agent.runtime.inproc import solve
 
 ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "edge_agent/algorithms/dcop/examples"
 
 
 def test_the_colouring_example_reads_as_written() -> None:
-    dcop = load_pydcop(ROOT / "scenarios/dcop_pydcop_coloring.yaml")
+    dcop = load_pydcop(ROOT / "edge_agent/algorithms/dcop/examples/graph_coloring.yaml")
     assert dcop.name == "graph-coloring-5"
     assert [v.name for v in dcop.variables] == ["v1", "v2", "v3", "v4", "v5"]
     assert dcop.variable("v1").domain == ("R", "G", "B")
@@ -38,8 +39,8 @@ def test_the_colouring_example_reads_as_written() -> None:
 
 @pytest.mark.parametrize("algorithm", ["dpop", "mgm", "maxsum", "dsa"])
 async def test_pydcop_files_solve_through_a_scenario(algorithm: str, tmp_path: Path) -> None:
-    for name in ("dcop_pydcop_coloring.yaml", "dcop_pydcop_meetings.yaml"):
-        path = ROOT / "scenarios" / name
+    for name in ("graph_coloring.yaml", "meetings.yaml"):
+        path = EXAMPLES / name
         scenario = registry.parse_scenario({"algorithm": algorithm, "pydcop": str(path), "max_cycles": 50})
         report = (await solve(scenario, RunOptions(run_id="t", seed=2))).to_json()
         dcop = load_pydcop(path)
@@ -49,7 +50,7 @@ async def test_pydcop_files_solve_through_a_scenario(algorithm: str, tmp_path: P
 
 
 def test_the_meetings_example_maximises_over_a_range_domain() -> None:
-    dcop = load_pydcop(ROOT / "scenarios/dcop_pydcop_meetings.yaml")
+    dcop = load_pydcop(ROOT / "edge_agent/algorithms/dcop/examples/meetings.yaml")
     assert dcop.objective == "max"
     assert dcop.variable("m1").domain == (1, 2, 3, 4)
     assert dcop.agents == {"alice": ("m1",), "bob": ("m2",), "carol": ("m3",)}

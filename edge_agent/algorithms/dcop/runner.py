@@ -107,7 +107,7 @@ def dcop_report(
         messages=messages,
         wall_s=wall_s,
         aggregate=[],
-        participants={agent: {"x": [assignment[name] for name in owned],
+        participants={agent: {"x": [float(assignment[name]) for name in owned],  # value indices
                               "values": {name: values[name] for name in owned}}
                       for agent, owned in dcop.agents.items()},
         extra={
