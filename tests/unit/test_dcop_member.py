@@ -13,7 +13,7 @@ from edge_agent.algorithms.dcop.plan import DcopPlan, dcop_joins, dcop_launch_re
 from edge_agent.algorithms.dcop.scenario import DcopScenario
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.device_agent import DeviceAgent
-from edge_agent.errors import ConfigError
+from edge_agent.errors import ConfigError, ProtocolError
 from edge_agent.family import RunOptions
 from edge_agent.runtime.inproc import solve
 
@@ -64,3 +64,17 @@ async def test_an_agent_that_cannot_take_part_fails_the_launch_naming_it() -> No
             network.add(DeviceAgent(device))
         with pytest.raises(ConfigError, match=f"{first}.*needs the tree place"):
             await launcher.run(network.add(launcher), "r2", joins)
+
+
+async def test_an_agent_whose_run_fails_ends_the_launch_at_once_naming_it() -> None:
+    scenario = _scenario("dpop")
+    joins = dcop_joins(scenario, "r3", 0)
+    first = next(iter(joins))
+    tiny = joins[first].settings.model_copy(update={"memory_limit_mb": 1e-9})
+    joins[first] = joins[first].model_copy(update={"settings": tiny})
+    launcher = DcopLauncher("launcher")
+    async with InProcNetwork() as network:
+        for device in DcopPlan(scenario).agents():
+            network.add(DeviceAgent(device))
+        with pytest.raises(ProtocolError, match=f"failed on 1 agent.*{first}: ConfigError: DPOP: variable"):
+            await launcher.run(network.add(launcher), "r3", joins, run_s=30)

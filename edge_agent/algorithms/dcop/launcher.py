@@ -8,7 +8,8 @@ For one run the launcher
 2. sends :class:`~.messages.DcopStart` to every agent;
 3. waits until every agent told it, unasked, that it stopped (a :class:`~.messages.DcopOutcome` with
    ``finished``): every agent learns the end by itself (the local searches' final gossip, DPOP's VALUE
-   sweep); after ``run_s`` :class:`RunTimeout` names those that did not finish;
+   sweep); an agent whose run failed says so at once (``reason``), which ends the launch with a
+   :class:`ProtocolError` naming it; after ``run_s`` :class:`RunTimeout` names those that did not finish;
 4. asks every agent for its outcome (:class:`~.messages.DcopCollect`: final values, its changes, counts)
    and finally sends :class:`~.messages.DcopLeave` to all, on success and on failure.
 
@@ -45,6 +46,7 @@ class DcopLaunchResult:
 @dataclass
 class _Watch:
     waiting: set[str]
+    failed: dict[str, str] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -60,11 +62,13 @@ class DcopLauncher:
         return self._id
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
-        if isinstance(message, DcopOutcome) and message.finished:
+        if isinstance(message, DcopOutcome) and (message.finished or message.reason):
             watch = self._watches.get(message.run)
             if watch is not None:
                 watch.waiting.discard(envelope.sender)
-                if not watch.waiting:
+                if message.reason:
+                    watch.failed[envelope.sender] = message.reason
+                if not watch.waiting or watch.failed:
                     watch.done.set()
             return
         log.warning("dcop.launcher_unexpected", kind=message.kind, sender=envelope.sender)
@@ -92,6 +96,9 @@ class DcopLauncher:
                 raise RunTimeout(f"run {run!r}: {len(late)} agent(s) did not finish within {run_s:g} s: "
                                  f"{', '.join(late[:10])}", participants=tuple(late)) from None
             wall_s = time.perf_counter() - started
+            if watch.failed:
+                detail = "; ".join(f"{pid}: {reason}" for pid, reason in watch.failed.items())
+                raise ProtocolError(f"run {run!r} failed on {len(watch.failed)} agent(s): {detail}")
             return DcopLaunchResult(run, await _collect(view, run, ids, answer_s), wall_s)
         finally:
             del self._watches[run]

@@ -124,7 +124,8 @@ class LocalSearchAgent:
         if not isinstance(message, DcopCycle) or self.finished:
             self.dropped += 1
             return
-        if envelope.sender not in self.neighbours or message.step < self.step:
+        last_step = (self.settings.max_cycles + 1) * self.steps_per_cycle  # nothing is ever published beyond it
+        if envelope.sender not in self.neighbours or not self.step <= message.step <= last_step:
             self.dropped += 1
             return
         bucket = self._inbox.setdefault(message.step, {})

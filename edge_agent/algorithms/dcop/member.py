@@ -105,6 +105,13 @@ class DcopMember(GossipMember[DcopJoin, _Run]):
             return DcopOutcome(run=collect.run, reason=run.error)
         return run.outcome(with_changes=True)
 
+    async def _route(self, message: Message, envelope: Envelope) -> None:
+        await super()._route(message, envelope)
+        run = self._runs.get(envelope.run)
+        if run is not None and run.error is not None and not run.announced:  # it failed here: say so at once
+            run.announced = True
+            run.carrier.send(DcopOutcome(run=run.join.run, reason=run.error), run.launcher)
+
     def stepped(self, run: _Run) -> None:
         if run.participant.finished and not run.announced:
             run.announced = True
