@@ -132,3 +132,5 @@ def test_agents_without_hints_take_one_variable_each_then_round_robin() -> None:
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.yaml"):
         load_pydcop(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"(?s)invalid scenario.*nope\.yaml: file not found"):
+        registry.parse_scenario({"algorithm": "dsa", "pydcop": str(tmp_path / "nope.yaml")})

@@ -135,15 +135,14 @@ class DcopScenario(StrictModel):
         if len(given) != 1:
             msg = f"give exactly one of dcop, generate and pydcop (got {given or 'none'})"
             raise ValueError(msg)
-        if self.dcop is not None or self.generate is not None:
-            try:
-                self.problem()
-            except ConfigError as error:
-                raise ValueError(str(error)) from None
+        try:
+            self.problem()  # built (or read) now, so a bad problem is reported with the scenario
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
         return self
 
     def problem(self) -> Dcop:
-        """The DCOP (built once; a pyDCOP file is read when first asked for)."""
+        """The DCOP (built once, when the scenario is validated)."""
         if self._problem is None:
             if self.dcop is not None:
                 self._problem = self.dcop.build(self.name)
