@@ -36,6 +36,7 @@ FAMILIES: tuple[str, ...] = (
     "edge_agent.algorithms.consensus.family",
     "edge_agent.algorithms.cohda.family",
     "edge_agent.algorithms.scheduling.family",
+    "edge_agent.algorithms.dcop.family",
 )
 
 
