@@ -59,7 +59,7 @@ async def test_one_process_per_agent_gives_the_in_process_run(
           f"{report['iterations']} iterations, {report['messages']} messages, {report['wall_s']:.2f} s over MQTT "
           f"({expected['wall_s']:.3f} s in process)")
     assert set(expected) <= set(report)
-    for key in ("assignment", "objective", "status", "iterations", "messages", "participants"):
+    for key in ("assignment", "objective", "status", "iterations", "messages", "message_bytes", "participants"):
         assert report[key] == expected[key], key
     if algorithm == "dpop":
         assert report["objective"] == pytest.approx(mip_optimum(scenario.problem()).cost)

@@ -44,7 +44,7 @@ async def test_device_agents_give_the_in_process_run(algorithm: str) -> None:
     expected = (await solve(scenario, options)).to_json()
     report = await _over_devices(scenario, options)
     assert set(expected) <= set(report)
-    for key in ("assignment", "objective", "status", "iterations", "messages", "participants"):
+    for key in ("assignment", "objective", "status", "iterations", "messages", "message_bytes", "participants"):
         assert report[key] == expected[key], key
     if algorithm != "dpop":
         assert report["cost_history"] == expected["cost_history"]

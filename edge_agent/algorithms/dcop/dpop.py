@@ -88,6 +88,7 @@ class DpopAgent:
         self.util_entries = 0  # the largest UTIL table this agent sent
         self.sent_util = 0
         self.received = 0  # UTIL and VALUE messages from other agents
+        self.sent_bytes = 0  # JSON bytes of the UTIL and VALUE bodies sent to other agents
 
     @property
     def id(self) -> str:
@@ -202,6 +203,7 @@ class DpopAgent:
         if isinstance(message, DpopUtil):
             self.sent_util += 1
         carrier.send(message, owner)
+        self.sent_bytes += len(message.model_dump_json())
 
 
 def dpop_variables(dcop: Dcop, tree: PseudoTree, agent: str) -> dict[str, DpopVariable]:
@@ -240,6 +242,7 @@ class DpopOutcome:
     messages: int
     wall_s: float
     by_kind: dict[str, int]
+    sent_bytes: int
 
 
 async def run_dpop(dcop: Dcop, memory_limit_mb: float, network: Network) -> DpopOutcome:
@@ -255,7 +258,8 @@ async def run_dpop(dcop: Dcop, memory_limit_mb: float, network: Network) -> Dpop
     if unfinished:
         raise ProtocolError(f"DPOP ended with agents {unfinished[:5]} still without values")
     assignment = {name: value for agent in agents for name, value in agent.values().items()}
-    return DpopOutcome(tree, assignment, network.stats.sent, wall_s, dict(network.stats.by_kind))
+    return DpopOutcome(tree, assignment, network.stats.sent, wall_s, dict(network.stats.by_kind),
+                       sum(a.sent_bytes for a in agents))
 
 
 def dpop_report(dcop: Dcop, scenario: str, tree: PseudoTree, assignment: dict[str, int], *, messages: int,

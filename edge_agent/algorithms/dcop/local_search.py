@@ -101,6 +101,7 @@ class LocalSearchAgent:
         self.finished = False
         self.stop: StopReason | None = None
         self.dropped = 0
+        self.sent_bytes = 0  # JSON bytes of the message bodies this agent's neighbours received from it
         self._inbox: dict[int, dict[str, DcopCycle]] = {}
         self._outbox: dict[str, Any] = {}  # fields of the next message besides the values
 
@@ -114,7 +115,7 @@ class LocalSearchAgent:
     def start(self, carrier: Carrier) -> None:
         if not self.started:
             self.started = True
-            carrier.publish(self._message(0, None))
+            self._publish(carrier, self._message(0, None))
             self._advance(carrier)
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
@@ -154,7 +155,7 @@ class LocalSearchAgent:
             if phase < self.steps_per_cycle - 1:  # a step inside a cycle: no decision on the values yet
                 self._phase(phase, bucket)
                 self.step += 1
-                carrier.publish(self._message(self.quiet, None))
+                self._publish(carrier, self._message(self.quiet, None))
                 continue
             changed = self._decide(bucket)
             quiet_in = min([self.quiet, *(m.quiet for m in bucket.values())])
@@ -166,16 +167,20 @@ class LocalSearchAgent:
                 final = "converged"
             elif self.cycle >= self.settings.max_cycles:
                 final = "max_iterations"
-            carrier.publish(self._message(self.quiet, final))
+            self._publish(carrier, self._message(self.quiet, final))
             if final is not None:
                 self.finished, self.stop = True, final
                 self._inbox.clear()
 
     def _finish(self, carrier: Carrier, reason: StopReason) -> None:
         self.step += 1
-        carrier.publish(self._message(self.quiet, reason))
+        self._publish(carrier, self._message(self.quiet, reason))
         self.finished, self.stop = True, reason
         self._inbox.clear()
+
+    def _publish(self, carrier: Carrier, message: DcopCycle) -> None:
+        carrier.publish(message)
+        self.sent_bytes += len(message.model_dump_json()) * len(self.neighbours)  # bodies, as JSON, delivered
 
     def _message(self, quiet: int, final: StopReason | None) -> DcopCycle:
         extra, self._outbox = self._outbox, {}

@@ -72,10 +72,10 @@ class _Run(MemberRun[DcopJoin, Agent]):
         if isinstance(p, LocalSearchAgent):
             return DcopOutcome(run=self.join.run, finished=p.finished, stop=p.stop, step=p.cycle,
                                values=dict(p.values), changes=tuple(p.changes) if with_changes else (),
-                               received=received)
+                               received=received, sent_bytes=p.sent_bytes)
         return DcopOutcome(run=self.join.run, finished=p.finished, stop="converged" if p.finished else None,
                            values=p.values(), received=received + p.received, util_entries=p.util_entries,
-                           util_bytes=8 * p.util_entries)
+                           util_bytes=8 * p.util_entries, sent_bytes=p.sent_bytes)
 
 
 class DcopMember(GossipMember[DcopJoin, _Run]):

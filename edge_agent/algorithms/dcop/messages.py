@@ -223,6 +223,7 @@ class DcopOutcome(Message):
     received: int = 0
     util_entries: int = 0
     util_bytes: int = 0
+    sent_bytes: int = Field(0, ge=0, description="JSON bytes of the bodies its messages delivered")
 
 
 class DcopLeave(Message):

@@ -104,14 +104,16 @@ def dcop_launch_report(scenario: DcopScenario, result: DcopLaunchResult, seed: i
     dcop = scenario.problem()
     outcomes = result.outcomes
     messages = sum(o.received for o in outcomes.values())
+    sent_bytes = sum(o.sent_bytes for o in outcomes.values())
     if scenario.algorithm == "dpop":
         assignment = {name: value for o in outcomes.values() for name, value in o.values.items()}
         return dpop_report(dcop, scenario.name, pseudo_tree(dcop), assignment, messages=messages,
-                           wall_s=result.wall_s, extra={"messages_by_kind": {}})
+                           wall_s=result.wall_s, extra={"messages_by_kind": {}, "message_bytes": sent_bytes})
     stops = {o.stop for o in outcomes.values()}
     status: Status = "converged" if stops == {"converged"} else ("failed" if None in stops else "max_iterations")
     return local_search_report(
         dcop, scenario.name, scenario.algorithm, status,
         changes=[change for o in outcomes.values() for change in o.changes],
         cycles=max(o.step for o in outcomes.values()), messages=messages, wall_s=result.wall_s,
-        extra={"seed": seed, "stop": sorted({str(s) for s in stops}), "messages_by_kind": {}})
+        extra={"seed": seed, "stop": sorted({str(s) for s in stops}), "messages_by_kind": {},
+               "message_bytes": sent_bytes})

@@ -35,6 +35,7 @@ class LocalSearchOutcome:
     messages: int
     wall_s: float
     by_kind: dict[str, int]
+    sent_bytes: int
 
     @property
     def status(self) -> Status:
@@ -69,6 +70,7 @@ async def run_local_search(dcop: Dcop, settings: LocalSearchSettings, network: N
         messages=network.stats.sent,
         wall_s=wall_s,
         by_kind=dict(network.stats.by_kind),
+        sent_bytes=sum(a.sent_bytes for a in agents),
     )
 
 

@@ -171,10 +171,11 @@ class DcopScenario(StrictModel):
         if self.algorithm == "dpop":
             exact = await run_dpop(dcop, self.memory_limit_mb, network)
             return dpop_report(dcop, self.name, exact.tree, exact.assignment, messages=exact.messages,
-                               wall_s=exact.wall_s, extra={"messages_by_kind": exact.by_kind})
+                               wall_s=exact.wall_s, extra={"messages_by_kind": exact.by_kind,
+                                                           "message_bytes": exact.sent_bytes})
         settings = self.local_search_settings(self.seed(options))
         outcome = await run_local_search(dcop, settings, network)
         return local_search_report(dcop, self.name, self.algorithm, outcome.status, changes=outcome.changes,
                                    cycles=outcome.cycles, messages=outcome.messages, wall_s=outcome.wall_s, extra={
                                        "seed": settings.seed, "stop": sorted({str(s) for s in outcome.stops.values()}),
-                                       "messages_by_kind": outcome.by_kind})
+                                       "messages_by_kind": outcome.by_kind, "message_bytes": outcome.sent_bytes})
