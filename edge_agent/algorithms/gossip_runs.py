@@ -23,7 +23,17 @@ from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTim
 from edge_agent.ids import AgentId
 from edge_agent.messages import Envelope, Message
 
-__all__ = ["GossipMember", "HeldRun", "InNeighbours", "MemberRun", "RunId", "RunTable", "ask"]
+__all__ = [
+    "GossipMember",
+    "HeldRun",
+    "InNeighbours",
+    "MemberRun",
+    "RunId",
+    "RunTable",
+    "ask",
+    "collect",
+    "join_all",
+]
 
 log = structlog.get_logger("edge_agent.device")
 
@@ -111,6 +121,47 @@ class RunTable(Generic[R]):
         if unused:
             run.carrier.unsubscribe(unused)
         return run
+
+
+A = TypeVar("A", bound=Message)
+
+
+async def join_all(view: Carrier, run: str, joins: Mapping[str, Message], joined: type[Message], join_s: float
+                   ) -> None:
+    """Ask every participant to join ``run``; :class:`ConfigError` naming those that refused (their answer's
+    ``reason``), :class:`RunTimeout` naming the silent ones, :class:`ProtocolError` for an answer of another kind."""
+    answers = await ask(view, joins, join_s)
+    silent = [pid for pid, a in answers.items() if a is None]
+    for pid, a in answers.items():
+        if a is not None and not isinstance(a, joined):
+            raise ProtocolError(f"expected {joined.model_fields['kind'].default}, got {a.kind!r}", sender=pid)
+    refused = {pid: reason for pid, a in answers.items() if a is not None and (reason := getattr(a, "reason", None))}
+    if refused:
+        detail = "; ".join(f"{pid}: {reason}" for pid, reason in refused.items())
+        raise ConfigError(f"run {run!r}: {len(refused)} participant(s) cannot take part: {detail}")
+    if silent:
+        raise RunTimeout(f"run {run!r}: no answer to the join within {join_s:g} s from {', '.join(silent)}",
+                         participants=tuple(silent))
+
+
+async def collect(view: Carrier, run: str, requests: Mapping[str, Message], answer: type[A], answer_s: float
+                  ) -> dict[str, A]:
+    """Ask every participant for its outcome of ``run``: the answers of type ``answer`` without a ``reason``, or
+    :class:`RunTimeout` naming every participant whose outcome is missing and why."""
+    answers = await ask(view, requests, answer_s)
+    outcomes: dict[str, A] = {}
+    problems = []
+    for pid, a in answers.items():
+        if isinstance(a, answer) and getattr(a, "reason", None) is None:
+            outcomes[pid] = a
+        elif a is None:
+            problems.append(f"{pid} did not answer within {answer_s:g} s")
+        else:
+            problems.append(f"{pid}: {getattr(a, 'reason', None) or a.kind}")
+    if problems:
+        raise RunTimeout(f"run {run!r} ended but its outcome is incomplete: {'; '.join(problems)}",
+                         participants=tuple(pid for pid in requests if pid not in outcomes))
+    return outcomes
 
 
 async def ask(view: Carrier, requests: Mapping[str, Message], within_s: float) -> dict[str, Message | None]:

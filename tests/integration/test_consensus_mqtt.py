@@ -215,12 +215,14 @@ def test_the_cli_solves_the_consensus_dispatch_over_mqtt_with_one_process_per_ge
     path = ROOT / "scenarios/ieee14_dispatch_consensus.yaml"
     done = subprocess.run([sys.executable, "-m", "edge_agent", "solve", str(path), "--carrier", "mqtt", "--json"],
                           capture_output=True, text=True, timeout=100, check=False)
-    assert done.returncode == 0, done.stderr
+    # the seed's averaging dispatch settles 2.2 MW short of the demand: its own test holds, the balance does not
+    assert done.returncode == 5, done.stderr
     report = json.loads(done.stdout)
     inproc = subprocess.run([sys.executable, "-m", "edge_agent", "solve", str(path), "--json"],
-                            capture_output=True, text=True, timeout=60, check=True)
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert inproc.returncode == 5, inproc.stderr
     expected = json.loads(inproc.stdout)
-    assert report["status"] == expected["status"] == "converged"
+    assert report["status"] == expected["status"] == "infeasible_result"
     assert report["iterations"] == expected["iterations"]
     for pid, value in expected["power"].items():
         assert report["power"][pid] == pytest.approx(value, abs=1e-9)

@@ -40,9 +40,9 @@ from edge_agent.algorithms.cohda.job import CohdaChoice, CohdaCollect, CohdaJoin
 from edge_agent.algorithms.cohda.messages import CohdaCandidate, CohdaStart, CohdaTarget, CohdaUpdate
 from edge_agent.algorithms.cohda.observer import CohdaObserver
 from edge_agent.algorithms.cohda.performance import PERFORMANCES
-from edge_agent.algorithms.gossip_runs import ask
+from edge_agent.algorithms.gossip_runs import collect, join_all
 from edge_agent.carrier.base import Carrier, RunCarrier
-from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout, TransportError
+from edge_agent.errors import ConfigError, EdgeAgentError, RunTimeout, TransportError
 from edge_agent.messages import Envelope, Message
 
 __all__ = ["CohdaLaunchResult", "CohdaLauncher"]
@@ -120,14 +120,15 @@ class CohdaLauncher:
         try:
             if settle is not None:
                 await settle()
-            await _join_all(view, run, joins, join_s)
+            await join_all(view, run, joins, CohdaJoined, join_s)
             started = time.perf_counter()
             view.send(CohdaStart(target=first.target), start_at or ids[0])
             log.info("cohda.run_started", run=run, participants=len(ids))
             end = _End(view, run, ids, watch, first.target, quiet_s=quiet_s, resync_s=resync_s)
             candidate = await end.wait(run_s)
             wall_s = time.perf_counter() - started
-            choices = await _collect(view, run, ids, candidate, answer_s)
+            asks = dict.fromkeys(ids, CohdaCollect(run=run, candidate=candidate))
+            choices = await collect(view, run, asks, CohdaChoice, answer_s)
             return CohdaLaunchResult(run, candidate, choices, watch.updates, wall_s, quiet_s, end.resyncs)
         finally:
             view.unsubscribe(ids)
@@ -215,37 +216,3 @@ class _End:
         msg = (f"COHDA did not settle within {run_s:g} s: never heard from {silent or 'nobody'}; "
                f"missing from the best candidate: {missing_members or 'nobody'}")
         return RunTimeout(msg, participants=tuple(silent or missing_members))
-
-
-async def _join_all(view: Carrier, run: str, joins: Mapping[str, CohdaJoin], join_s: float) -> None:
-    answers = await ask(view, joins, join_s)
-    silent = [pid for pid, a in answers.items() if a is None]
-    refused = {pid: a.reason for pid, a in answers.items() if isinstance(a, CohdaJoined) and a.reason}
-    for pid, a in answers.items():
-        if a is not None and not isinstance(a, CohdaJoined):
-            raise ProtocolError(f"expected cohda.joined, got {a.kind!r}", sender=pid)
-    if refused:
-        detail = "; ".join(f"{pid}: {reason}" for pid, reason in refused.items())
-        raise ConfigError(f"run {run!r}: {len(refused)} participant(s) cannot take part: {detail}")
-    if silent:
-        raise RunTimeout(f"run {run!r}: no answer to the join within {join_s:g} s from {', '.join(silent)}",
-                         participants=tuple(silent))
-
-
-async def _collect(
-    view: Carrier, run: str, ids: list[str], candidate: CohdaCandidate, answer_s: float
-) -> dict[str, CohdaChoice]:
-    answers = await ask(view, dict.fromkeys(ids, CohdaCollect(run=run, candidate=candidate)), answer_s)
-    choices: dict[str, CohdaChoice] = {}
-    problems = []
-    for pid, a in answers.items():
-        if isinstance(a, CohdaChoice) and a.reason is None:
-            choices[pid] = a
-        elif a is None:
-            problems.append(f"{pid} did not answer within {answer_s:g} s")
-        else:
-            problems.append(f"{pid}: {getattr(a, 'reason', None) or a.kind}")
-    if problems:
-        raise RunTimeout(f"run {run!r} ended but its outcome is incomplete: {'; '.join(problems)}",
-                         participants=tuple(pid for pid in ids if pid not in choices))
-    return choices

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from edge_agent.algorithms.dcop.messages import DcopCollect, DcopJoin, DcopJoined, DcopLeave, DcopOutcome, DcopStart
-from edge_agent.algorithms.gossip_runs import ask
+from edge_agent.algorithms.gossip_runs import collect, join_all
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
 from edge_agent.messages import Envelope, Message
@@ -84,7 +84,7 @@ class DcopLauncher:
         watch = _Watch(set(ids))
         self._watches[run] = watch
         try:
-            await _join_all(view, run, joins, join_s)
+            await join_all(view, run, joins, DcopJoined, join_s)
             started = time.perf_counter()
             for pid in ids:
                 view.send(DcopStart(), pid)
@@ -99,7 +99,8 @@ class DcopLauncher:
             if watch.failed:
                 detail = "; ".join(f"{pid}: {reason}" for pid, reason in watch.failed.items())
                 raise ProtocolError(f"run {run!r} failed on {len(watch.failed)} agent(s): {detail}")
-            return DcopLaunchResult(run, await _collect(view, run, ids, answer_s), wall_s)
+            outcomes = await collect(view, run, dict.fromkeys(ids, DcopCollect(run=run)), DcopOutcome, answer_s)
+            return DcopLaunchResult(run, outcomes, wall_s)
         finally:
             del self._watches[run]
             try:
@@ -107,35 +108,3 @@ class DcopLauncher:
                     view.send(DcopLeave(run=run), pid)
             except EdgeAgentError as error:
                 log.warning("dcop.leave_failed", run=run, error=str(error))
-
-
-async def _join_all(view: Carrier, run: str, joins: Mapping[str, DcopJoin], join_s: float) -> None:
-    answers = await ask(view, joins, join_s)
-    silent = [pid for pid, a in answers.items() if a is None]
-    for pid, a in answers.items():
-        if a is not None and not isinstance(a, DcopJoined):
-            raise ProtocolError(f"expected dcop.joined, got {a.kind!r}", sender=pid)
-    refused = {pid: a.reason for pid, a in answers.items() if isinstance(a, DcopJoined) and a.reason}
-    if refused:
-        detail = "; ".join(f"{pid}: {reason}" for pid, reason in refused.items())
-        raise ConfigError(f"run {run!r}: {len(refused)} agent(s) cannot take part: {detail}")
-    if silent:
-        raise RunTimeout(f"run {run!r}: no answer to the join within {join_s:g} s from {', '.join(silent)}",
-                         participants=tuple(silent))
-
-
-async def _collect(view: Carrier, run: str, ids: list[str], answer_s: float) -> dict[str, DcopOutcome]:
-    answers = await ask(view, dict.fromkeys(ids, DcopCollect(run=run)), answer_s)
-    outcomes: dict[str, DcopOutcome] = {}
-    problems = []
-    for pid, a in answers.items():
-        if isinstance(a, DcopOutcome) and a.reason is None:
-            outcomes[pid] = a
-        elif a is None:
-            problems.append(f"{pid} did not answer within {answer_s:g} s")
-        else:
-            problems.append(f"{pid}: {getattr(a, 'reason', None) or a.kind}")
-    if problems:
-        raise RunTimeout(f"run {run!r} ended but its outcome is incomplete: {'; '.join(problems)}",
-                         participants=tuple(pid for pid in ids if pid not in outcomes))
-    return outcomes
