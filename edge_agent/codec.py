@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, create_model
 
 from edge_agent.config import validation_problems
 from edge_agent.errors import ConfigError, ProtocolError
-from edge_agent.messages import SCHEMA_VERSION, Envelope, Message
+from edge_agent.messages import SCHEMA_VERSION, WIRE_IDS, Envelope, Message
 
 __all__ = ["Codec"]
 
@@ -32,7 +32,7 @@ class Codec:
             raise ConfigError(f"a codec needs message kinds with distinct names; repeated: {repeated}")
         self.kinds: frozenset[str] = frozenset(names)
         body: Any = classes[0] if len(classes) == 1 else Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007
-        self._wire = create_model("WireEnvelope", __base__=Envelope, body=(body, ...))
+        self._wire = create_model("WireEnvelope", __base__=Envelope, body=(body, ...), **WIRE_IDS)
 
     @staticmethod
     def encode(envelope: Envelope) -> bytes:

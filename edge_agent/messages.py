@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 
 from edge_agent.ids import ID_PATTERN, AgentId
 
-__all__ = ["SCHEMA_VERSION", "Envelope", "FloatMatrix", "FloatVector", "Message", "Refusal", "as_array"]
+__all__ = ["SCHEMA_VERSION", "WIRE_IDS", "Envelope", "FloatMatrix", "FloatVector", "Message", "Refusal", "as_array"]
 
 SCHEMA_VERSION: Final = 1
 
@@ -95,6 +95,14 @@ class Message(BaseModel):
     kind: str
 
 
+# How the codec reads an envelope's ids off the wire (the one id rule; in process the carriers build envelopes
+# from the ids of the participants they host, which were checked when they were added).
+WIRE_IDS: dict[str, Any] = {
+    "sender": (AgentId, ...),
+    "receiver": (Annotated[str, Field(pattern=f"^(\\*|{ID_PATTERN.pattern})$")], ...),
+}
+
+
 class Refusal(Message):
     """Receiver -> sender, in reply: the message could not be handled; the receiver keeps serving."""
 
@@ -114,8 +122,8 @@ class Envelope(BaseModel):
 
     v: int = SCHEMA_VERSION
     id: str = Field(min_length=1, max_length=128)
-    sender: AgentId
-    receiver: Annotated[str, Field(pattern=f"^(\\*|{ID_PATTERN.pattern})$", description="an agent id, or * (gossip)")]
+    sender: str  # an AgentId: checked where an envelope is read (WIRE_IDS), built from hosted participants' ids
+    receiver: str  # an AgentId, or GOSSIP ("*")
     seq: int
     run: str | None = None
     in_reply_to: str | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import secrets
+import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
@@ -26,7 +26,6 @@ import structlog
 from edge_agent.carrier.outages import NEVER_DOWN, Outages
 from edge_agent.clock import Clock
 from edge_agent.errors import RunTimeout, TransportError
-from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope, Message
 
 __all__ = ["GOSSIP", "Carrier", "Host", "MessageCounts", "Network", "Participant", "RunCarrier"]
@@ -104,6 +103,20 @@ class _Pending:
     future: asyncio.Future[Message]
 
 
+class _RandomIds:
+    """Unpredictable 64-bit envelope ids from the OS's random source, read 64 at a time (one system call)."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def take(self) -> str:
+        if self._at >= len(self._pool):
+            self._pool, self._at = os.urandom(512), 0
+        self._at += 8
+        return self._pool[self._at - 8:self._at].hex()
+
+
 class Carrier(ABC):
     """One participant's view of the network.
 
@@ -117,6 +130,7 @@ class Carrier(ABC):
         self.clock = clock
         self.run_id = run_id
         self._seq = itertools.count()
+        self._ids = _RandomIds()
         self._pending: dict[str, _Pending] = {}  # request id -> the request and its answer
 
     @property
@@ -195,14 +209,12 @@ class Carrier(ABC):
                 if not p.future.done() and receiver in (None, p.asked)]
 
     def _envelope(self, body: Message, receiver: str, in_reply_to: str | None = None) -> Envelope:
-        if receiver != GOSSIP:
-            validate_id(receiver, "receiver id")
         seq = next(self._seq)
         # Validated construction runs in pydantic-core and costs about half of ``model_construct``'s
         # Python loop; the body, already validated when it was built, is kept as it is (not copied).
         # Ids are random: a reply is accepted only from the one asked, for an id it could not have guessed.
         return Envelope(
-            id=secrets.token_hex(8),
+            id=self._ids.take(),
             sender=self.id,
             receiver=receiver,
             seq=seq,

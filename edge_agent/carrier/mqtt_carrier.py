@@ -306,7 +306,8 @@ class MqttConnection:
         correlation: bytes | None = None
         if receiver == GOSSIP:
             topic = self.topics.gossip(sender)
-        else:  # the receiver is a valid id: the envelope checked it
+        else:
+            validate_id(receiver, "receiver id")
             topic = self.topics.direct(sender, receiver)
             if expects_reply:
                 response_topic, correlation = self.topics.direct(receiver, sender), envelope.id.encode()
