@@ -98,6 +98,7 @@ class Message(BaseModel):
 # How the codec reads an envelope's ids off the wire (the one id rule; in process the carriers build envelopes
 # from the ids of the participants they host, which were checked when they were added).
 WIRE_IDS: dict[str, Any] = {
+    "id": (Annotated[str, Field(min_length=1, max_length=128)], ...),
     "sender": (AgentId, ...),
     "receiver": (Annotated[str, Field(pattern=f"^(\\*|{ID_PATTERN.pattern})$")], ...),
 }
@@ -121,7 +122,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     v: int = SCHEMA_VERSION
-    id: str = Field(min_length=1, max_length=128)
+    id: str
     sender: str  # an AgentId: checked where an envelope is read (WIRE_IDS), built from hosted participants' ids
     receiver: str  # an AgentId, or GOSSIP ("*")
     seq: int

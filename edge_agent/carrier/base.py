@@ -107,14 +107,15 @@ class _RandomIds:
     """Unpredictable 64-bit envelope ids from the OS's random source, read 64 at a time (one system call)."""
 
     def __init__(self) -> None:
-        self._pool = b""
+        self._pool = ""
         self._at = 0
 
     def take(self) -> str:
-        if self._at >= len(self._pool):
-            self._pool, self._at = os.urandom(512), 0
-        self._at += 8
-        return self._pool[self._at - 8:self._at].hex()
+        at = self._at
+        if at >= len(self._pool):
+            self._pool, at = os.urandom(512).hex(), 0
+        self._at = at + 16
+        return self._pool[at:at + 16]
 
 
 class Carrier(ABC):
@@ -165,10 +166,15 @@ class Carrier(ABC):
         envelope = self._envelope(body, receiver)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending[envelope.id] = _Pending(receiver, envelope, future)
-        clock, outages, started = self.clock, self.outages, self.clock.now()
+        clock, outages = self.clock, self.outages
+        started = 0.0 if outages is NEVER_DOWN else clock.now()  # in process: nothing to subtract, no clock read
 
         def expire() -> None:
             if future.done():
+                return
+            if outages is NEVER_DOWN:
+                future.set_exception(RunTimeout(f"{receiver!r} did not answer {body.kind!r} within {timeout:g} s",
+                                                participants=(receiver,)))
                 return
             now = clock.now()
             down, down_now = outages.downtime(started, now), outages.down_for(now)
