@@ -99,7 +99,7 @@ class _Pending:
     the same id, so the replier recognises it), the future its answer resolves."""
 
     asked: str
-    envelope: Envelope
+    envelope: Envelope | None  # kept only where the transport can lose it (not in process)
     future: asyncio.Future[Message]
 
 
@@ -165,14 +165,15 @@ class Carrier(ABC):
         """
         envelope = self._envelope(body, receiver)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[envelope.id] = _Pending(receiver, envelope, future)
         clock, outages = self.clock, self.outages
-        started = 0.0 if outages is NEVER_DOWN else clock.now()  # in process: nothing to subtract, no clock read
+        lossless = outages is NEVER_DOWN  # in process: nothing to send again, no downtime to subtract
+        self._pending[envelope.id] = _Pending(receiver, None if lossless else envelope, future)
+        started = 0.0 if lossless else clock.now()
 
         def expire() -> None:
             if future.done():
                 return
-            if outages is NEVER_DOWN:
+            if lossless:
                 future.set_exception(RunTimeout(f"{receiver!r} did not answer {body.kind!r} within {timeout:g} s",
                                                 participants=(receiver,)))
                 return
@@ -212,7 +213,7 @@ class Carrier(ABC):
         """The requests still waiting for their answer (to ``receiver``, or to anybody), oldest first: what a
         transport sends again, unchanged, when it cannot tell whether they or their answers were lost."""
         return [p.envelope for p in self._pending.values()
-                if not p.future.done() and receiver in (None, p.asked)]
+                if p.envelope is not None and not p.future.done() and receiver in (None, p.asked)]
 
     def _envelope(self, body: Message, receiver: str, in_reply_to: str | None = None) -> Envelope:
         seq = next(self._seq)
