@@ -171,7 +171,8 @@ async def test_time_the_connection_was_down_does_not_count_against_a_request(pre
         broker.kill()
         await wait_until(lambda: not a._link.connected, what="the requester noticed the crash")
         waiting = me.request(request(7), "echo", timeout=3.0)
-        await asyncio.sleep(1.8)  # down for 1.8 s of the 3 s, and more while the broker restarts
+        # down for 1.8 s of the 3 s (and more while the broker restarts)
+        await wait_until(lambda: a.outages.down_for(a.clock.now()) >= 1.8, what="1.8 s of outage")
         await asyncio.to_thread(broker.restart)
         answer = await asyncio.wait_for(waiting, timeout=20)
     assert answer.round == 7  # type: ignore[attr-defined]

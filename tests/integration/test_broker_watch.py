@@ -13,7 +13,7 @@ from paho.mqtt.properties import Properties
 from edge_agent.broker_watch import DropCounter, watch_dropped
 from edge_agent.runtime import PrivateBroker
 
-from .helpers import FAST
+from .helpers import FAST, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -49,14 +49,12 @@ async def test_drops_for_a_full_queue_are_reported() -> None:
     async with PrivateBroker(max_queued_messages=5, extra_config=["sys_interval 1"]) as broker:
         reported: list[int] = []
         stop = asyncio.Event()
+        seen = DropCounter()
         watcher = asyncio.create_task(watch_dropped(broker.url, stop, on_drop=lambda new, _: reported.append(new),
-                                                    options=FAST))
-        await asyncio.sleep(1.5)  # the first total (0) is the baseline
+                                                    options=FAST, counter=seen))
+        await wait_until(lambda: seen.total is not None, within_s=10, what="the baseline total")
         await asyncio.to_thread(_leave_a_full_queue, broker, 50)
-        for _ in range(50):
-            if reported:
-                break
-            await asyncio.sleep(0.1)
+        await wait_until(lambda: bool(reported), within_s=10, what="a reported drop")
         stop.set()
         counter = await watcher
     assert sum(reported) == counter.dropped >= 40

@@ -27,7 +27,7 @@ from edge_agent.runtime.inproc import solve
 from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.testing.central import solve_selection
 
-from .helpers import FAST
+from .helpers import FAST, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -127,6 +127,7 @@ async def test_cohda_over_mqtt_resumes_after_a_broker_restart_mid_run(
     expected = (await solve(scenario, RunOptions(run_id="inproc"))).to_json()
     prefix = f"t{time.monotonic_ns() % 10**12}"
     crashed = asyncio.Event()
+    views: list[Any] = []  # the launcher's carrier, which knows how long its connection has been down
     asked: list[list[str]] = []
     handle, ask = CohdaLauncher.handle, cohda_launcher._End._ask
 
@@ -137,6 +138,7 @@ async def test_cohda_over_mqtt_resumes_after_a_broker_restart_mid_run(
             heard = sum(watch.updates for watch in self._runs.values())
             if isinstance(message, CohdaUpdate) and heard >= 10 and not crashed.is_set():
                 own_broker.kill()
+                views.append(carrier)
                 crashed.set()
 
         def record(self: Any, participants: list[str]) -> None:
@@ -149,7 +151,8 @@ async def test_cohda_over_mqtt_resumes_after_a_broker_restart_mid_run(
         run = asyncio.create_task(launch(CohdaPlan(scenario, quiet_s=1.0, run_s=60.0), own_broker.url, prefix,
                                          processes=group, mqtt=FAST))
         await asyncio.wait_for(crashed.wait(), timeout=60)
-        await asyncio.sleep(1.5)  # longer than quiet_s: the old launcher took this silence for the end
+        view = views[0]  # longer than quiet_s: the old launcher took this silence for the end
+        await wait_until(lambda: view.outages.down_for(view.clock.now()) >= 1.5, within_s=60, what="the outage")
         await asyncio.to_thread(own_broker.restart)
         report = (await asyncio.wait_for(run, timeout=90)).to_json()
         group.check()  # every agent process survived the outage
