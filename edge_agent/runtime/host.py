@@ -149,7 +149,8 @@ async def wait_for_agents(
     connection: MqttConnection, names: Sequence[str], processes: ProcessGroup | None = None
 ) -> None:
     """Wait until every named agent is present, failing early (with its output) if a child of ours exits."""
-    startup_s = max(30.0, STARTUP_S_PER_PROCESS_AND_CORE * len(names) / (os.cpu_count() or 1))
+    # generous: a child that exits is reported at once (``processes.check``), so only a hung one waits this long
+    startup_s = max(120.0, STARTUP_S_PER_PROCESS_AND_CORE * len(names) / (os.cpu_count() or 1))
     deadline = time.monotonic() + startup_s
     while True:
         if processes is not None:

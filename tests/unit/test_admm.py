@@ -226,3 +226,17 @@ async def test_the_coordinator_counts_the_messages_the_network_carried() -> None
             net.add(actor)
         result = await coordinator.run(net.add(coordinator))
     assert result.messages == net.stats.sent == 2 * 4 * result.iterations
+
+
+async def test_min_iters_runs_a_fixed_number_of_rounds_and_still_reports_the_stopping_test() -> None:
+    """Closed-form local steps reach an exact fixed point, so no tolerance, however small, keeps a run going:
+    benchmarks and tests that need a fixed number of rounds set ``min_iters = max_iters``."""
+    actors, target = random_flex_fleet(np.random.default_rng(11), 4)
+    free = await run_admm(actors, SharingVariant(target), 3)
+    assert free.status == "converged"
+    fixed = await run_admm(random_flex_fleet(np.random.default_rng(11), 4)[0], SharingVariant(target), 3,
+                           AdmmSettings(max_iters=free.iterations + 25, min_iters=free.iterations + 25))
+    assert fixed.iterations == free.iterations + 25
+    assert fixed.status == "converged"  # the test held at the last round as well
+    with pytest.raises(ValidationError, match="min_iters <= max_iters"):
+        AdmmSettings(max_iters=10, min_iters=11)

@@ -288,7 +288,7 @@ async def test_a_report_keeps_a_bounded_history_whatever_the_run_length() -> Non
                   for i in range(2)]
     job = AdmmJobSpec(algorithm="admm-sharing", target=[60.0], priorities=[100.0],
                       participants=[g.id for g in generators],
-                      settings=AdmmSettings(max_iters=3000, abs_tol=1e-300, rel_tol=1e-300))
+                      settings=AdmmSettings(max_iters=3000, min_iters=3000))
     async with InProcNetwork() as network:
         for generator in generators:
             network.add(DeviceAgent(generator))

@@ -1,19 +1,21 @@
-"""The local problem model and its OSQP solver."""
+"""The local problem model and its OSQP solver (the closed forms: test_exact.py)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import pytest
 
 from edge_agent.errors import ConfigError, SolverError
-from edge_agent.solvers import qp
+from edge_agent.solvers import osqp_step as qp
 from edge_agent.solvers.qp import ConvexQP, ProximalSolver
 
 
 def test_proximal_step_on_a_box_is_a_clipped_shift() -> None:
     rng = np.random.default_rng(0)
     lb, ub, c = -rng.uniform(0, 2, 5), rng.uniform(0, 2, 5), rng.normal(size=5)
-    solver = ProximalSolver(ConvexQP(owner="box", lb=lb, ub=ub, c=c), rho=1.0)
+    solver = ProximalSolver(ConvexQP(owner="box", lb=lb, ub=ub, c=c), rho=1.0, method="osqp")
     for rho in (1.0, 0.3, 4.0):  # changing rho updates P in place
         for _ in range(5):
             reference = rng.normal(0, 2, 5)
@@ -25,7 +27,7 @@ def test_quadratic_cost_shifts_the_minimiser() -> None:
     # min b x^2 + a x + rho/2 (x - r)^2  ->  x = (rho r - a) / (2 b + rho), clipped
     problem = ConvexQP(owner="gen", lb=np.array([0.0]), ub=np.array([80.0]), c=np.array([2.0]),
                        Q=np.array([[0.08]]))
-    x = ProximalSolver(problem, rho=0.5).solve(np.array([60.0]), 0.5)
+    x = ProximalSolver(problem, rho=0.5, method="osqp").solve(np.array([60.0]), 0.5)
     assert x[0] == pytest.approx((0.5 * 60 - 2.0) / (0.08 + 0.5), abs=1e-6)
     assert problem.cost(x) == pytest.approx(2.0 * x[0] + 0.04 * x[0] ** 2)
 
@@ -48,11 +50,12 @@ def test_bad_problems_name_the_participant_and_the_defect(kwargs: dict[str, obje
         ConvexQP(owner="dev-7", **arrays)  # type: ignore[arg-type]
 
 
-def test_infeasible_coupling_rows_become_a_solver_error() -> None:
+@pytest.mark.parametrize(("method", "says"), [("osqp", "OSQP status"), ("auto", "primal infeasible")])
+def test_infeasible_coupling_rows_become_a_solver_error(method: Literal["auto", "osqp"], says: str) -> None:
     problem = ConvexQP(owner="dev-9", lb=np.zeros(2), ub=np.ones(2), A=np.ones((1, 2)),
                        lo=np.array([3.0]), hi=np.array([4.0]))
-    with pytest.raises(SolverError, match="participant 'dev-9': local QP not solved: OSQP status") as info:
-        ProximalSolver(problem, rho=1.0).solve(np.zeros(2), 1.0)
+    with pytest.raises(SolverError, match=f"participant 'dev-9': local QP not solved: {says}") as info:
+        ProximalSolver(problem, rho=1.0, method=method).solve(np.zeros(2), 1.0)
     assert info.value.participant == "dev-9"
 
 
@@ -71,10 +74,10 @@ def _fallback_problems() -> list[ConvexQP]:
 def test_the_public_osqp_api_gives_the_solutions_of_the_compiled_solver(
     problem: ConvexQP, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fast = ProximalSolver(problem, rho=1.0)
+    fast = qp.OsqpStep(problem, rho=1.0)
     assert fast._compiled is not None
     monkeypatch.setattr(qp, "_compiled_solver", lambda wrapper: None)
-    public = ProximalSolver(problem, rho=1.0)
+    public = qp.OsqpStep(problem, rho=1.0)
     assert public._compiled is None
     rng = np.random.default_rng(3)
     for rho in (1.0, 1.0, 0.4, 2.5):  # a rho change updates P on both paths
@@ -87,13 +90,13 @@ def test_the_fallback_reports_an_unsolved_problem_as_well(monkeypatch: pytest.Mo
     problem = ConvexQP(owner="dev-9", lb=np.zeros(2), ub=np.ones(2), A=np.ones((1, 2)),
                        lo=np.array([3.0]), hi=np.array([4.0]))
     with pytest.raises(SolverError, match="participant 'dev-9': local QP not solved: OSQP status"):
-        ProximalSolver(problem, rho=1.0).solve(np.zeros(2), 1.0)
+        ProximalSolver(problem, rho=1.0, method="osqp").solve(np.zeros(2), 1.0)
 
 
 def test_the_compiled_solver_is_found_or_refused_by_its_members() -> None:
     """Fails when an osqp upgrade renames the private ``_solver`` or its members: the solver still works
     (through the public API), but slower; re-measure bench/admm.py before widening the osqp pin."""
-    solver = ProximalSolver(ConvexQP(owner="box", lb=np.zeros(2), ub=np.ones(2)), rho=1.0)
+    solver = qp.OsqpStep(ConvexQP(owner="box", lb=np.zeros(2), ub=np.ones(2)), rho=1.0)
     assert qp._compiled_solver(solver._osqp) is solver._osqp._solver
 
     class Wrapper:

@@ -99,6 +99,7 @@ def test_a_non_participant_cannot_shift_a_task_without_its_owners_consent() -> N
         (a_consents("mallory", 15.0, key=new_key()), "a consent under another key (forged)"),
         ("0" * 64, "a made-up token"),
     ],
+    ids=["another initiator", "another start", "replayed", "forged", "made up"],  # tokens are random: not ids
 )
 def test_a_shift_needs_the_consent_to_exactly_this_patch(token: str, why: str) -> None:
     node = node_with_a()

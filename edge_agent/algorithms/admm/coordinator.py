@@ -48,6 +48,9 @@ class AdmmSettings(StrictModel):
 
     rho: float = Field(1.0, gt=0, description="ADMM penalty")
     max_iters: int = Field(1000, ge=1)
+    min_iters: int = Field(
+        1, ge=1, description="rounds before the stopping test may end the run (= max_iters: a fixed number of rounds)"
+    )
     abs_tol: float = Field(1e-6, gt=0)
     rel_tol: float = Field(1e-6, gt=0)
     round_timeout_s: float = Field(30.0, gt=0, description="deadline for every participant's answer, per round")
@@ -77,9 +80,12 @@ class AdmmSettings(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _rho_within_its_bounds(self) -> AdmmSettings:
+    def _consistent(self) -> AdmmSettings:
         if not self.rho_min <= self.rho <= self.rho_max:
             msg = f"ADMM settings need rho_min <= rho <= rho_max, got {self.rho_min}, {self.rho}, {self.rho_max}"
+            raise ValueError(msg)
+        if self.min_iters > self.max_iters:
+            msg = f"ADMM settings need min_iters <= max_iters, got {self.min_iters} > {self.max_iters}"
             raise ValueError(msg)
         return self
 
@@ -232,7 +238,7 @@ class AdmmCoordinator:
                 bound.info("admm.progress", round=k, of=cfg.max_iters, r_primal=record.r_primal,
                            r_dual=record.r_dual, rho=rho)
             verdict = _verdict(record, cfg)
-            if verdict is not None:
+            if verdict is not None and (verdict == "diverged" or k + 1 >= cfg.min_iters):
                 status = verdict
                 break
             if cfg.acceleration == "anderson":
