@@ -111,4 +111,5 @@ def test_dynamic_raises_follow_the_two_variants() -> None:
     assert raised.nodes["c"].costs == {2: 0.0, 1: 1.0, 0: 3.0}
     assert raised.nodes["r"] is tree.nodes["r"]
     summary = round_summary([{"r": 0.0, "c": 2.0}, {"r": 0.0, "c": 0.0}])
-    assert summary == {"max_average_cost": 1.0, "mean_variance": 0.5, "mean_max_cost": 1.0}
+    assert summary == {"max_average_cost": 1.0, "mean_variance": 0.5, "variance_of_averages": 0.25,
+                       "mean_max_cost": 1.0}

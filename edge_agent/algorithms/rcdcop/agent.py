@@ -46,6 +46,7 @@ class RcAgent:
         self.flow: int | None = None  # on the link from the parent (0 at the root)
         self.choice: Choice | None = None
         self.entries = 0  # finite pairs combined, UTIL and VALUE phases
+        self.distinct = 0  # distinct finite costs in the UTIL table sent (the size of the "cost space")
         self.sent_bytes = 0
         self.largest_bytes = 0
 
@@ -106,6 +107,7 @@ class RcAgent:
                 self._decide(carrier, 0)
             return
         costs = tuple(None if c == INF else float(c) for c in table.costs)
+        self.distinct = len({c for c in costs if c is not None})
         self._send(carrier, RcUtil(child=self.id, parent=self.node.parent, capacity=cap, costs=costs),
                    self.node.parent)
 

@@ -42,9 +42,11 @@ def next_tree(tree: RcTree, costs: Mapping[str, float], variant: Variant, step: 
 
 
 def round_summary(history: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """Over rounds of per-agent costs: the largest per-agent average cost, and the mean per-round variance."""
+    """Over rounds of per-agent costs: the largest per-agent average cost, the mean per-round variance, the
+    variance of the per-agent averages and the mean per-round largest cost."""
     names = list(history[0])
     matrix = np.array([[round_costs[n] for n in names] for round_costs in history], dtype=np.float64)
     return {"max_average_cost": float(matrix.mean(axis=0).max()),
             "mean_variance": float(matrix.var(axis=1).mean()),
+            "variance_of_averages": float(matrix.mean(axis=0).var()),
             "mean_max_cost": float(matrix.max(axis=1).mean())}

@@ -8,9 +8,12 @@ The seed gives no cost functions, so :func:`feeder` draws them as follows (``doc
 * roles: ``providers`` nodes drawn uniformly without replacement are providers, the others consumers.
 * consumer: demand ``d`` (``demand``, default 2); amounts ``d, d-1, .., 0`` (greedy tries full service first);
   cost ``f(r) = d - r``, the units left unserved.
-* provider: total supply ``floor(supply_ratio * total demand)`` (default ratio 0.6: supply below demand) split at
-  random (each provider at least 1); amounts ``-s, .., 0`` with cost 0.
-* link capacities uniform integers in ``capacity`` (default 2..4).
+* provider: total supply ``floor(supply_ratio * total demand)`` split at random (each provider at least 1);
+  amounts ``-s, .., 0`` with cost 0. Default ratio 0.4: fewer units than consumers, so in every single problem
+  some consumer gets nothing (the seed's single-problem maximum cost is 2) and the dynamic rounds have a
+  shortage to pass around.
+* link capacities uniform integers in ``capacity`` (default 4..8: a link can feed a few consumers, so capacity
+  alone rarely decides who is short; with 2..4 it often does, see ``docs/rcdcop.md``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def parents(shape: Shape, n: int, rng: np.random.Generator) -> list[int | None]:
 
 
 def feeder(shape: Shape, providers: int, consumers: int, rng: np.random.Generator, *, demand: int = 2,
-           supply_ratio: float = 0.6, capacity: tuple[int, int] = (2, 4), name: str = "feeder") -> RcTree:
+           supply_ratio: float = 0.4, capacity: tuple[int, int] = (4, 8), name: str = "feeder") -> RcTree:
     n = providers + consumers
     if providers < 1 or consumers < 0 or demand < 1 or supply_ratio <= 0 or capacity[0] > capacity[1]:
         raise ConfigError("a feeder needs providers >= 1, consumers >= 0, demand >= 1, supply_ratio > 0 and "

@@ -31,6 +31,7 @@ class RcOutcome:
     wall_s: float
     entries: int
     steps: int
+    distinct: int
     sent_bytes: int
     largest_bytes: int
     truncated: int  # nodes whose center choice compared only the first candidate_limit candidates
@@ -50,7 +51,8 @@ def outcome_of(agents: Sequence[RcAgent], messages: int, wall_s: float) -> RcOut
     return RcOutcome(
         infeasible=root.infeasible, amounts=amounts,
         optimum=None if root.choice is None else root.choice.cost, messages=messages, wall_s=wall_s,
-        entries=sum(a.entries for a in agents), steps=sum(a.choice.steps for a in agents if a.choice),
+        entries=sum(a.entries for a in agents), distinct=sum(a.distinct for a in agents),
+        steps=sum(a.choice.steps for a in agents if a.choice),
         sent_bytes=sum(a.sent_bytes for a in agents), largest_bytes=max(a.largest_bytes for a in agents),
         truncated=sum(1 for a in agents if a.choice and a.choice.truncated))
 
@@ -76,7 +78,8 @@ def cost_summary(costs: Mapping[str, float]) -> dict[str, float]:
 def rc_report(tree: RcTree, settings: RcSettings, outcome: RcOutcome, *, extra: Mapping[str, object] | None = None,
               ) -> RunReport:
     common = {"aggregation": settings.aggregation, "tie_break": settings.tie_break, "nodes": len(tree.nodes),
-              "effort": {"entries": outcome.entries, "steps": outcome.steps, "message_bytes": outcome.sent_bytes,
+              "effort": {"entries": outcome.entries, "steps": outcome.steps,
+                         "distinct_util_costs": outcome.distinct, "message_bytes": outcome.sent_bytes,
                          "largest_message_bytes": outcome.largest_bytes, "center_truncated": outcome.truncated},
               **(extra or {})}
     algorithm = "rcdcop"

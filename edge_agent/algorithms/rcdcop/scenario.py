@@ -53,8 +53,8 @@ class FeederSpec(StrictModel):
     consumers: int = Field(10, ge=0, le=100_000)
     seed: int = Field(0, ge=0)
     demand: int = Field(2, ge=1, le=1000)
-    supply_ratio: float = Field(0.6, gt=0, le=10)
-    capacity: tuple[int, int] = (2, 4)
+    supply_ratio: float = Field(0.4, gt=0, le=10)
+    capacity: tuple[int, int] = (4, 8)
 
     def build(self, name: str) -> RcTree:
         if not 0 <= self.capacity[0] <= self.capacity[1] <= 100_000:
