@@ -47,6 +47,7 @@ class RcAgent:
         self.choice: Choice | None = None
         self.entries = 0  # finite pairs combined, UTIL and VALUE phases
         self.distinct = 0  # distinct finite costs in the UTIL table sent (the size of the "cost space")
+        self.sent = 0
         self.sent_bytes = 0
         self.largest_bytes = 0
 
@@ -154,6 +155,7 @@ class RcAgent:
 
     def _send(self, carrier: Carrier, message: RcUtil | RcValue, receiver: str) -> None:
         size = len(message.model_dump_json())
+        self.sent += 1
         self.sent_bytes += size
         self.largest_bytes = max(self.largest_bytes, size)
         carrier.send(message, receiver)
