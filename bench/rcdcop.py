@@ -3,7 +3,7 @@
     .venv/bin/python bench/rcdcop.py            # 3 seeds per size; writes bench/results/rcdcop.{md,json}
     .venv/bin/python bench/rcdcop.py --quick    # one seed, 12/24/200 nodes; prints, writes nothing
 
-Instances: ``generators.feeder`` with ``n // 6`` providers and the rest consumers (demand 2, supply 60 % of the
+Instances: ``generators.feeder`` with ``n // 6`` providers and the rest consumers (demand 2, supply 40 % of the
 demand, link capacities 2..4) on a binary tree and on a random recursive tree (node k's parent uniform among
 0..k-1, so some nodes have many children), and on a binary tree with wide links (capacities 50..100, demand 20:
 tables of up to 201 entries). Every run: aggregation ``sum`` and ``max``, tie-break ``center``,
@@ -56,7 +56,8 @@ async def one(shape: str, n: int, seed: int, how: str) -> dict[str, Any]:
     row = {"shape": shape, "n": n, "seed": seed, "aggregation": how, "status": report["status"],
            "objective": report["objective"], "wall_s": report["wall_s"], "messages": report["messages"],
            "largest_message_bytes": report["effort"]["largest_message_bytes"],
-           "message_bytes": report["effort"]["message_bytes"], "entries": report["effort"]["entries"]}
+           "message_bytes": report["effort"]["message_bytes"], "entries": report["effort"]["entries"],
+           "steps": report["effort"]["steps"]}
     if n <= ORACLE_UP_TO:
         optimum = mip_optimum(case.problem(), how)  # type: ignore[arg-type]
         row["mip"] = optimum.cost
@@ -66,8 +67,8 @@ async def one(shape: str, n: int, seed: int, how: str) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| shape | n | aggregation | runs | status | wall s (median) | messages | largest message B | "
-             "all bytes (median) | entries (median) | = MIP |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "all bytes (median) | entries (median) | steps (median) | = MIP |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     keys = sorted({(r["shape"], r["n"], r["aggregation"]) for r in rows}, key=lambda k: (k[0], k[1], k[2]))
     for shape, n, how in keys:
         group = [r for r in rows if (r["shape"], r["n"], r["aggregation"]) == (shape, n, how)]
@@ -78,7 +79,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{statistics.median(r['wall_s'] for r in group):.3f} | {group[0]['messages']} | "
             f"{max(r['largest_message_bytes'] for r in group)} | "
             f"{statistics.median(r['message_bytes'] for r in group):.0f} | "
-            f"{statistics.median(r['entries'] for r in group):.0f} | {mip} |")
+            f"{statistics.median(r['entries'] for r in group):.0f} | "
+            f"{statistics.median(r['steps'] for r in group):.0f} | {mip} |")
     return "\n".join(lines)
 
 

@@ -13,9 +13,12 @@ in 4..8 (``--supply-ratio`` and ``--capacity`` change both); seeds 0..S-1.
 Table 1 (single problem): for each aggregation (sum, max) and tie-break (greedy, center), the search effort and
 the population variance of the agents' costs (all nodes). Effort is what this DP does: ``entries`` (pairs of
 finite table entries combined, UTIL and VALUE phases), ``steps`` (partial choices tried while picking values),
-message bytes. Table 2 (dynamic, max + center): ``R`` rounds on the same tree; after each, the agents with the
-round's largest cost raise their functions (``ge_max``: values >= their current cost, ``gt_min``: values above
-their function's minimum; +1). Reported: the largest per-node average cost over the rounds and the mean per-round
+``distinct`` (distinct finite costs in the UTIL tables sent: the size of the cost space the seed credits for max's
+shorter search), message bytes.
+
+Table 2 (dynamic, max + center): ``R`` rounds on the same tree; after each, the agents with the round's largest
+cost raise their functions (``ge_max``: values >= their current cost, ``gt_min``: values above their function's
+minimum; +1). Reported: the largest per-node average cost over the rounds and the mean per-round
 variance, and the variance over nodes of their average costs, all measured on the original cost functions.
 Cells are "median [min, max]" over the seeds.
 """
