@@ -88,6 +88,17 @@ def _tolerance(value: float) -> float:
     return 1e-9 * max(1.0, abs(value))
 
 
+def _join(a: float, b: float, how: Aggregation) -> float:
+    return a + b if how == "sum" else max(a, b)
+
+
+def _center(found: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    """The candidate nearest (Euclidean) to the per-component medians; the first one on a tie."""
+    matrix = np.array(found, dtype=np.float64)
+    distance = ((matrix - np.median(matrix, axis=0)) ** 2).sum(axis=1)
+    return found[int(np.argmin(distance))]
+
+
 def choose(parts: Sequence[Sequence[tuple[int, float]]], suffix: Sequence[Table], target: int, *,
            how: Aggregation, tie: TieBreak, limit: int) -> Choice | None:
     """Pick one value per part (own amounts, then each child's flows, each in greedy order) whose sum is
@@ -102,9 +113,8 @@ def choose(parts: Sequence[Sequence[tuple[int, float]]], suffix: Sequence[Table]
     steps = 0
     depth = len(parts)
     path: list[int] = []
-    sums = [0]
-    costs = [0.0]
-    positions = [0]
+    sums, costs, positions = [0], [0.0], [0]
+    last_costs = dict(parts[-1])
     while positions:
         k = len(positions) - 1
         if positions[k] >= len(parts[k]):
@@ -117,24 +127,26 @@ def choose(parts: Sequence[Sequence[tuple[int, float]]], suffix: Sequence[Table]
         value, cost = parts[k][positions[k]]
         positions[k] += 1
         steps += 1
-        q = costs[k] + cost if how == "sum" else max(costs[k], cost)
-        rest = suffix[k + 1].at(target - sums[k] - value)
-        if (q + rest if how == "sum" else max(q, rest)) > bound:
+        q = _join(costs[k], cost, how)
+        if _join(q, suffix[k + 1].at(target - sums[k] - value), how) > bound:
             continue
-        if k + 1 == depth:
+        if k + 2 == depth:  # the last part's value is fixed by the balance: looked up, not searched
+            last = target - sums[k] - value
+            steps += 1
+            if _join(q, last_costs.get(last, INF), how) > bound:
+                continue
+            found.append((*path, value, last))
+        elif k + 1 == depth:  # a node without children: its own amount is the only part
             found.append((*path, value))
-            if tie == "greedy" or len(found) >= limit:
-                break
+        else:
+            path.append(value)
+            sums.append(sums[k] + value)
+            costs.append(q)
+            positions.append(0)
             continue
-        path.append(value)
-        sums.append(sums[k] + value)
-        costs.append(q)
-        positions.append(0)
+        if tie == "greedy" or len(found) >= limit:
+            break
     if not found:  # cannot happen when suffix[0] is exact; kept as a guard against an inconsistent table
         return None
-    pick = found[0]
-    if tie == "center" and len(found) > 1:
-        matrix = np.array(found, dtype=np.float64)
-        distance = ((matrix - np.median(matrix, axis=0)) ** 2).sum(axis=1)
-        pick = found[int(np.argmin(distance))]
+    pick = _center(found) if tie == "center" and len(found) > 1 else found[0]
     return Choice(pick, best, len(found), tie == "center" and len(found) >= limit, steps)
