@@ -1,7 +1,7 @@
 """The seed's experiment (Matsui & Matsuo, tables 1 and 2) on the tree DP, with spread over seeds.
 
-    .venv/bin/python bench/rcdcop_experiment.py                # 10 seeds, 20 dynamic rounds;
-                                                               # writes bench/results/rcdcop-experiment.{md,json}
+    .venv/bin/python bench/rcdcop_experiment.py                # 10 seeds, 20 dynamic rounds; writes
+                                                               # bench/results/rcdcop-experiment.{md,json,png}
     .venv/bin/python bench/rcdcop_experiment.py --seeds 3 --rounds 10 --print-only
     .venv/bin/python bench/rcdcop_experiment.py --supply-ratio 0.6 --capacity 2 4 --out rcdcop-experiment-tight
 
@@ -43,6 +43,7 @@ from edge_agent.algorithms.rcdcop.dynamic import Variant
 from edge_agent.algorithms.rcdcop.generators import Shape
 from edge_agent.algorithms.rcdcop.model import Aggregation, TieBreak
 from edge_agent.carrier.inproc import InProcNetwork
+from edge_agent.plots import pyplot, save
 
 RESULTS = Path(__file__).parent / "results"
 GRAPHS: tuple[tuple[str, Shape], ...] = (("linear", "chain"), ("binary tree", "binary"))
@@ -84,6 +85,39 @@ async def dynamic(tree: RcTree, variant: Variant, rounds: int, seed: int) -> dic
     return round_summary(history)
 
 
+Rows = dict[tuple[str, str], list[dict[str, dict[str, float]]]]
+
+
+def _bars(axis: Any, groups: list[str], series: dict[str, list[list[float]]], title: str) -> None:
+    """Grouped bars at the medians, whiskers from min to max over the seeds."""
+    width = 0.8 / len(series)
+    for k, (label, per_group) in enumerate(series.items()):
+        x = np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width
+        medians = np.array([statistics.median(v) for v in per_group])
+        low = medians - np.array([min(v) for v in per_group])
+        high = np.array([max(v) for v in per_group]) - medians
+        axis.bar(x, medians, width, yerr=[low, high], capsize=3, label=label)
+    axis.set_xticks(np.arange(len(groups)), groups, fontsize=8)
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=8)
+
+
+def figure(single_rows: Rows, dynamic_rows: Rows, path: Path) -> Path:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    groups = [f"{label}\n{size}" for label, size in single_rows]
+    _bars(axes[0], groups, {name: [[r[name]["variance"] for r in runs] for runs in single_rows.values()]
+                            for name in ("max, greedy", "max, center")}, "variance of the agents' costs")
+    _bars(axes[1], groups, {f"{how}, center": [[r[f"{how}, center"]["distinct"] for r in runs]
+                                               for runs in single_rows.values()] for how in ("sum", "max")},
+          "distinct costs in the UTIL tables (cost space)")
+    _bars(axes[2], groups, {shown: [[r[variant]["max_average_cost"] for r in runs] for runs in dynamic_rows.values()]
+                            for variant, shown in (("ge_max", ">= max cost"), ("gt_min", "> min cost"))},
+          "dynamic: largest per-node average cost")
+    fig.tight_layout()
+    return save(plt, fig, path)
+
+
 def cell(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
 
@@ -99,8 +133,8 @@ async def main() -> None:
     parser.add_argument("--print-only", action="store_true", help="print the tables, write nothing")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    single_rows: dict[tuple[str, str], list[dict[str, dict[str, float]]]] = {}
-    dynamic_rows: dict[tuple[str, str], list[dict[str, dict[str, float]]]] = {}
+    single_rows: Rows = {}
+    dynamic_rows: Rows = {}
     for label, shape in GRAPHS:
         for providers, consumers in SIZES:
             key = (label, f"{providers}, {consumers}")
@@ -145,6 +179,7 @@ async def main() -> None:
         payload = {"single": {" / ".join(k): v for k, v in single_rows.items()},
                    "dynamic": {" / ".join(k): v for k, v in dynamic_rows.items()}}
         (RESULTS / f"{args.out}.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        figure(single_rows, dynamic_rows, RESULTS / f"{args.out}.png")
 
 
 if __name__ == "__main__":
