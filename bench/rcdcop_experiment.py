@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from edge_agent.algorithms.rcdcop import RcSettings, RcTree, feeder, next_tree, rc_report, round_summary, run_rcdcop
+from edge_agent.algorithms.rcdcop import RcSettings, RcTree, feeder, rc_report, round_summary, run_rcdcop, run_rounds
 from edge_agent.algorithms.rcdcop.dynamic import Variant
 from edge_agent.algorithms.rcdcop.generators import Shape
 from edge_agent.algorithms.rcdcop.model import Aggregation, TieBreak
@@ -75,14 +75,10 @@ async def single(tree: RcTree, seed: int) -> dict[str, dict[str, float]]:
 
 
 async def dynamic(tree: RcTree, variant: Variant, rounds: int, seed: int) -> dict[str, float]:
-    current = tree
-    history = []
-    for _ in range(rounds):
-        report = await solve(current, "max", "center", seed)
-        amounts = {name: int(p["x"][0]) for name, p in report["participants"].items()}
-        history.append(tree.cost(amounts))
-        current = next_tree(current, current.cost(amounts), variant)
-    return round_summary(history)
+    def network() -> InProcNetwork:
+        return InProcNetwork(rng=np.random.default_rng(seed), shuffle=True)
+
+    return round_summary(await run_rounds(tree, variant, rounds, RcSettings("max", "center"), network))
 
 
 Rows = dict[tuple[str, str], list[dict[str, dict[str, float]]]]

@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from edge_agent import registry
-from edge_agent.algorithms.rcdcop import RcAgent, RcNode, RcSettings, RcTree, next_tree, raise_costs, round_summary
+from edge_agent.algorithms.rcdcop import (
+    RcAgent,
+    RcNode,
+    RcSettings,
+    RcTree,
+    next_tree,
+    raise_costs,
+    round_summary,
+    run_rounds,
+)
 from edge_agent.algorithms.rcdcop.messages import RcUtil, RcValue
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.cli import main
@@ -99,6 +108,19 @@ async def test_a_util_or_value_from_the_wrong_node_is_a_protocol_error() -> None
         value = RcValue(parent="s", child="b", flow=1)
         with pytest.raises(ProtocolError, match="only its parent 'a'"):
             await leaf.handle(leaf_carrier, value, _envelope(value, sender="s", receiver="b"))
+
+
+async def test_dynamic_rounds_pass_the_shortage_around() -> None:
+    # One unit for two consumers: round 0 leaves one of them short; it raises its cost of 0 and the other is short
+    # next; from then on both have raised once and the shortage keeps moving, so nobody is short every round.
+    tree = RcTree("two", {"r": RcNode("r", None, 0, {-1: 0.0, 0: 0.0}),
+                          "a": RcNode("a", "r", 1, {1: 0.0, 0: 1.0}), "b": RcNode("b", "r", 1, {1: 0.0, 0: 1.0})})
+    for variant in ("ge_max", "gt_min"):
+        history = await run_rounds(tree, variant, 4, RcSettings("max", "center"),  # type: ignore[arg-type]
+                                   lambda: InProcNetwork(rng=np.random.default_rng(0)))
+        assert [sorted(h.values()) for h in history] == [[0.0, 0.0, 1.0]] * 4
+        assert history[0]["a"] != history[1]["a"]
+        assert round_summary(history)["max_average_cost"] < 1.0
 
 
 def test_dynamic_raises_follow_the_two_variants() -> None:

@@ -3,7 +3,7 @@ exact tree DP for ``sum`` and ``max`` with greedy or center tie-breaking, and dy
 ``docs/rcdcop.md``."""
 
 from edge_agent.algorithms.rcdcop.agent import RcAgent, RcSettings
-from edge_agent.algorithms.rcdcop.dynamic import next_tree, raise_costs, round_summary
+from edge_agent.algorithms.rcdcop.dynamic import next_tree, raise_costs, round_summary, run_rounds
 from edge_agent.algorithms.rcdcop.generators import feeder, random_instance
 from edge_agent.algorithms.rcdcop.model import Aggregation, RcNode, RcTree, TieBreak
 from edge_agent.algorithms.rcdcop.runner import RcOutcome, rc_report, run_rcdcop
@@ -25,4 +25,5 @@ __all__ = [
     "rc_report",
     "round_summary",
     "run_rcdcop",
+    "run_rounds",
 ]

@@ -9,14 +9,18 @@ Costs are reported on the original functions (what the agents actually suffer), 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 
+from edge_agent.algorithms.rcdcop.agent import RcSettings
 from edge_agent.algorithms.rcdcop.model import RcNode, RcTree
+from edge_agent.algorithms.rcdcop.runner import run_rcdcop
+from edge_agent.carrier.base import Network
+from edge_agent.errors import EdgeAgentError
 
-__all__ = ["Variant", "next_tree", "raise_costs", "round_summary"]
+__all__ = ["Variant", "next_tree", "raise_costs", "round_summary", "run_rounds"]
 
 Variant = Literal["ge_max", "gt_min"]
 
@@ -50,3 +54,20 @@ def round_summary(history: Sequence[Mapping[str, float]]) -> dict[str, float]:
             "mean_variance": float(matrix.var(axis=1).mean()),
             "variance_of_averages": float(matrix.mean(axis=0).var()),
             "mean_max_cost": float(matrix.max(axis=1).mean())}
+
+
+async def run_rounds(tree: RcTree, variant: Variant, rounds: int, settings: RcSettings,
+                     network: Callable[[], Network], *, step: float = 1.0) -> list[dict[str, float]]:
+    """``rounds`` problems on ``tree`` (each on a fresh ``network()``), the cost functions raised after each; the
+    agents' costs per round on the original functions. An infeasible round is an error (raising costs never
+    changes feasibility, so the first round decides)."""
+    current = tree
+    history = []
+    for k in range(rounds):
+        outcome = await run_rcdcop(current, settings, network())
+        if outcome.infeasible:
+            msg = f"tree {tree.name!r} is infeasible (round {k}): no dynamic rounds to run"
+            raise EdgeAgentError(msg)
+        history.append(tree.cost(outcome.amounts))
+        current = next_tree(current, current.cost(outcome.amounts), variant, step)
+    return history
