@@ -4,6 +4,7 @@
                                                    # 2 cores); writes bench/results/admm.{md,json}
     .venv/bin/python bench/admm.py --quick         # N = 10, 100 and the peer's N = 3, 10; prints, writes nothing
     .venv/bin/python bench/admm.py --repeats 5     # median of 5 runs per case (default 3)
+    .venv/bin/python bench/admm.py --quick --json-out run.json   # the rows as JSON, no results file (bench/against.py)
     .venv/bin/python bench/admm.py --priced        # issue 12's priced fleets only (N = 10, 100, 1000, reachable
                                                    # and unreachable targets, each ADMM option, 500 rounds
                                                    # at most); writes bench/results/admm-priced.{md,json}
@@ -368,6 +369,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per case; medians are reported (default 3)")
     parser.add_argument("--priced", action="store_true", help="issue 12's priced fleets only")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(PRICED_SIZES), help="--priced: fleet sizes")
+    parser.add_argument("--json-out", type=Path, default=None,
+                        help="write the rows as JSON here instead of bench/results (bench/against.py reads them)")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -391,7 +394,9 @@ def main() -> None:
     meta["loadavg_end"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     table = markdown(rows, meta)
     print(table)
-    if not args.quick:
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps({"meta": meta, "rows": rows}, default=str) + "\n")
+    if not args.quick and args.json_out is None:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "admm.md").write_text(table)
         (RESULTS / "admm.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n")

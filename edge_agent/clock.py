@@ -55,6 +55,11 @@ class _ManualTimer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.callback = _nothing  # as asyncio's handles do: a cancelled timer keeps nothing alive
+
+
+def _nothing() -> None:
+    pass
 
 
 class ManualClock:

@@ -17,7 +17,6 @@ import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -93,14 +92,58 @@ class Host(Protocol):
         """End ``agent``'s process without a clean leave; :class:`ConfigError` if this host did not start it."""
 
 
-@dataclass(frozen=True, slots=True)
 class _Pending:
     """A request waiting for its answer: whom it asked, the envelope (sent again after a lost connection, with
-    the same id, so the replier recognises it), the future its answer resolves."""
+    the same id, so the replier recognises it), the future its answer resolves, and the timer that fails it.
 
-    asked: str
-    envelope: Envelope | None  # kept only where the transport can lose it (not in process)
-    future: asyncio.Future[Message]
+    Plain slots and bound methods, no closures: nothing here refers to itself, so a finished request is freed
+    by reference counting alone (a self-referencing closure left every request to the cyclic collector).
+    """
+
+    __slots__ = ("_body", "_clock", "_id", "_outages", "_started", "_table", "_timeout", "_timer",
+                 "asked", "envelope", "future")
+
+    def __init__(self, envelope: Envelope, timeout: float, clock: Clock, outages: Outages,
+                 table: dict[str, _Pending]) -> None:
+        lossless = outages is NEVER_DOWN  # in process: nothing to send again, no downtime to subtract
+        self.asked = envelope.receiver
+        self.envelope = None if lossless else envelope
+        self.future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._body, self._timeout, self._clock, self._outages = envelope.body, timeout, clock, outages
+        self._started = 0.0 if lossless else clock.now()
+        self._table, self._id = table, envelope.id
+        table[envelope.id] = self
+        self._timer = clock.call_later(timeout, self._expire)
+        self.future.add_done_callback(self.forget)
+
+    def forget(self, _: object = None) -> None:
+        """Drop the timer and the table entry (the answer came, the request failed, or it was never sent)."""
+        self._timer.cancel()
+        self._table.pop(self._id, None)
+
+    def _expire(self) -> None:
+        future, outages, timeout = self.future, self._outages, self._timeout
+        if future.done():
+            return
+        what = f"{self.asked!r} did not answer {self._body.kind!r} within {timeout:g} s"
+        if outages is NEVER_DOWN:
+            future.set_exception(RunTimeout(what, participants=(self.asked,)))
+            return
+        now = self._clock.now()
+        down, down_now = outages.downtime(self._started, now), outages.down_for(now)
+        if not outages.connected and down_now >= timeout:
+            future.set_exception(TransportError(
+                f"no answer from {self.asked!r} to {self._body.kind!r}: {outages.what} has been down for "
+                f"{down_now:.3g} s, longer than the {timeout:g} s timeout; {self.asked!r} may be fine"))
+            return
+        left = timeout - (now - self._started - down)
+        if not outages.connected:
+            left = min(left, timeout - down_now)
+        if left > 1e-6:  # the connection was down meanwhile: that time does not count
+            self._timer = self._clock.call_later(left, self._expire)
+            return
+        lost = f" (not counting {down:.3g} s while {outages.what} was down)" if down else ""
+        future.set_exception(RunTimeout(what + lost, participants=(self.asked,)))
 
 
 class _RandomIds:
@@ -164,50 +207,14 @@ class Carrier(ABC):
         then); with :class:`TransportError` naming the transport if that stays down for ``timeout`` seconds.
         """
         envelope = self._envelope(body, receiver)
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        clock, outages = self.clock, self.outages
-        lossless = outages is NEVER_DOWN  # in process: nothing to send again, no downtime to subtract
-        self._pending[envelope.id] = _Pending(receiver, None if lossless else envelope, future)
-        started = 0.0 if lossless else clock.now()
-
-        def expire() -> None:
-            if future.done():
-                return
-            if lossless:
-                future.set_exception(RunTimeout(f"{receiver!r} did not answer {body.kind!r} within {timeout:g} s",
-                                                participants=(receiver,)))
-                return
-            now = clock.now()
-            down, down_now = outages.downtime(started, now), outages.down_for(now)
-            if not outages.connected and down_now >= timeout:
-                future.set_exception(TransportError(
-                    f"no answer from {receiver!r} to {body.kind!r}: {outages.what} has been down for "
-                    f"{down_now:.3g} s, longer than the {timeout:g} s timeout; {receiver!r} may be fine"))
-                return
-            left = timeout - (now - started - down)
-            if not outages.connected:
-                left = min(left, timeout - down_now)
-            if left > 1e-6:  # the connection was down meanwhile: that time does not count
-                timers[0] = clock.call_later(left, expire)
-                return
-            lost = f" (not counting {down:.3g} s while {outages.what} was down)" if down else ""
-            future.set_exception(RunTimeout(f"{receiver!r} did not answer {body.kind!r} within {timeout:g} s{lost}",
-                                            participants=(receiver,)))
-
-        timers = [clock.call_later(timeout, expire)]
-
-        def forget(_: asyncio.Future[Message]) -> None:
-            timers[0].cancel()
-            self._pending.pop(envelope.id, None)
-
-        future.add_done_callback(forget)
+        pending = _Pending(envelope, timeout, self.clock, self.outages, self._pending)
         try:
             self._transmit(envelope)
         except BaseException:
-            forget(future)  # nobody will wait for it: drop the timer and the pending entry now
-            future.cancel()
+            pending.forget()  # nobody will wait for it: drop the timer and the pending entry now
+            pending.future.cancel()
             raise
-        return future
+        return pending.future
 
     def waiting(self, receiver: str | None = None) -> list[Envelope]:
         """The requests still waiting for their answer (to ``receiver``, or to anybody), oldest first: what a
