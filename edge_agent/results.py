@@ -14,6 +14,7 @@ status                    exit  meaning
 ``infeasible_result``     5     the method's own test held, but the delivered balance/coupling
                                 misses the stated tolerance
 ``diverged``              6     iterates left every sensible bound (or became NaN); stopped early
+``infeasible``            7     the method proved that the instance has no feasible point
 ``failed``                1     the run did not produce a usable answer
 ========================  ====  ==============================================================
 
@@ -28,7 +29,8 @@ from typing import Any, Literal
 
 __all__ = ["EXIT_CODES", "RunReport", "Status", "exit_code", "worst_exit_code"]
 
-Status = Literal["converged", "approximate", "max_iterations", "infeasible_result", "diverged", "failed"]
+Status = Literal["converged", "approximate", "max_iterations", "infeasible_result", "diverged", "infeasible",
+                 "failed"]
 
 EXIT_CODES: dict[str, int] = {
     "converged": 0,
@@ -37,9 +39,10 @@ EXIT_CODES: dict[str, int] = {
     "approximate": 4,
     "infeasible_result": 5,
     "diverged": 6,
+    "infeasible": 7,
 }
 # Which status decides the exit code of several runs: the least trustworthy one.
-_SEVERITY = ("converged", "approximate", "max_iterations", "infeasible_result", "diverged", "failed")
+_SEVERITY = ("converged", "approximate", "max_iterations", "infeasible_result", "diverged", "infeasible", "failed")
 
 
 def exit_code(status: str) -> int:
