@@ -13,7 +13,7 @@ from edge_agent.algorithms.consensus.job import (
     ConsensusOutcome,
 )
 from edge_agent.algorithms.consensus.member import ConsensusMember
-from edge_agent.algorithms.consensus.messages import AveragingValue, ConsensusStart, PrimalDualState
+from edge_agent.algorithms.consensus.messages import AveragingValue, ConsensusStart, DiffusionValue, PrimalDualState
 from edge_agent.algorithms.consensus.plan import consensus_plan
 from edge_agent.algorithms.consensus.scenario import (
     AveragingScenario,
@@ -39,7 +39,8 @@ def _role(device: AgentDevice, context: RoleContext) -> ConsensusMember:
 
 FAMILY = Family(
     name="consensus",
-    messages=(ConsensusStart, AveragingValue, PrimalDualState, ConsensusJoin, ConsensusJoined, ConsensusFailure,
+    messages=(ConsensusStart, AveragingValue, PrimalDualState, DiffusionValue, ConsensusJoin,
+              ConsensusJoined, ConsensusFailure,
               ConsensusCollect, ConsensusOutcome, ConsensusLeave),
     scenarios=(AveragingScenario, ConsensusDispatchScenario, PrimalDualDispatchScenario),
     role=_role,
