@@ -88,3 +88,14 @@ def test_every_family_package_is_registered_once() -> None:
     registered = [module.split(".")[2] for module in registry.FAMILIES]
     assert sorted(registered) == FAMILIES
     assert len({family.name for family in registry.families()}) == len(registry.FAMILIES)
+
+
+def test_the_seed_api_layer_uses_the_engines_not_the_transports_and_nothing_below_uses_it() -> None:
+    """``edge_agent.dro`` (the peer library's API) sits above the families: it imports them, the carrier
+    interface and the core; no transport, registry, host or paho; and no lower layer imports it."""
+    forbidden = ("edge_agent.carrier.inproc", "edge_agent.carrier.mqtt", "edge_agent.carrier.mqtt_carrier",
+                 "edge_agent.carrier.loop_socket", "edge_agent.codec", "edge_agent.registry", "edge_agent.runtime",
+                 "edge_agent.cli", "edge_agent.device_agent", "paho")
+    assert _violations(_importers("edge_agent.dro"), forbidden) == []
+    others = {name: imports for name, imports in MODULES.items() if not name.startswith("edge_agent.dro")}
+    assert _violations(others, ("edge_agent.dro",)) == []
