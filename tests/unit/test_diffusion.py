@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from edge_agent.algorithms.consensus import DiffusionSettings, QuadraticCost, StepSize, simulate_diffusion
 from edge_agent.carrier import InProcNetwork
 from edge_agent.errors import ConfigError
+from edge_agent.family import RunOptions
+from edge_agent.registry import load_scenario, parse_scenario
+from edge_agent.runtime.inproc import solve
 from edge_agent.testing.central import solve_dispatch
 from edge_agent.topology import Graph
 
+ROOT = Path(__file__).parents[2]
 A = [2.0, 3.0, 4.0, 4.0, 2.5]
 B = [0.040, 0.030, 0.035, 0.030, 0.040]
 PMAX = [80.0, 90.0, 70.0, 70.0, 80.0]
@@ -28,7 +35,6 @@ def _optimum(demand: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("graph", "weights"), [
-    (Graph.ring(NODES), "metropolis"),
     (Graph.from_edges(NODES, IRREGULAR, directed=False), "metropolis"),
     (Graph.complete(NODES), "uniform"),
 ])
@@ -81,3 +87,19 @@ async def test_bad_input_is_refused_with_a_clear_error() -> None:
             await simulate_diffusion(network, directed, _costs(), 300.0)
         with pytest.raises(ConfigError, match="infeasible"):
             await simulate_diffusion(network, Graph.ring(NODES), _costs(), 500.0)
+
+
+async def test_the_ieee14_diffusion_scenario_reaches_the_optimum_through_the_runtime() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "ieee14_dispatch_diffusion.yaml")
+    report = (await solve(scenario, RunOptions(run_id="diffusion"))).to_json()
+    optimum = _optimum(300.0)
+    assert report["status"] == "converged"
+    for i, node in enumerate(["gen-1", "gen-2", "gen-3", "gen-4", "gen-5"]):
+        assert report["power"][node] == pytest.approx(optimum[i], abs=0.01)
+
+
+def test_metropolis_weights_on_a_directed_topology_are_refused_naming_the_field() -> None:
+    data = yaml.safe_load((ROOT / "scenarios" / "ieee14_dispatch_diffusion.yaml").read_text())
+    data["topology"] = {"kind": "ring", "directed": True}
+    with pytest.raises(ConfigError, match="Metropolis weights need an undirected topology"):
+        parse_scenario(data, "x.yaml")

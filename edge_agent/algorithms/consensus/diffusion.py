@@ -78,6 +78,7 @@ class DiffusionParticipant(RoundParticipant[DiffusionValue]):
         self.x = self._response(self.lam)
         self.phi = self._adapt(self.lam, 0)
         self.x_history: list[Array] = [self.x]
+        self.lam_history: list[Array] = [self.lam]
 
     def _response(self, lam: Array) -> Array:
         return np.array([self.cost.response(-float(price)) for price in lam], dtype=np.float64)
@@ -110,4 +111,5 @@ class DiffusionParticipant(RoundParticipant[DiffusionValue]):
         self.lam = lam
         self.phi = self._adapt(lam, round + 1)
         self.x_history.append(self.x)
+        self.lam_history.append(lam)
         return converged

@@ -18,6 +18,7 @@ from edge_agent.algorithms.consensus.plan import consensus_plan
 from edge_agent.algorithms.consensus.scenario import (
     AveragingScenario,
     ConsensusDispatchScenario,
+    DiffusionDispatchScenario,
     PrimalDualDispatchScenario,
 )
 from edge_agent.devices import AgentDevice, Generator
@@ -42,7 +43,7 @@ FAMILY = Family(
     messages=(ConsensusStart, AveragingValue, PrimalDualState, DiffusionValue, ConsensusJoin,
               ConsensusJoined, ConsensusFailure,
               ConsensusCollect, ConsensusOutcome, ConsensusLeave),
-    scenarios=(AveragingScenario, ConsensusDispatchScenario, PrimalDualDispatchScenario),
+    scenarios=(AveragingScenario, ConsensusDispatchScenario, PrimalDualDispatchScenario, DiffusionDispatchScenario),
     role=_role,
     plan=consensus_plan,
     figure=one_run(plot_dispatch_history, "dispatch"),

@@ -203,6 +203,7 @@ class DiffusionResult:
     residual: float  # max over slots of |sum_i x_i - demand|
     objective: float
     x_history: dict[str, list[Array]]
+    lam_history: dict[str, list[Array]]
 
 
 async def simulate_diffusion(
@@ -241,6 +242,7 @@ async def simulate_diffusion(
         residual=residual,
         objective=float(sum(a.cost.value(float(v)) for a in agents for v in a.x)),
         x_history={a.id: a.x_history for a in agents},
+        lam_history={a.id: a.lam_history for a in agents},
     )
 
 
