@@ -3,7 +3,7 @@
 
     python tests/integration/dro_script.py averaging|admm <broker url> <prefix> <address> <peers, comma-separated>
 
-prints this participant's result as one JSON line.
+prints this participant's result as one JSON line, prefixed with ``RESULT``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from edge_agent.dro import (
 )
 from edge_agent.dro.mqtt import MqttSeedCarrier, seed_codec
 
+RESULT = "dro-result "  # the line carrying the result (logs may come before and after it)
 GENERATORS = [(2.0, 0.040, 80.0), (3.0, 0.030, 90.0), (4.0, 0.035, 70.0), (4.0, 0.030, 70.0), (2.5, 0.040, 80.0)]
 DEVICES = [(10.0, [0.1, 0.5, -1.0]), (15.0, [0.1, 0.5, -1.0]), (10.0, [-1.0, 0.0, 1.0])]
 
@@ -74,13 +75,13 @@ async def main(kind: str, url: str, prefix: str, address: str, peers: list[str])
             if address == peers[0]:
                 carrier.send_to_other(dispatch_start(), peers[1])
             await asyncio.wait_for(done.wait(), 60)
-            print(json.dumps({"lam": actor.lam.tolist(), "P": actor.actor.P.tolist()}))
+            print(RESULT + json.dumps({"lam": actor.lam.tolist(), "P": actor.actor.P.tolist()}))
         elif address == peers[-1]:
             xs = await start_optimization(actor, carrier, sharing_start(), {})
-            print(json.dumps({"x": [x.tolist() for x in xs], "status": actor.last_result.status}))
+            print(RESULT + json.dumps({"x": [x.tolist() for x in xs], "status": actor.last_result.status}))
         else:
             await connection.wait_absent([peers[-1]], 120)
-            print(json.dumps({"x": actor.x.tolist()}))
+            print(RESULT + json.dumps({"x": actor.x.tolist()}))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ async def _processes(broker: PrivateBroker, prefix: str, kind: str, peers: list[
     results = {}
     for address, process, (out, err) in zip(peers, started, outputs, strict=True):
         assert process.returncode == 0, err.decode()[-2000:]
-        results[address] = json.loads(out.decode().strip().splitlines()[-1])
+        lines = [line for line in out.decode().splitlines() if line.startswith(dro_script.RESULT)]
+        assert len(lines) == 1, out.decode()[-2000:]
+        results[address] = json.loads(lines[0].removeprefix(dro_script.RESULT))
     return results
 
 
