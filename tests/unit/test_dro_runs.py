@@ -198,3 +198,21 @@ def test_merge_rules_follow_the_seed() -> None:
     merged_candidate = dro.merge_candidates(small, other, 1, dro.cohda_default_performance, target)
     assert merged_candidate.present == {1, 3}
     assert merged_candidate.perf == pytest.approx(0.0)  # (1,1) + (2,2) hits (3,3)
+
+
+def test_the_step_functions_run_one_cohda_cycle_on_the_engine() -> None:
+    """perceive -> decide -> act by hand, as a seed user would: participant 2 hears participant 1's memory."""
+    sets = {1: [[4.0, 0.0], [0.0, 4.0]], 2: [[3.0, 0.0], [0.0, 3.0], [1.0, 1.0]]}
+    one, two = (dro.create_cohda_participant(pid, schedules) for pid, schedules in sets.items())
+    start = dro.create_cohda_start_message([4.0, 3.0])
+    config, candidate = dro.perceive(one, [start])
+    assert candidate.present == {1}
+    config, candidate = dro.decide(one, one.decider, config, candidate)
+    memory = dro.act(one, config, candidate)
+    config, candidate = dro.perceive(two, [memory])
+    assert candidate.present == {1, 2}
+    config, candidate = dro.decide(two, two.decider, config, candidate)
+    final = dro.act(two, config, candidate)
+    assert final.solution_candidate is not None
+    assert dro.result(two) == pytest.approx([4.0, 3.0])  # 1 takes (4, 0), 2 takes (0, 3): the target exactly
+    assert final.solution_candidate.perf == pytest.approx(0.0)
