@@ -79,12 +79,14 @@ from edge_agent.dro.cohda import (
     SystemConfig,
     TargetParams,
     WorkingMemory,
-    act,
     cohda_default_performance,
     cohda_result,
     create_cohda_participant,
     create_cohda_participant_with_decider,
     create_cohda_start_message,
+)
+from edge_agent.dro.cohda_steps import (
+    act,
     create_from_updated_sysconf,
     decide,
     merge_candidates,
