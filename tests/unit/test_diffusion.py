@@ -51,7 +51,7 @@ async def test_ieee14_reaches_the_exact_optimum_within_0_01_mw(graph: Graph, wei
 async def test_uniform_weights_on_an_irregular_graph_miss_the_demand() -> None:
     """Row-stochastic only: the fixed point is Perron-weighted (module docs); the status says so."""
     graph = Graph.from_edges(NODES, IRREGULAR, directed=False)
-    settings = DiffusionSettings(weights="uniform", max_iter=3000, tol=1e-6)
+    settings = DiffusionSettings(weights="uniform", max_iter=800, tol=1e-6)
     async with InProcNetwork() as network:
         result = await simulate_diffusion(network, graph, _costs(), 300.0, settings=settings)
     assert result.residual > 0.5
