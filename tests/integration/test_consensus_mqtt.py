@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge_agent import registry
 from edge_agent.algorithms.consensus import LaunchDeadlines, PrimalDualSettings
@@ -24,7 +25,7 @@ from edge_agent.devices import Generator
 from edge_agent.errors import RunTimeout
 from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope, Message
-from edge_agent.registry import load_scenario
+from edge_agent.registry import load_scenario, parse_scenario
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.device_config import DeviceConfig
 from edge_agent.runtime.host import launch, start_device_agents
@@ -97,6 +98,23 @@ async def test_ieee14_primal_dual_with_one_process_per_generator_matches_the_in_
         for sender, count in received.items():
             assert last - hops <= count <= last + 1, (pid, sender, count)
     assert report["messages"] == sum(sum(r.values()) for r in transport["received"].values())
+
+
+async def test_ieee14_diffusion_over_mqtt_reaches_the_exact_optimum_like_the_in_process_run(
+    broker: PrivateBroker, fleet: tuple[str, ProcessGroup]
+) -> None:
+    """The scenario file on the complete graph (a few hundred rounds; its ring takes ~7,000: the unit tests)."""
+    prefix, group = fleet
+    data = yaml.safe_load((ROOT / "scenarios/ieee14_dispatch_diffusion.yaml").read_text(encoding="utf-8"))
+    scenario = parse_scenario({**data, "topology": {"kind": "complete"}}, "ieee14_dispatch_diffusion.yaml")
+    expected = (await solve(scenario, RunOptions(run_id="inproc"))).to_json()
+    report = (await launch(ConsensusPlan(scenario), broker.url, prefix, processes=group)).to_json()
+    assert report["status"] == expected["status"] == "converged"
+    for pid, power in OPTIMUM.items():
+        assert report["power"][pid] == pytest.approx(power, abs=0.01)
+        assert report["power"][pid] == pytest.approx(expected["power"][pid], abs=1e-6)
+    assert abs(report["iterations"] - expected["iterations"]) <= 2
+    group.check()
 
 
 class _Spoiler:

@@ -88,3 +88,19 @@ def test_every_family_package_is_registered_once() -> None:
     registered = [module.split(".")[2] for module in registry.FAMILIES]
     assert sorted(registered) == FAMILIES
     assert len({family.name for family in registry.families()}) == len(registry.FAMILIES)
+
+
+def test_the_seed_api_layer_uses_the_engines_not_the_transports_and_nothing_below_uses_it() -> None:
+    """``edge_agent.dro`` (the peer library's API) sits above the families and the registry: its adapters import
+    the families, the carrier interface and the core; only its networked carriers (``dro/mqtt.py``,
+    ``dro/mango.py`` and their payload, ``dro/_payload.py``) import the MQTT connection, the codec and the
+    registry; none imports a host or paho; and no lower layer imports it."""
+    transports = ("edge_agent.carrier.inproc", "edge_agent.carrier.mqtt", "edge_agent.carrier.mqtt_carrier",
+                  "edge_agent.carrier.loop_socket", "edge_agent.codec", "edge_agent.registry")
+    hosts = ("edge_agent.runtime", "edge_agent.cli", "edge_agent.device_agent", "paho")
+    networked = ("edge_agent.dro.mqtt", "edge_agent.dro.mango", "edge_agent.dro._payload")
+    adapters = {name: imports for name, imports in _importers("edge_agent.dro").items() if name not in networked}
+    assert _violations(adapters, transports + hosts) == []
+    assert _violations({n: i for n, i in _importers("edge_agent.dro").items() if n in networked}, hosts) == []
+    others = {name: imports for name, imports in MODULES.items() if not name.startswith("edge_agent.dro")}
+    assert _violations(others, ("edge_agent.dro",)) == []

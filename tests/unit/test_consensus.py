@@ -330,10 +330,11 @@ def test_public_names() -> None:
 
     assert sorted(consensus.__all__) == sorted([
         "LAUNCHER_ID", "AveragingParticipant", "AveragingResult", "AveragingSettings", "AveragingValue",
-        "ConsensusActor", "ConsensusStart", "ConvexCost", "EconomicDispatchActor", "LocalCost",
+        "ConsensusActor", "ConsensusStart", "ConvexCost", "DiffusionParticipant", "DiffusionResult",
+        "DiffusionSettings", "DiffusionValue", "EconomicDispatchActor", "LocalCost",
         "PrimalDualParticipant", "PrimalDualResult", "PrimalDualSettings", "PrimalDualState", "QuadraticCost",
         "QuiescentNetwork", "RoundMessage", "RoundParticipant", "StepSize", "StopReason", "Termination",
-        "check_feasible_demand", "run_rounds", "simulate_averaging", "simulate_primal_dual",
+        "check_feasible_demand", "run_rounds", "simulate_averaging", "simulate_diffusion", "simulate_primal_dual",
         # running among device agents (job.py, member.py, launcher.py)
         "AveragingDispatchMethod", "ConsensusCollect", "ConsensusFailure", "ConsensusJoin",
         "ConsensusJoined", "ConsensusLauncher", "ConsensusLeave", "ConsensusMember", "ConsensusOutcome",

@@ -2,6 +2,7 @@
 
 * :mod:`~.averaging`: averaging consensus with an optional gradient plug-in (seed 000), and
   :mod:`~.dispatch`, its economic-dispatch actor;
+* :mod:`~.diffusion`: adapt-then-combine economic dispatch (the peer library's diffusion);
 * :mod:`~.primal_dual`: the primal-dual subgradient dispatch for unbalanced directed networks (seed 001);
 * :mod:`~.rounds`: the round / buffering / termination machinery both share;
 * :mod:`~.runner`: running them to quiescence in a simulation;
@@ -11,6 +12,7 @@
 
 from edge_agent.algorithms.consensus.averaging import AveragingParticipant, AveragingSettings, ConsensusActor
 from edge_agent.algorithms.consensus.costs import ConvexCost, LocalCost, QuadraticCost, check_feasible_demand
+from edge_agent.algorithms.consensus.diffusion import DiffusionParticipant, DiffusionSettings
 from edge_agent.algorithms.consensus.dispatch import EconomicDispatchActor
 from edge_agent.algorithms.consensus.job import (
     AveragingDispatchMethod,
@@ -29,6 +31,7 @@ from edge_agent.algorithms.consensus.member import ConsensusMember
 from edge_agent.algorithms.consensus.messages import (
     AveragingValue,
     ConsensusStart,
+    DiffusionValue,
     PrimalDualState,
     RoundMessage,
     StopReason,
@@ -38,10 +41,12 @@ from edge_agent.algorithms.consensus.rounds import RoundParticipant, Termination
 from edge_agent.algorithms.consensus.runner import (
     LAUNCHER_ID,
     AveragingResult,
+    DiffusionResult,
     PrimalDualResult,
     QuiescentNetwork,
     run_rounds,
     simulate_averaging,
+    simulate_diffusion,
     simulate_primal_dual,
 )
 
@@ -63,6 +68,10 @@ __all__ = [
     "ConsensusOutcome",
     "ConsensusStart",
     "ConvexCost",
+    "DiffusionParticipant",
+    "DiffusionResult",
+    "DiffusionSettings",
+    "DiffusionValue",
     "DispatchMethod",
     "EconomicDispatchActor",
     "LaunchDeadlines",
@@ -84,5 +93,6 @@ __all__ = [
     "run_rounds",
     "sample_rounds",
     "simulate_averaging",
+    "simulate_diffusion",
     "simulate_primal_dual",
 ]

@@ -13,11 +13,12 @@ from edge_agent.algorithms.consensus.job import (
     ConsensusOutcome,
 )
 from edge_agent.algorithms.consensus.member import ConsensusMember
-from edge_agent.algorithms.consensus.messages import AveragingValue, ConsensusStart, PrimalDualState
+from edge_agent.algorithms.consensus.messages import AveragingValue, ConsensusStart, DiffusionValue, PrimalDualState
 from edge_agent.algorithms.consensus.plan import consensus_plan
 from edge_agent.algorithms.consensus.scenario import (
     AveragingScenario,
     ConsensusDispatchScenario,
+    DiffusionDispatchScenario,
     PrimalDualDispatchScenario,
 )
 from edge_agent.devices import AgentDevice, Generator
@@ -39,9 +40,10 @@ def _role(device: AgentDevice, context: RoleContext) -> ConsensusMember:
 
 FAMILY = Family(
     name="consensus",
-    messages=(ConsensusStart, AveragingValue, PrimalDualState, ConsensusJoin, ConsensusJoined, ConsensusFailure,
+    messages=(ConsensusStart, AveragingValue, PrimalDualState, DiffusionValue, ConsensusJoin,
+              ConsensusJoined, ConsensusFailure,
               ConsensusCollect, ConsensusOutcome, ConsensusLeave),
-    scenarios=(AveragingScenario, ConsensusDispatchScenario, PrimalDualDispatchScenario),
+    scenarios=(AveragingScenario, ConsensusDispatchScenario, PrimalDualDispatchScenario, DiffusionDispatchScenario),
     role=_role,
     plan=consensus_plan,
     figure=one_run(plot_dispatch_history, "dispatch"),

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from edge_agent.algorithms.consensus.averaging import AveragingSettings
+from edge_agent.algorithms.consensus.diffusion import DiffusionSettings
 from edge_agent.algorithms.consensus.messages import StopReason
 from edge_agent.algorithms.consensus.primal_dual import PrimalDualSettings
 from edge_agent.algorithms.gossip_runs import InNeighbours, RunId
@@ -32,13 +33,14 @@ __all__ = [
     "ConsensusJoined",
     "ConsensusLeave",
     "ConsensusOutcome",
+    "DiffusionMethod",
     "DispatchAlgorithm",
     "DispatchMethod",
     "PrimalDualMethod",
     "sample_rounds",
 ]
 
-DispatchAlgorithm = Literal["primal-dual-dispatch", "consensus-dispatch"]
+DispatchAlgorithm = Literal["primal-dual-dispatch", "consensus-dispatch", "diffusion-dispatch"]
 
 
 class PrimalDualMethod(StrictModel):
@@ -58,7 +60,15 @@ class AveragingDispatchMethod(StrictModel):
     share_divisor: int = Field(ge=1, description="each actor targets demand / share_divisor")
 
 
-DispatchMethod = Annotated[PrimalDualMethod | AveragingDispatchMethod, Field(discriminator="algorithm")]
+class DiffusionMethod(StrictModel):
+    """Diffusion (adapt-then-combine) dispatch, the peer library's newer algorithm."""
+
+    algorithm: Literal["diffusion-dispatch"] = "diffusion-dispatch"
+    settings: DiffusionSettings = DiffusionSettings()
+
+
+DispatchMethod = Annotated[PrimalDualMethod | AveragingDispatchMethod | DiffusionMethod,
+                           Field(discriminator="algorithm")]
 
 
 class ConsensusJoin(Message):

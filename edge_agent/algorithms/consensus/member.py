@@ -24,6 +24,7 @@ import structlog
 
 from edge_agent.algorithms.consensus.averaging import AveragingParticipant
 from edge_agent.algorithms.consensus.costs import QuadraticCost
+from edge_agent.algorithms.consensus.diffusion import DiffusionParticipant
 from edge_agent.algorithms.consensus.dispatch import EconomicDispatchActor
 from edge_agent.algorithms.consensus.job import (
     ConsensusCollect,
@@ -32,6 +33,7 @@ from edge_agent.algorithms.consensus.job import (
     ConsensusJoined,
     ConsensusLeave,
     ConsensusOutcome,
+    DiffusionMethod,
     PrimalDualMethod,
 )
 from edge_agent.algorithms.consensus.messages import ConsensusStart, RoundMessage
@@ -49,7 +51,7 @@ Settle = Callable[[], Awaitable[None]]
 
 
 @dataclass
-class _Run(MemberRun[ConsensusJoin, PrimalDualParticipant | AveragingParticipant]):
+class _Run(MemberRun[ConsensusJoin, PrimalDualParticipant | AveragingParticipant | DiffusionParticipant]):
     launcher: str = field(kw_only=True)  # who asked this device to join: told when the run is over
     actor: EconomicDispatchActor | None = field(kw_only=True)
     cost: QuadraticCost = field(kw_only=True)
@@ -60,6 +62,8 @@ class _Run(MemberRun[ConsensusJoin, PrimalDualParticipant | AveragingParticipant
         p = self.participant
         if isinstance(p, PrimalDualParticipant):
             return p.x_history, p.lam_history
+        if isinstance(p, DiffusionParticipant):
+            return [float(x[0]) for x in p.x_history], [float(lam[0]) for lam in p.lam_history]
         assert self.actor is not None
         lam = [float(value[0]) for value in p.history]
         return [float(x) for x in self.actor.power(np.array(lam))], lam
@@ -68,6 +72,8 @@ class _Run(MemberRun[ConsensusJoin, PrimalDualParticipant | AveragingParticipant
         p = self.participant
         if isinstance(p, PrimalDualParticipant):
             x, lam, residual = p.x, p.lam, p.w
+        elif isinstance(p, DiffusionParticipant):
+            x, lam, residual = float(p.x[0]), float(p.lam[0]), None
         else:
             assert self.actor is not None
             x, lam, residual = float(self.actor.power(p.lam)[0]), float(p.lam[0]), None
@@ -83,9 +89,13 @@ class _Run(MemberRun[ConsensusJoin, PrimalDualParticipant | AveragingParticipant
 
 
 def _build(join: ConsensusJoin, id: str, cost: QuadraticCost) -> tuple[
-    PrimalDualParticipant | AveragingParticipant, EconomicDispatchActor | None
+    PrimalDualParticipant | AveragingParticipant | DiffusionParticipant, EconomicDispatchActor | None
 ]:
     method = join.method
+    if isinstance(method, DiffusionMethod):
+        diffusion = method.settings
+        return DiffusionParticipant(id, join.in_neighbours, cost=cost, demand=[join.demand], agents=join.agents,
+                                    settings=diffusion, termination=diffusion.termination(join.hops)), None
     if isinstance(method, PrimalDualMethod):
         settings = method.settings
         participant = PrimalDualParticipant(

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from edge_agent.messages import FloatVector, Message
 
-__all__ = ["AveragingValue", "ConsensusStart", "PrimalDualState", "RoundMessage", "StopReason"]
+__all__ = ["AveragingValue", "ConsensusStart", "DiffusionValue", "PrimalDualState", "RoundMessage", "StopReason"]
 
 StopReason = Literal["converged", "max_iterations", "diverged"]
 
@@ -50,3 +50,12 @@ class PrimalDualState(RoundMessage):
     lam_hi: float | None = Field(None, allow_inf_nan=False, description="safeguard: highest price bound heard of")
     sensitivity: float | None = Field(None, ge=0, allow_inf_nan=False,
                                       description="tracking: largest price sensitivity |dx/dlam| heard of")
+
+
+class DiffusionValue(RoundMessage):
+    """Diffusion dispatch: the sender's intermediate price ``phi`` (per slot) and its number of in-neighbours
+    (what Metropolis weights need)."""
+
+    kind: Literal["consensus.diffusion"] = "consensus.diffusion"
+    phi: FloatVector
+    degree: int = Field(ge=0, le=1_000_000)

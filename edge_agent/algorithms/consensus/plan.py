@@ -14,7 +14,11 @@ from dataclasses import dataclass
 import structlog
 
 from edge_agent.algorithms.consensus.launcher import ConsensusLauncher, LaunchDeadlines
-from edge_agent.algorithms.consensus.scenario import ConsensusDispatchScenario, PrimalDualDispatchScenario
+from edge_agent.algorithms.consensus.scenario import (
+    ConsensusDispatchScenario,
+    DiffusionDispatchScenario,
+    PrimalDualDispatchScenario,
+)
 from edge_agent.carrier.base import Host
 from edge_agent.devices import AgentDevice
 from edge_agent.errors import ConfigError
@@ -25,7 +29,7 @@ __all__ = ["ConsensusPlan", "DispatchScenario", "consensus_plan"]
 
 log = structlog.get_logger("edge_agent.consensus")
 
-DispatchScenario = PrimalDualDispatchScenario | ConsensusDispatchScenario
+DispatchScenario = PrimalDualDispatchScenario | ConsensusDispatchScenario | DiffusionDispatchScenario
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class ConsensusPlan:
 
 
 def consensus_plan(scenario: ScenarioModel, options: RunOptions) -> ConsensusPlan:
-    if not isinstance(scenario, PrimalDualDispatchScenario | ConsensusDispatchScenario):
-        raise ConfigError(f"over MQTT, consensus runs dispatch scenarios (primal-dual-dispatch, consensus-dispatch), "
+    if not isinstance(scenario, PrimalDualDispatchScenario | ConsensusDispatchScenario | DiffusionDispatchScenario):
+        raise ConfigError(f"over MQTT, consensus runs dispatch scenarios (primal-dual-dispatch, consensus-dispatch, "
+                          f"diffusion-dispatch), "
                           f"not {scenario.algorithm!r}")
     return ConsensusPlan(scenario)

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from edge_agent.algorithms.consensus.averaging import AveragingParticipant, AveragingSettings, ConsensusActor
 from edge_agent.algorithms.consensus.costs import LocalCost, check_feasible_demand
+from edge_agent.algorithms.consensus.diffusion import DiffusionParticipant, DiffusionSettings
 from edge_agent.algorithms.consensus.messages import ConsensusStart, StopReason
 from edge_agent.algorithms.consensus.primal_dual import PrimalDualParticipant, PrimalDualSettings
 from edge_agent.algorithms.consensus.rounds import RoundParticipant
@@ -32,11 +33,13 @@ from edge_agent.topology import Graph
 __all__ = [
     "LAUNCHER_ID",
     "AveragingResult",
+    "DiffusionResult",
     "PrimalDualResult",
     "PrimalDualStatus",
     "QuiescentNetwork",
     "run_rounds",
     "simulate_averaging",
+    "simulate_diffusion",
     "simulate_primal_dual",
 ]
 
@@ -185,6 +188,61 @@ async def simulate_primal_dual(
         lam_history={a.id: a.lam_history for a in agents},
         z_min=min(a.z_min for a in agents),
         tol_balance=settings.tol_balance,
+    )
+
+
+@dataclass(frozen=True)
+class DiffusionResult:
+    """``status`` is ``converged`` only if every agent passed its test *and* ``max_t |sum_i x_it - demand_t|``
+    is within ``tol_balance`` (else ``infeasible_result``)."""
+
+    status: PrimalDualStatus
+    iterations: int
+    x: dict[str, Array]  # per agent, one output per slot
+    lam: dict[str, Array]
+    residual: float  # max over slots of |sum_i x_i - demand|
+    objective: float
+    x_history: dict[str, list[Array]]
+    lam_history: dict[str, list[Array]]
+
+
+async def simulate_diffusion(
+    network: QuiescentNetwork,
+    graph: Graph,
+    costs: Mapping[str, LocalCost],
+    demand: float | Sequence[float],
+    *,
+    settings: DiffusionSettings | None = None,
+    tol_balance: float = 1e-2,
+    start: Sequence[str] | None = None,
+) -> DiffusionResult:
+    """Validate (strongly connected; symmetric for Metropolis weights; feasible demand in every slot), run."""
+    settings = settings or DiffusionSettings()
+    _same_nodes(graph, costs, "costs")
+    graph.require_strongly_connected()
+    if settings.weights == "metropolis" and not all(
+            set(graph.in_neighbours(n)) == set(graph.out_neighbours(n)) for n in graph.nodes):
+        raise ConfigError("Metropolis weights need an undirected graph (every link both ways); use uniform weights")
+    slots = np.atleast_1d(np.array(demand, dtype=np.float64))
+    for value in slots:
+        check_feasible_demand(costs.values(), float(value))
+    termination = settings.termination(graph.diameter())
+    agents = [DiffusionParticipant(node, graph.in_neighbours(node), cost=costs[node], demand=slots, agents=len(graph),
+                                   settings=settings, termination=termination) for node in graph.nodes]
+    reason = await run_rounds(network, agents, start or graph.nodes[:1])
+    residual = float(np.max(np.abs(np.sum([a.x for a in agents], axis=0) - slots)))
+    status: PrimalDualStatus = reason
+    if reason == "converged" and not residual <= tol_balance:
+        status = "infeasible_result"
+    return DiffusionResult(
+        status=status,
+        iterations=max(a.round for a in agents),
+        x={a.id: a.x for a in agents},
+        lam={a.id: a.lam for a in agents},
+        residual=residual,
+        objective=float(sum(a.cost.value(float(v)) for a in agents for v in a.x)),
+        x_history={a.id: a.x_history for a in agents},
+        lam_history={a.id: a.lam_history for a in agents},
     )
 
 

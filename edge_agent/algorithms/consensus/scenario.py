@@ -37,8 +37,11 @@ from edge_agent.algorithms.consensus import (
     check_feasible_demand,
     sample_rounds,
     simulate_averaging,
+    simulate_diffusion,
     simulate_primal_dual,
 )
+from edge_agent.algorithms.consensus.diffusion import DiffusionSettings
+from edge_agent.algorithms.consensus.job import DiffusionMethod
 from edge_agent.carrier.base import Network
 from edge_agent.config import StrictModel, require_unique
 from edge_agent.devices import Generator
@@ -53,6 +56,7 @@ __all__ = [
     "AveragingScenario",
     "AveragingSettings",
     "ConsensusDispatchScenario",
+    "DiffusionDispatchScenario",
     "PrimalDualDispatchScenario",
     "PrimalDualSettings",
     "StepSize",
@@ -253,6 +257,48 @@ class PrimalDualDispatchScenario(_DispatchScenario):
             "multiplier_convention": "lam = -marginal cost (Lagrangian sum f_i + lam (sum x_i - demand))",
             "residual_estimates": {pid: float(w or 0.0) for pid, w in residual_estimates.items()},
         }
+
+
+class DiffusionDispatchScenario(_DispatchScenario):
+    """Diffusion (adapt-then-combine) dispatch; Metropolis weights need an undirected topology."""
+
+    algorithm: Literal["diffusion-dispatch"]
+    settings: DiffusionSettings = DiffusionSettings()
+
+    @model_validator(mode="after")
+    def _undirected_for_metropolis(self) -> DiffusionDispatchScenario:
+        graph = self.graph()
+        if self.settings.weights == "metropolis" and any(
+                set(graph.in_neighbours(n)) != set(graph.out_neighbours(n)) for n in graph.nodes):
+            msg = "topology: Metropolis weights need an undirected topology (every link both ways); or weights: uniform"
+            raise ValueError(msg)
+        return self
+
+    async def run(self, options: RunOptions, network: Network) -> RunReport:
+        graph = self.graph()
+        started = time.perf_counter()
+        async with network:
+            result = await simulate_diffusion(network, graph, self.costs(), self.demand, settings=self.settings,
+                                              tol_balance=BALANCE_TOL)
+        return self.dispatch_report(
+            graph=graph,
+            algorithm=self.algorithm,
+            status=result.status,
+            iterations=result.iterations,
+            messages=network.stats.sent,
+            wall_s=time.perf_counter() - started,
+            power={pid: float(x[0]) for pid, x in result.x.items()},
+            multipliers={pid: float(lam[0]) for pid, lam in result.lam.items()},
+            x_history={pid: [float(x[0]) for x in series] for pid, series in result.x_history.items()},
+            lam_history={pid: [float(lam[0]) for lam in series] for pid, series in result.lam_history.items()},
+            extra=self._extra({}),
+        )
+
+    def method(self) -> DiffusionMethod:
+        return DiffusionMethod(settings=self.settings)
+
+    def _extra(self, residual_estimates: Mapping[str, float | None]) -> dict[str, Any]:
+        return {"multiplier_convention": "lam = marginal cost (price)", "weights": self.settings.weights}
 
 
 class ConsensusDispatchScenario(_DispatchScenario):
