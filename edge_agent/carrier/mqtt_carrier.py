@@ -29,6 +29,7 @@ import asyncio
 import contextvars
 import secrets
 import ssl
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ class ConnectionStats:
     rejected: int = 0
     resent: int = 0  # requests sent again after a reconnect or a receiver's new session
     answered_again: int = 0  # repeated requests answered from the cache of sent replies
+    blocking_calls: int = 0  # Carrier.run_blocking calls finished (local solves)
+    blocking_s: float = 0.0  # their total wall time
 
 
 class MqttCarrier(Carrier):
@@ -105,7 +108,13 @@ class MqttCarrier(Carrier):
         return self._connection.spawn(coroutine, name)
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(function, *args)  # the connection keeps being serviced meanwhile
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(function, *args)  # the connection keeps being serviced meanwhile
+        finally:
+            stats = self._connection.stats
+            stats.blocking_calls += 1
+            stats.blocking_s += time.perf_counter() - started
 
     async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
         """Wait until ``agents`` are online; :class:`RunTimeout` naming those still missing."""
@@ -240,6 +249,20 @@ class MqttConnection:
         return task
 
     # -- presence ------------------------------------------------------------------------------
+    @property
+    def reconnects(self) -> int:
+        """Connections re-established after a loss (metrics)."""
+        return self._link.reconnects
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    @property
+    def pending(self) -> int:
+        """Handlers and drivers still running: the connection's work queue (metrics)."""
+        return sum(1 for task in self._work if not task.done())
+
     def online(self, excluding: str | None = None) -> list[str]:
         """Agents online now (hosted here or announced by others), sorted."""
         agents = self.presence.online | self.carriers.keys()

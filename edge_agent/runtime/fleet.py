@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +36,7 @@ from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import BrokerAddress
 from edge_agent.config import StrictModel, load_yaml, parse
-from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
@@ -123,14 +124,47 @@ async def run_fleet_inproc(spec: FleetSpec, devices: Sequence[DeviceConfig]) -> 
 
 
 def run_fleet(
-    spec: FleetSpec, devices: Sequence[DeviceConfig], broker_url: str | None = None
+    spec: FleetSpec,
+    devices: Sequence[DeviceConfig],
+    broker_url: str | None = None,
+    *,
+    dashboard_port: int | None = None,
+    hold: Callable[[list[RunReport]], None] | None = None,
 ) -> list[RunReport]:
-    """Run the fleet's jobs over MQTT with one process per device; return one report per job."""
+    """Run the fleet's jobs over MQTT with one process per device; return one report per job.
+
+    With ``dashboard_port`` a dashboard process serves the fleet's page on ``127.0.0.1:<port>`` (its address is
+    logged and printed before the jobs start); ``hold`` is called with the reports while everything still runs
+    (``fleet up --dashboard`` waits there for Ctrl-C).
+    """
     with device_processes(devices, broker_url) as (url, processes):
         processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
                                          "--broker", url, "--prefix", spec.prefix])
-        return asyncio.run(submit_jobs(spec.jobs, url, spec.prefix, spec.job_timeout_s,
-                                       wait_for=[d.id for d in devices], processes=processes))
+        if dashboard_port is not None:
+            processes.start("dashboard", [sys.executable, "-m", "edge_agent", "dashboard", "--broker", url,
+                                          "--prefix", spec.prefix, "--port", str(dashboard_port)])
+            address = wait_for_port("127.0.0.1", dashboard_port, processes)
+            log.info("fleet.dashboard", url=address)
+            print(f"dashboard: {address}", file=sys.stderr, flush=True)
+        reports = asyncio.run(submit_jobs(spec.jobs, url, spec.prefix, spec.job_timeout_s,
+                                          wait_for=[d.id for d in devices], processes=processes))
+        if hold is not None:
+            hold(reports)
+        return reports
+
+
+def wait_for_port(host: str, port: int, processes: ProcessGroup, within_s: float = 30.0) -> str:
+    """Wait until a child of ``processes`` listens on ``host:port``; its address, or the child's failure."""
+    deadline = time.monotonic() + within_s
+    while True:
+        processes.check()
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return f"http://{host}:{port}/"
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RunTimeout(f"nothing listens on {host}:{port} after {within_s:g} s") from None
+            time.sleep(0.1)  # a child process starting: nothing to wait on but its socket
 
 
 async def submit_jobs(
