@@ -21,7 +21,7 @@ from edge_agent.carrier.mqtt_options import redact_url
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.family import Plan, RunOptions, ScenarioModel
 from edge_agent.ids import validate_id
-from edge_agent.logs import configure_logging
+from edge_agent.logs import configure_logging, end_status_line
 from edge_agent.provision import add_provision_parser, run_provision
 from edge_agent.registry import families, family_of, family_running, load_scenario, scenario_schema
 from edge_agent.report import format_report
@@ -216,6 +216,7 @@ def _plot(reports: list[RunReport], path: Path) -> None:
 
 
 def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) -> None:
+    end_status_line()
     for index, report in enumerate(reports):
         payload = report.to_json()
         if out:
@@ -289,6 +290,7 @@ def _fleet(args: argparse.Namespace) -> int:
                                 hold=lambda reports: _hold(reports, args))
             return worst_exit_code(r.status for r in reports)
         reports = run_fleet(spec, devices, args.broker)
+    end_status_line()
     if args.json:
         print(json.dumps([r.to_json() for r in reports]))
     else:
@@ -330,6 +332,7 @@ def _experiment(args: argparse.Namespace) -> int:
         return await experiment.run_grid(grid), await experiment.representative_reports(grid)
 
     records, reports = asyncio.run(run())
+    end_status_line()
     summary = experiment.summarise(grid, records)
     outputs = experiment.write_outputs(summary, records, args.out)
     figures = experiment.write_figures(summary, reports, args.out)
@@ -374,9 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "provision": run_provision, "dashboard": _dashboard}
         return commands[args.command](args)
     except ConfigError as error:
+        end_status_line()
         print(f"edge-agent: error: {error}", file=sys.stderr)
         return 2
     except EdgeAgentError as error:
+        end_status_line()
         print(f"edge-agent: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -45,7 +45,7 @@ from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
 from edge_agent.carrier.outages import Outages
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
-from edge_agent.carrier.topics import Route, Topics
+from edge_agent.carrier.topics import Route, RouteKind, Topics
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, TransportError, first_own_error
@@ -161,6 +161,7 @@ class MqttConnection:
         # (request topic, request id) -> (reply topic, reply payload, correlation): answered requests
         self._replies: OrderedDict[tuple[str, str], tuple[str, bytes, bytes | None]] = OrderedDict()
         self._reply_bytes = 0
+        self._followers: dict[str, Callable[[Route, bytes], None]] = {}  # route kind -> handler (records)
         self._was_connected = False
         self._tasks: asyncio.TaskGroup | None = None
         self._work: set[asyncio.Task[Any]] = set()  # handlers and drivers: awaited on exit, unlike reconnects
@@ -262,6 +263,14 @@ class MqttConnection:
     def pending(self) -> int:
         """Handlers and drivers still running: the connection's work queue (metrics)."""
         return sum(1 for task in self._work if not task.done())
+
+    def follow(self, kind: RouteKind, topic_filter: str, handler: Callable[[Route, bytes], None]) -> None:
+        """Subscribe ``topic_filter`` (records of the layout, e.g. ``topics.all_of("progress")``) and hand every
+        payload of route ``kind`` to ``handler``, which must not raise."""
+        if kind in ("direct", "gossip", "presence"):
+            raise ConfigError(f"route {kind!r} is the connection's own; follow records, not messages")
+        self._followers[kind] = handler
+        self._link.subscribe(topic_filter)
 
     def online(self, excluding: str | None = None) -> list[str]:
         """Agents online now (hosted here or announced by others), sorted."""
@@ -400,6 +409,8 @@ class MqttConnection:
                 session = self.presence.session(route.sender)
                 if session is not None and session != before:  # (back) online: its inbox is subscribed
                     self._resend(route.sender)
+        elif route.kind in self._followers:
+            self._followers[route.kind](route, message.payload)
         elif route.kind in ("direct", "gossip"):
             try:
                 envelope = self.codec.decode(message.payload)
