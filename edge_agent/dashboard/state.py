@@ -16,11 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge_agent.algorithms.admm.job import AdmmJobResult
 from edge_agent.carrier.presence import PresenceTracker
 from edge_agent.carrier.topics import Topics
 from edge_agent.errors import ProtocolError
-from edge_agent.runtime.progress import RunProgress
+from edge_agent.runtime.progress import RunProgress, RunResult
 
 __all__ = ["MAX_AGENTS", "MAX_POINTS", "MAX_RUNS", "FleetState"]
 
@@ -170,7 +169,7 @@ class FleetState:
     def _result(self, sender: str, run: str, payload: bytes) -> list[Event]:
         if not payload:  # a cleared retained report: the run left the broker's history
             return []
-        answer = AdmmJobResult.model_validate_json(payload)
+        answer = RunResult.model_validate_json(payload)
         view = self._run(sender, run)
         if view.driver != sender:
             raise ProtocolError(f"report of run {run!r} from {sender!r}, driven by {view.driver!r}")
@@ -180,7 +179,7 @@ class FleetState:
         return [view.event([])]
 
 
-def _summary(answer: AdmmJobResult) -> dict[str, Any]:
+def _summary(answer: RunResult) -> dict[str, Any]:
     """What the page shows of a final report: status, objective, iterations, wall time, per-device values."""
     if answer.error is not None or answer.report is None:
         return {"status": "failed", "error": (answer.error or "no report")[:500]}

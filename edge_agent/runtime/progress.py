@@ -18,14 +18,15 @@ import math
 import re
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from edge_agent.ids import ID_PATTERN
 
-__all__ = ["POINTS_PER_RECORD", "ProgressPoint", "ProgressPublisher", "RetainedRuns", "RunProgress", "run_id"]
+__all__ = ["POINTS_PER_RECORD", "ProgressPoint", "ProgressPublisher", "RetainedRuns", "RunProgress", "RunResult",
+           "history_points", "run_id"]
 
 POINTS_PER_RECORD = 64
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -59,6 +60,31 @@ class RunProgress(BaseModel):
     started_at: Finite = Field(description="seconds since the epoch, the publisher's clock")
     elapsed_s: Finite = Field(ge=0)
     points: list[ProgressPoint] = Field(default_factory=list, max_length=POINTS_PER_RECORD)
+
+
+class RunResult(BaseModel):
+    """The retained record of a finished run on ``<prefix>/<agent>/runs/<run>``: the coordinator service's
+    ``admm.job_result`` and a launcher's ``run.result`` share these fields."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: Literal["run.result", "admm.job_result"] = "run.result"
+    job: Text
+    error: Annotated[str, Field(max_length=4096)] | None = None
+    report: dict[str, JsonValue] | None = None
+
+
+def history_points(report: Mapping[str, object]) -> list[ProgressPoint]:
+    """The residual history of a report (``history: [{round, r_primal, r_dual}]``, ADMM), or none."""
+    history = report.get("history")
+    points = []
+    if isinstance(history, list):
+        for entry in history:
+            try:
+                points.append(ProgressPoint(round=entry["round"], primal=entry["r_primal"], dual=entry.get("r_dual")))
+            except (KeyError, TypeError, ValueError):
+                return []
+    return _thin(points, POINTS_PER_RECORD)
 
 
 def run_id(job: str, token: str | None = None) -> str:

@@ -16,7 +16,15 @@ from edge_agent.devices import Generator
 from edge_agent.errors import ConfigError
 from edge_agent.ids import ID_PATTERN
 from edge_agent.messages import Envelope, Message
-from edge_agent.runtime.progress import POINTS_PER_RECORD, ProgressPublisher, RetainedRuns, RunProgress, run_id
+from edge_agent.runtime.progress import (
+    POINTS_PER_RECORD,
+    ProgressPublisher,
+    RetainedRuns,
+    RunProgress,
+    RunResult,
+    history_points,
+    run_id,
+)
 from edge_agent.runtime.services import CoordinatorService
 
 
@@ -130,3 +138,20 @@ async def test_the_coordinator_service_publishes_progress_and_keeps_the_run() ->
     assert [p.round for r in sent for p in r.points] == list(range(iterations))  # type: ignore[arg-type]
     assert {r.run for r in sent} == set(kept)
     assert AdmmJobResult.model_validate_json(next(iter(kept.values()))).report == answer.report
+
+
+def test_a_reports_residual_history_becomes_points_and_other_histories_none() -> None:
+    admm = {"history": [{"round": k, "r_primal": 1.0 / (k + 1), "r_dual": 0.5, "rho": 1.0} for k in range(200)]}
+    points = history_points(admm)
+    assert len(points) == POINTS_PER_RECORD
+    assert points[-1].round == 199
+    assert history_points({"history": {"iteration": [0, 1], "lam": {}}}) == []  # consensus: not residuals
+    assert history_points({"history": [{"round": 0, "r_primal": "x"}]}) == []
+    assert history_points({}) == []
+
+
+def test_a_run_result_reads_the_coordinators_job_result_too() -> None:
+    answer = AdmmJobResult(job="j", report={"status": "converged"})
+    assert RunResult.model_validate_json(answer.model_dump_json()).report == {"status": "converged"}
+    with pytest.raises(ValidationError):
+        RunResult.model_validate({"kind": "other", "job": "j"})
