@@ -9,8 +9,11 @@ coordinator's and the dashboard's Prometheus endpoints are scraped and parsed. A
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -140,3 +143,40 @@ def test_the_page_shows_the_fleet_its_runs_and_a_killed_device(
         assert dashboard["edge_agent_dashboard_clients"] >= 1
         assert dashboard["edge_agent_agents_online"] == len(devices)  # the coordinator online, gen-b gone
 
+
+
+def test_fleet_up_with_a_dashboard_serves_the_fleet_until_stopped(broker: PrivateBroker, tmp_path: Path) -> None:
+    prefix = f"fd{os.getpid()}"
+    fleet = {"name": "two", "prefix": prefix,
+             "devices": [d.model_dump(mode="json", exclude_none=True) for d in _devices(prefix)[:2]],
+             "jobs": [{"name": "pair", "algorithm": "admm-sharing", "target": [100.0], "priorities": [1000.0]}]}
+    for device in fleet["devices"]:
+        device["device"].pop("id", None)
+    path = tmp_path / "fleet.yaml"
+    path.write_text(json.dumps(fleet), encoding="utf-8")  # JSON is YAML
+    port = free_port()
+    command = [sys.executable, "-m", "edge_agent", "fleet", "up", str(path), "--broker", broker.url, "--dashboard",
+               "--dashboard-port", str(port)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stderr is not None
+            lines = []
+            while not any("stay up" in line for line in lines):  # the jobs ran; the fleet is held up
+                line = process.stderr.readline()
+                assert line, f"fleet up ended early: {''.join(lines)}"
+                lines.append(line)
+            assert any(f"dashboard: http://127.0.0.1:{port}/" in line for line in lines)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as response:
+                state = json.load(response)
+            devices = {a["id"]: a["online"] for a in state["agents"] if a["kind"]}
+            assert devices == {"gen-a": True, "gen-b": True}
+            [run] = state["runs"]
+            assert run["status"] == "converged"
+            assert run["result"]["participants"].keys() == devices.keys()
+            assert len(run["points"]) == run["iteration"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "converged" in out
+    assert "stopping the fleet" in err
