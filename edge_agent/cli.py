@@ -17,10 +17,11 @@ import structlog
 
 from edge_agent.algorithms.scheduling.plan import SchedulingPlan
 from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
+from edge_agent.carrier.mqtt_options import redact_url
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.family import Plan, RunOptions, ScenarioModel
 from edge_agent.ids import validate_id
-from edge_agent.logs import configure_logging
+from edge_agent.logs import configure_logging, end_status_line
 from edge_agent.provision import add_provision_parser, run_provision
 from edge_agent.registry import families, family_of, family_running, load_scenario, scenario_schema
 from edge_agent.report import format_report
@@ -58,12 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     agent = commands.add_parser("agent", help="run one device agent process (until SIGTERM/SIGINT)")
     agent.add_argument("--config", type=Path, required=True, help="device configuration YAML")
     agent.add_argument("--broker", help="mqtt://host:port, overrides the configuration's broker")
+    _metrics_option(agent)
 
     coordinator = commands.add_parser("coordinator", help="run the coordinator service (until SIGTERM/SIGINT)")
     coordinator.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
     coordinator.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
     coordinator.add_argument("--operators", default="operator", metavar="IDS",
                              help="comma-separated ids that may submit jobs (default: operator)")
+    _metrics_option(coordinator)
+
 
     submit = commands.add_parser("submit", help="send job(s) to a running coordinator service and print the results")
     submit.add_argument("job_file", type=Path, metavar="JOB", help="job YAML: one job, or `jobs: [...]`")
@@ -91,13 +95,44 @@ def _parser() -> argparse.ArgumentParser:
                     help="mqtt: one process per device (default); inproc: the same jobs in this process")
     up.add_argument("--json", action="store_true", help="print the results as a JSON list instead of tables")
     up.add_argument("--plot", type=Path, metavar="PNG", help="draw the convergence of every job into this PNG")
+    up.add_argument("--dashboard", action="store_true",
+                    help="also start the dashboard, print its address, and keep the fleet up after the jobs "
+                         "until Ctrl-C")
+    up.add_argument("--dashboard-port", type=_port, default=8050, metavar="P", help="its HTTP port (default 8050)")
 
     _add_experiment(commands)
+    _add_dashboard(commands)
     add_provision_parser(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
+    return port
+
+
+def _add_dashboard(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dashboard = commands.add_parser(
+        "dashboard", help="serve a live web page of a fleet: devices, runs, convergence (extra: dashboard)")
+    dashboard.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                           help="mqtt://[user@]host:port (a user: the provisioned dashboard role)")
+    dashboard.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=_port, default=8050, help="HTTP port (default 8050; 0: any free port)")
+    _metrics_option(dashboard)
+
+
+def _metrics_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--metrics-port", type=_port, metavar="P",
+                         help="serve Prometheus metrics on 127.0.0.1:P/metrics (extra: metrics; docs/dashboard.md)")
 
 
 def _add_experiment(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -181,6 +216,7 @@ def _plot(reports: list[RunReport], path: Path) -> None:
 
 
 def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) -> None:
+    end_status_line()
     for index, report in enumerate(reports):
         payload = report.to_json()
         if out:
@@ -194,13 +230,28 @@ def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) ->
 
 
 def _agent(args: argparse.Namespace) -> int:
-    asyncio.run(run_agent(load_device_config(args.config), args.broker))
+    asyncio.run(run_agent(load_device_config(args.config), args.broker, metrics_port=args.metrics_port))
     return 0
 
 
 def _coordinator(args: argparse.Namespace) -> int:
     operators = [validate_id(name.strip(), "--operators id") for name in args.operators.split(",") if name.strip()]
-    asyncio.run(run_coordinator(args.broker, args.prefix, operators=operators))
+    asyncio.run(run_coordinator(args.broker, args.prefix, operators=operators, metrics_port=args.metrics_port))
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    try:
+        from edge_agent.dashboard import run_dashboard  # noqa: PLC0415  (the dashboard extra, only here)
+    except ImportError as error:
+        raise ConfigError(f"the dashboard needs its extra: pip install 'edge-agent[dashboard]' ({error})") from None
+
+    def ready(url: str) -> None:
+        print(f"dashboard: {url} (fleet {args.prefix!r} on {redact_url(args.broker)}); Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+
+    asyncio.run(run_dashboard(args.broker, args.prefix, args.host, args.port, metrics_port=args.metrics_port,
+                              ready=ready))
     return 0
 
 
@@ -234,7 +285,12 @@ def _fleet(args: argparse.Namespace) -> int:
     if args.carrier == "inproc":
         reports = asyncio.run(run_fleet_inproc(spec, devices))
     else:
+        if args.dashboard:  # the results are printed while the fleet and its page stay up
+            reports = run_fleet(spec, devices, args.broker, dashboard_port=args.dashboard_port,
+                                hold=lambda reports: _hold(reports, args))
+            return worst_exit_code(r.status for r in reports)
         reports = run_fleet(spec, devices, args.broker)
+    end_status_line()
     if args.json:
         print(json.dumps([r.to_json() for r in reports]))
     else:
@@ -242,6 +298,22 @@ def _fleet(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(reports, args.plot)
     return worst_exit_code(r.status for r in reports)
+
+
+def _hold(reports: list[RunReport], args: argparse.Namespace) -> None:
+    """``fleet up --dashboard``: the results now, then the fleet and its dashboard stay up until Ctrl-C."""
+    if args.json:
+        print(json.dumps([r.to_json() for r in reports]), flush=True)
+    else:
+        _print_reports(reports, as_json=False, out=None)
+    if args.plot:
+        _plot(reports, args.plot)
+    print(f"the fleet and its dashboard (http://127.0.0.1:{args.dashboard_port}/) stay up; Ctrl-C to stop",
+          file=sys.stderr, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopping the fleet", file=sys.stderr, flush=True)
 
 
 def _experiment(args: argparse.Namespace) -> int:
@@ -260,6 +332,7 @@ def _experiment(args: argparse.Namespace) -> int:
         return await experiment.run_grid(grid), await experiment.representative_reports(grid)
 
     records, reports = asyncio.run(run())
+    end_status_line()
     summary = experiment.summarise(grid, records)
     outputs = experiment.write_outputs(summary, records, args.out)
     figures = experiment.write_figures(summary, reports, args.out)
@@ -301,12 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
-                    "provision": run_provision}
+                    "provision": run_provision, "dashboard": _dashboard}
         return commands[args.command](args)
     except ConfigError as error:
+        end_status_line()
         print(f"edge-agent: error: {error}", file=sys.stderr)
         return 2
     except EdgeAgentError as error:
+        end_status_line()
         print(f"edge-agent: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

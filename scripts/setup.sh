@@ -40,3 +40,9 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     as_root_apt mosquitto mosquitto-clients \
         || log "warning: Mosquitto is not installed and cannot be installed here (needs root and apt-get)"
 fi
+
+# The dashboard's browser test (tests/integration/test_dashboard_browser.py) drives the system's Chromium.
+if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromedriver >/dev/null 2>&1; then
+    as_root_apt chromium chromium-driver \
+        || log "warning: Chromium is not installed and cannot be installed here; the browser test will be skipped"
+fi

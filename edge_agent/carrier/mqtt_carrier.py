@@ -29,6 +29,7 @@ import asyncio
 import contextvars
 import secrets
 import ssl
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
 from edge_agent.carrier.outages import Outages
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
-from edge_agent.carrier.topics import Route, Topics
+from edge_agent.carrier.topics import Route, RouteKind, Topics
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, TransportError, first_own_error
@@ -68,6 +69,8 @@ class ConnectionStats:
     rejected: int = 0
     resent: int = 0  # requests sent again after a reconnect or a receiver's new session
     answered_again: int = 0  # repeated requests answered from the cache of sent replies
+    blocking_calls: int = 0  # Carrier.run_blocking calls finished (local solves)
+    blocking_s: float = 0.0  # their total wall time
 
 
 class MqttCarrier(Carrier):
@@ -105,7 +108,13 @@ class MqttCarrier(Carrier):
         return self._connection.spawn(coroutine, name)
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(function, *args)  # the connection keeps being serviced meanwhile
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(function, *args)  # the connection keeps being serviced meanwhile
+        finally:
+            stats = self._connection.stats
+            stats.blocking_calls += 1
+            stats.blocking_s += time.perf_counter() - started
 
     async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
         """Wait until ``agents`` are online; :class:`RunTimeout` naming those still missing."""
@@ -152,6 +161,7 @@ class MqttConnection:
         # (request topic, request id) -> (reply topic, reply payload, correlation): answered requests
         self._replies: OrderedDict[tuple[str, str], tuple[str, bytes, bytes | None]] = OrderedDict()
         self._reply_bytes = 0
+        self._followers: dict[str, Callable[[Route, bytes], None]] = {}  # route kind -> handler (records)
         self._was_connected = False
         self._tasks: asyncio.TaskGroup | None = None
         self._work: set[asyncio.Task[Any]] = set()  # handlers and drivers: awaited on exit, unlike reconnects
@@ -240,6 +250,28 @@ class MqttConnection:
         return task
 
     # -- presence ------------------------------------------------------------------------------
+    @property
+    def reconnects(self) -> int:
+        """Connections re-established after a loss (metrics)."""
+        return self._link.reconnects
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    @property
+    def pending(self) -> int:
+        """Handlers and drivers still running: the connection's work queue (metrics)."""
+        return sum(1 for task in self._work if not task.done())
+
+    def follow(self, kind: RouteKind, topic_filter: str, handler: Callable[[Route, bytes], None]) -> None:
+        """Subscribe ``topic_filter`` (records of the layout, e.g. ``topics.all_of("progress")``) and hand every
+        payload of route ``kind`` to ``handler``, which must not raise."""
+        if kind in ("direct", "gossip", "presence"):
+            raise ConfigError(f"route {kind!r} is the connection's own; follow records, not messages")
+        self._followers[kind] = handler
+        self._link.subscribe(topic_filter)
+
     def online(self, excluding: str | None = None) -> list[str]:
         """Agents online now (hosted here or announced by others), sorted."""
         agents = self.presence.online | self.carriers.keys()
@@ -377,6 +409,8 @@ class MqttConnection:
                 session = self.presence.session(route.sender)
                 if session is not None and session != before:  # (back) online: its inbox is subscribed
                     self._resend(route.sender)
+        elif route.kind in self._followers:
+            self._followers[route.kind](route, message.payload)
         elif route.kind in ("direct", "gossip"):
             try:
                 envelope = self.codec.decode(message.payload)

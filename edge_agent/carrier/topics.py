@@ -7,6 +7,9 @@
     <prefix>/<agent>/presence         retained JSON {"online": ..., "agent", "node", "session"}
     <prefix>/<agent>/results          retained results a device reports (reserved)
     <prefix>/<node>/schedule          retained JSON ``sched.state`` of a compute node, after every change
+    <prefix>/<agent>/device           retained JSON ``{"id", "kind"}`` of a device agent (dashboards)
+    <prefix>/<agent>/progress         JSON progress of the runs ``<agent>`` drives, at a bounded rate
+    <prefix>/<agent>/runs/<run>       retained final report of one run (the last few runs are kept)
 
 A participant's *inbox* is the filter ``<prefix>/+/to/<id>``: the sender is the topic level after the
 prefix, so a broker ACL ``pattern readwrite <prefix>/%u/#`` both confines a device to its own subtree and
@@ -28,12 +31,13 @@ __all__ = ["Route", "Topics", "acl_rules"]
 
 _PREFIX_PATTERN = re.compile(f"{ID_PATTERN.pattern}(/{ID_PATTERN.pattern})*")
 
-RouteKind = Literal["direct", "gossip", "presence", "results", "schedule"]
+RouteKind = Literal["direct", "gossip", "presence", "results", "schedule", "device", "progress", "run"]
 
 
 @dataclass(frozen=True)
 class Route:
-    """What a received topic means: its kind, the publishing agent and (for direct messages) the receiver."""
+    """What a received topic means: its kind, the publishing agent and (for direct messages) the receiver; for a
+    ``run`` record, ``receiver`` holds the run id."""
 
     kind: RouteKind
     sender: str
@@ -71,11 +75,21 @@ class Topics:
         return f"{self.prefix}/+/presence"
 
     def record(self, agent: str, name: str) -> str:
-        """A retained record ``agent`` keeps about itself: ``results`` (a coordinator's job results) or
-        ``schedule`` (a compute node's schedule)."""
+        """A record ``agent`` keeps about itself: ``results`` (a coordinator's job results), ``schedule`` (a
+        compute node's schedule), ``device`` (a device's id and kind) or ``progress`` (runs it drives)."""
         if name not in RECORDS:
             raise ConfigError(f"record {name!r} is not part of the topic layout; records: {', '.join(RECORDS)}")
         return f"{self.prefix}/{agent}/{name}"
+
+    def run(self, agent: str, run: str) -> str:
+        """The retained final report of ``run``, driven by ``agent`` (a run id is one topic level)."""
+        if not ID_PATTERN.fullmatch(run):
+            raise ConfigError(f"run id {run!r} is not a valid topic level (1-64 of A-Z a-z 0-9 _ . -)")
+        return f"{self.prefix}/{agent}/runs/{run}"
+
+    def all_of(self, name: str) -> str:
+        """The subscription filter for one record of every agent, or (``runs``) every run report."""
+        return f"{self.prefix}/+/runs/+" if name == "runs" else f"{self.prefix}/+/{name}"
 
     def parse(self, topic: str) -> Route | None:
         """The route of a topic of this layout, or ``None`` for anything else."""
@@ -88,13 +102,16 @@ class Topics:
         sender, rest = levels[0], levels[1:]
         if len(rest) == 2 and rest[0] == "to" and ID_PATTERN.fullmatch(rest[1]):
             return Route("direct", sender, rest[1])
+        if len(rest) == 2 and rest[0] == "runs" and ID_PATTERN.fullmatch(rest[1]):
+            return Route("run", sender, rest[1])
         kind = _LEAF_KINDS.get(rest[0]) if len(rest) == 1 else None
         return Route(kind, sender) if kind is not None else None
 
 
-RECORDS = ("results", "schedule")
+RECORDS = ("results", "schedule", "device", "progress")
 _LEAF_KINDS: dict[str, RouteKind] = {
-    "gossip": "gossip", "presence": "presence", "results": "results", "schedule": "schedule",
+    "gossip": "gossip", "presence": "presence", "results": "results", "schedule": "schedule", "device": "device",
+    "progress": "progress",
 }
 
 

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from edge_agent import registry
 from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult, AdmmJobSpec
@@ -34,13 +35,15 @@ from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import BrokerAddress
+from edge_agent.carrier.topics import Route
 from edge_agent.config import StrictModel, load_yaml, parse
-from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.host import device_processes, wait_for_agents
 from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.runtime.progress import RunProgress
 from edge_agent.runtime.services import COORDINATOR_ID, OPERATOR_ID
 
 __all__ = ["FleetSpec", "load_fleet", "load_jobs", "run_fleet", "run_fleet_inproc", "submit_jobs"]
@@ -123,14 +126,49 @@ async def run_fleet_inproc(spec: FleetSpec, devices: Sequence[DeviceConfig]) -> 
 
 
 def run_fleet(
-    spec: FleetSpec, devices: Sequence[DeviceConfig], broker_url: str | None = None
+    spec: FleetSpec,
+    devices: Sequence[DeviceConfig],
+    broker_url: str | None = None,
+    *,
+    dashboard_port: int | None = None,
+    hold: Callable[[list[RunReport]], None] | None = None,
 ) -> list[RunReport]:
-    """Run the fleet's jobs over MQTT with one process per device; return one report per job."""
+    """Run the fleet's jobs over MQTT with one process per device; return one report per job.
+
+    With ``dashboard_port`` a dashboard process serves the fleet's page on ``127.0.0.1:<port>`` (its address is
+    logged and printed before the jobs start); ``hold`` is called with the reports while everything still runs
+    (``fleet up --dashboard`` waits there for Ctrl-C).
+    """
     with device_processes(devices, broker_url) as (url, processes):
+        log.info("fleet.started", broker=url, private_broker=broker_url is None, devices=len(devices),
+                 processes=f"one per device ({len(devices)}) and the coordinator service")
         processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
                                          "--broker", url, "--prefix", spec.prefix])
-        return asyncio.run(submit_jobs(spec.jobs, url, spec.prefix, spec.job_timeout_s,
-                                       wait_for=[d.id for d in devices], processes=processes))
+        if dashboard_port is not None:
+            processes.start("dashboard", [sys.executable, "-m", "edge_agent", "dashboard", "--broker", url,
+                                          "--prefix", spec.prefix, "--port", str(dashboard_port)])
+            address = wait_for_port("127.0.0.1", dashboard_port, processes)
+            log.info("fleet.dashboard", url=address)
+            print(f"dashboard: {address}", file=sys.stderr, flush=True)
+        reports = asyncio.run(submit_jobs(spec.jobs, url, spec.prefix, spec.job_timeout_s,
+                                          wait_for=[d.id for d in devices], processes=processes))
+        if hold is not None:
+            hold(reports)
+        return reports
+
+
+def wait_for_port(host: str, port: int, processes: ProcessGroup, within_s: float = 30.0) -> str:
+    """Wait until a child of ``processes`` listens on ``host:port``; its address, or the child's failure."""
+    deadline = time.monotonic() + within_s
+    while True:
+        processes.check()
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return f"http://{host}:{port}/"
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RunTimeout(f"nothing listens on {host}:{port} after {within_s:g} s") from None
+            time.sleep(0.1)  # a child process starting: nothing to wait on but its socket
 
 
 async def submit_jobs(
@@ -153,6 +191,7 @@ async def submit_jobs(
     async with MqttConnection(broker_url, codec=registry.codec(), prefix=prefix,
                               client_id=user or f"{OPERATOR_ID}-{secrets.token_hex(4)}") as connection:
         carrier = connection.add(requester)
+        connection.follow("progress", connection.topics.all_of("progress"), _progress_logger())
         await wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
         reports = []
         for job in jobs:
@@ -166,6 +205,34 @@ async def submit_jobs(
                 raise EdgeAgentError(f"job {job.name!r} failed on the coordinator: {answer.error}")
             reports.append(_report_from_json(answer.report, wall_s=time.perf_counter() - started))
         return reports
+
+
+def _progress_logger(every_s: float = 1.0) -> Callable[[Route, bytes], None]:
+    """Logs the coordinator's progress records as ``run.progress`` (at most one per ``every_s`` and run, and the
+    last): a status line on a terminal, structured log lines otherwise."""
+    last: dict[str, float] = {}
+
+    def handle(route: Route, payload: bytes) -> None:
+        if route.sender != COORDINATOR_ID:
+            return
+        try:
+            record = RunProgress.model_validate_json(payload)
+        except ValidationError:
+            return
+        now = time.monotonic()
+        if record.status == "running" and now - last.get(record.run, -every_s) < every_s:
+            return
+        if record.status == "running":
+            last[record.run] = now
+        else:
+            last.pop(record.run, None)
+        point = record.points[-1] if record.points else None
+        log.info("run.progress", job=record.job, status=record.status,
+                 iteration=f"{record.iteration}/{record.max_iterations}", r_primal=point.primal if point else None,
+                 r_dual=point.dual if point else None, devices=f"{record.present}/{record.participants}",
+                 elapsed_s=round(record.elapsed_s, 1))
+
+    return handle
 
 
 def _report_from_json(data: dict[str, Any], wall_s: float) -> RunReport:

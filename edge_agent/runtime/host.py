@@ -18,18 +18,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import structlog
 import yaml
 
 from edge_agent import registry
 from edge_agent.carrier.base import Carrier, Participant
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import MqttOptions
-from edge_agent.errors import ConfigError, RunTimeout
+from edge_agent.errors import ConfigError, EdgeAgentError, RunTimeout
 from edge_agent.family import Plan
 from edge_agent.results import RunReport
 from edge_agent.runtime.broker import PrivateBroker
 from edge_agent.runtime.device_config import DeviceConfig
 from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.runtime.progress import RunProgress, RunResult, history_points, run_id
 
 __all__ = [
     "MqttHost",
@@ -41,6 +43,7 @@ __all__ = [
     "wait_for_agents",
 ]
 
+log = structlog.get_logger("edge_agent.host")
 STARTUP_S_PER_PROCESS_AND_CORE = 3.0  # measured: 100 agents came up in 65-324 s on two loaded cores
 
 
@@ -99,15 +102,28 @@ async def launch(
     *,
     processes: ProcessGroup | None = None,
     mqtt: MqttOptions | None = None,
+    job: str = "solve",
 ) -> RunReport:
     """Wait until every agent of ``plan`` is present, launch it from this process, return its report with
     ``transport`` (how it ran) added. ``processes``: the agents' processes, if ours (a child that exits while
-    we wait fails at once, with its output)."""
+    we wait fails at once, with its output). The launcher announces the run on its progress topic when it starts
+    and ends, and publishes the report under its run id (``docs/dashboard.md``)."""
     client_id = f"launcher-{secrets.token_hex(4)}"
     async with MqttConnection(broker_url, codec=registry.codec(), prefix=prefix, client_id=client_id,
                               options=mqtt) as connection:
         await wait_for_agents(connection, [device.id for device in plan.agents()], processes)
+        participants = len(plan.agents())
+        run, started = run_id(job), time.time()
+        await _announce(connection, RunProgress(run=run, job=job, algorithm="", status="running", iteration=0,
+                                                participants=participants, present=participants, started_at=started,
+                                                elapsed_s=0.0))
         report = await plan.launch(MqttHost(connection, processes))
+        data = report.to_json()
+        await _announce(connection, RunProgress(
+            run=run, job=report.scenario[:128], algorithm=report.algorithm[:128], status=report.status[:32],
+            iteration=report.iterations, participants=participants, present=participants, started_at=started,
+            elapsed_s=max(0.0, time.time() - started), points=history_points(data)),
+            RunResult(job=report.scenario[:128], report=data))
         stats = connection.stats
     report.extra["transport"] = {
         "carrier": "mqtt", "hosting": plan.hosting, "broker": broker_url, "prefix": prefix,
@@ -115,6 +131,18 @@ async def launch(
         **report.extra.get("transport", {}),
     }
     return report
+
+
+async def _announce(connection: MqttConnection, progress: RunProgress, result: RunResult | None = None) -> None:
+    """Publish a launcher's progress record (and the run's retained result); a failure only costs the dashboard."""
+    node = connection.node
+    try:
+        await connection.publish_raw(connection.topics.record(node, "progress"), progress.model_dump_json().encode())
+        if result is not None:
+            # not retained: a launcher's id is new every time, so nobody would ever clear it from the broker
+            await connection.publish_raw(connection.topics.run(node, progress.run), result.model_dump_json().encode())
+    except EdgeAgentError as error:
+        log.warning("launcher.progress_not_published", run=progress.run, error=str(error))
 
 
 @contextmanager

@@ -7,11 +7,12 @@ ride through broker restarts (the connection reconnects and restores its subscri
 from __future__ import annotations
 
 import asyncio
-import secrets
+import json
 import signal
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -25,6 +26,10 @@ from edge_agent.errors import EdgeAgentError
 from edge_agent.family import RoleContext
 from edge_agent.messages import Envelope, Message
 from edge_agent.runtime.device_config import DeviceConfig
+from edge_agent.runtime.progress import ProgressPublisher, RetainedRuns, RunProgress, run_id
+
+if TYPE_CHECKING:
+    from edge_agent.runtime.metrics import ServedMetrics
 
 __all__ = [
     "COORDINATOR_ID",
@@ -49,7 +54,10 @@ class CoordinatorService:
     runs as its own owned task under a fresh run id, so its participants keep one solver per job. A failing
     job, or a report that cannot be sent, is answered with its error and the service keeps serving.
     ``online`` lists the agents present (used when a job names no participants); ``publish_result`` also
-    publishes each result (over MQTT: retained on ``<prefix>/<coordinator>/results``).
+    publishes each result (over MQTT: retained on ``<prefix>/<coordinator>/results``). ``progress`` receives
+    each run's :class:`RunProgress` records (at most one per ``progress_interval_s``) and ``publish_run`` its
+    final result under its run id (over MQTT: ``<prefix>/<coordinator>/progress`` and, retained,
+    ``.../runs/<run>``; ``docs/dashboard.md``).
     """
 
     def __init__(
@@ -61,8 +69,14 @@ class CoordinatorService:
         operators: Iterable[str] = (OPERATOR_ID,),
         window_s: float = 300.0,
         now: Callable[[], float] = time.time,
+        progress: Callable[[RunProgress], None] | None = None,
+        publish_run: Callable[[str, bytes], Awaitable[object]] | None = None,
+        progress_interval_s: float = 0.25,
     ) -> None:
         self._id = id
+        self._progress = progress
+        self._publish_run = publish_run
+        self._progress_interval_s = progress_interval_s
         self._online = online
         self._publish_result = publish_result
         self._operators = frozenset(operators)
@@ -106,17 +120,32 @@ class CoordinatorService:
     async def _run(self, carrier: Carrier, message: AdmmJob, envelope: Envelope) -> None:
         job = message.job
         participants = job.participants or [p for p in self._online() if p not in {self.id, envelope.sender}]
-        run = f"{job.name[:40]}-{secrets.token_hex(6)}"
+        run = run_id(job.name)
         bound = log.bind(job=job.name, run=run, requester=envelope.sender, participants=len(participants))
         bound.info("coordinator.job_started")
         started = time.perf_counter()
+        coordinator = job.coordinator(participants, id=self.id)
+        progress = None
+        if self._progress is not None:
+            progress = ProgressPublisher(self._progress, run=run, job=job.name, algorithm=job.algorithm,
+                                         participants=len(participants), max_iterations=job.settings.max_iters,
+                                         now=self._now, min_interval_s=self._progress_interval_s)
+            observer = progress
+            coordinator.on_round = lambda r, present: observer.round(r.round, r.r_primal, r.r_dual, present)
+            progress.start()
         try:
-            result = await job.coordinator(participants, id=self.id).run(RunCarrier(carrier, run))
+            result = await coordinator.run(RunCarrier(carrier, run))
         except EdgeAgentError as error:
             bound.warning("coordinator.job_failed", error=str(error))
-            carrier.reply(AdmmJobResult(job=job.name, error=f"{type(error).__name__}: {error}"), envelope)
+            if progress is not None:
+                progress.finish("failed")
+            failure = AdmmJobResult(job=job.name, error=f"{type(error).__name__}: {error}")
+            carrier.reply(failure, envelope)
+            await self._keep(run, failure, bound)
             return
         report = job.report(result, messages=result.messages, wall_s=time.perf_counter() - started)
+        if progress is not None:
+            progress.finish(report.status, report.iterations)
         bound.info("coordinator.job_finished", status=report.status, iterations=report.iterations)
         answer = AdmmJobResult(job=job.name, report=report.to_json())
         try:
@@ -130,6 +159,16 @@ class CoordinatorService:
                 await self._publish_result(answer.model_dump_json().encode())
             except EdgeAgentError as error:  # the requester has its answer; the retained copy is a courtesy
                 bound.warning("coordinator.result_not_published", error=str(error))
+        await self._keep(run, answer, bound)
+
+    async def _keep(self, run: str, answer: AdmmJobResult, bound: structlog.typing.FilteringBoundLogger) -> None:
+        """Publish ``answer`` as the retained record of ``run`` (for dashboards)."""
+        if self._publish_run is None:
+            return
+        try:
+            await self._publish_run(run, answer.model_dump_json().encode())
+        except EdgeAgentError as error:
+            bound.warning("coordinator.run_not_published", error=str(error))
 
 
 async def serve_until_signalled(what: str, **fields: object) -> None:
@@ -146,7 +185,7 @@ async def serve_until_signalled(what: str, **fields: object) -> None:
     log.info(f"{what}.stopping", **fields)
 
 
-async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
+async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_port: int | None = None) -> None:
     """Serve one device until signalled."""
     credentials = config.credentials
     url = config.broker_url(broker)  # mqtt:// with a CA or client certificate is refused, naming the field
@@ -172,18 +211,64 @@ async def run_agent(config: DeviceConfig, broker: str | None = None) -> None:
             connection.spawn(publish(name, record), f"publish-{name}")
 
         connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
+        identity = json.dumps({"id": config.id, "kind": config.device.kind}).encode()
+        try:
+            await connection.publish_raw(connection.topics.record(config.id, "device"), identity, retain=True)
+        except EdgeAgentError as error:  # dashboards then show the device without its kind
+            log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
+        metrics = _serve_metrics(metrics_port, connection)
         await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=redact_url(url))
+        if metrics is not None:
+            metrics.close()
 
 
 async def run_coordinator(
-    broker: str, prefix: str = "edge", id: str = COORDINATOR_ID, operators: Iterable[str] = (OPERATOR_ID,)
+    broker: str,
+    prefix: str = "edge",
+    id: str = COORDINATOR_ID,
+    operators: Iterable[str] = (OPERATOR_ID,),
+    *,
+    metrics_port: int | None = None,
+    runs_kept: int = 20,
 ) -> None:
-    """Serve ADMM jobs from ``operators`` until signalled."""
+    """Serve ADMM jobs from ``operators`` until signalled; progress and the last ``runs_kept`` run reports on
+    the broker."""
     async with MqttConnection(broker, codec=registry.codec(), prefix=prefix, client_id=id) as connection:
         topic = connection.topics.record(id, "results")
+        progress_topic = connection.topics.record(id, "progress")
+        kept = RetainedRuns(runs_kept)
+        metrics = _serve_metrics(metrics_port, connection)
 
         async def publish(payload: bytes) -> int:
             return await connection.publish_raw(topic, payload, retain=True)
 
-        connection.add(CoordinatorService(connection.online, id=id, publish_result=publish, operators=operators))
+        async def publish_progress(payload: bytes) -> None:
+            try:
+                await connection.publish_raw(progress_topic, payload)
+            except EdgeAgentError as error:  # the next record carries the state again
+                log.debug("coordinator.progress_not_published", error=str(error))
+
+        def progress(record: RunProgress) -> None:
+            if metrics is not None:
+                metrics.observe_progress(record)
+            connection.spawn(publish_progress(record.model_dump_json().encode()), f"progress-{record.run}")
+
+        async def publish_run(run: str, payload: bytes) -> None:
+            await connection.publish_raw(connection.topics.run(id, run), payload, retain=True)
+            for old in kept.add(run):  # an empty retained payload clears the broker's copy
+                await connection.publish_raw(connection.topics.run(id, old), b"", retain=True)
+
+        connection.add(CoordinatorService(connection.online, id=id, publish_result=publish, operators=operators,
+                                          progress=progress, publish_run=publish_run))
         await serve_until_signalled("coordinator", broker=redact_url(broker))
+        if metrics is not None:
+            metrics.close()
+
+
+def _serve_metrics(port: int | None, connection: MqttConnection) -> ServedMetrics | None:
+    """Prometheus metrics of this process on ``port`` (``--metrics-port``); imported only when asked for."""
+    if port is None:
+        return None
+    from edge_agent.runtime.metrics import serve_metrics  # noqa: PLC0415  (prometheus-client: only with --metrics-port)
+
+    return serve_metrics(port, connection)

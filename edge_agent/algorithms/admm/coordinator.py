@@ -13,7 +13,7 @@ delivered total does not drift from the agreed one as N grows (the stacked norm 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -191,6 +191,8 @@ class AdmmCoordinator:
         self.participants = list(participants)
         self.size = size
         self.settings = settings or AdmmSettings()
+        # observer of every round: (its record, participants still answering); a host's progress publisher
+        self.on_round: Callable[[RoundRecord, int], None] = lambda record, present: None
 
     @property
     def id(self) -> str:
@@ -231,6 +233,7 @@ class AdmmCoordinator:
             U = U_prev + X_hat - Z
             record = _record(k, X, Z, Z_prev, U, rho=rho, cfg=cfg)
             history.append(record)
+            self.on_round(record, len(participants))
             bound.debug("admm.round", round=k, r_primal=record.r_primal, r_dual=record.r_dual,
                         eps_primal=record.eps_primal, eps_dual=record.eps_dual, rho=rho)
             if carrier.clock.now() >= next_progress:
