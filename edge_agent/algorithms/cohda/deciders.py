@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -129,6 +130,19 @@ class EnumerationDecider:
     def choice(self, index: int) -> Choice:
         return Choice(self.schedules[index], index)
 
+    def starting_at(self, index: int) -> EnumerationDecider:
+        """The same decider with another starting schedule (a restart, ``restarts.py``)."""
+        if index not in self._keep:
+            msg = f"participant {self.owner!r}: cannot start from schedule {index}: not one of its schedules"
+            raise ConfigError(msg)
+        twin = copy.copy(self)
+        twin._initial = index
+        return twin
+
+    def random_index(self, rng: np.random.Generator) -> int:
+        """One of its (acceptable) schedules, drawn uniformly."""
+        return int(self._keep[int(rng.integers(self._keep.size))])
+
     def alternatives(
         self, others: Array, current: Choice, count: int, target: Target, performance: Performance
     ) -> list[Choice]:
@@ -193,6 +207,20 @@ class LocalSearchDecider:
 
     def initial(self) -> Choice:
         return Choice(self._start)
+
+    def starting_at(self, schedule: Array) -> LocalSearchDecider:
+        """The same decider (same random stream) starting from ``schedule``, which must lie in the corridors."""
+        start = _finite_matrix(self.owner, "initial", [schedule])[0]
+        if start.shape != self.lower.shape or ((start < self.lower) | (start > self.upper)).any():
+            msg = f"participant {self.owner!r}: a restart needs {self.lower.size} slots inside the corridors"
+            raise ConfigError(msg)
+        twin = copy.copy(self)
+        twin._start = start
+        return twin
+
+    def random_schedule(self, rng: np.random.Generator) -> Array:
+        """A schedule drawn uniformly inside the corridors."""
+        return np.asarray(rng.uniform(self.lower, self.upper), dtype=np.float64)
 
     def score(self, schedules: Array, others: Array, target: Target, performance: Performance) -> Array:
         """``local_performance(x) + convergence_force_factor * performance(others + x)`` per row."""

@@ -76,6 +76,7 @@ class CohdaParticipant:
             id, decider, performance, relay=relay, respond_to=respond_to, offers=offers, compose=compose,
             improvement_tol=improvement_tol,
         )
+        self._offers = offers
         self.batch = batch
         self.max_decisions = max_decisions
         self.max_entries = max_entries_per_message or entries_per_message(decider.horizon)
@@ -88,6 +89,17 @@ class CohdaParticipant:
     @property
     def id(self) -> str:
         return self._id
+
+    def restart(self, decider: Decider) -> None:
+        """Forget the run (target, configuration, candidate, history) and start the next one from ``decider``'s
+        initial schedule, with the same settings; counts (decisions, dropped) go on. Call it only while the
+        network is quiescent: an update of the previous run that arrives later would be taken for this one's."""
+        old = self.memory
+        self.memory = WorkingMemory(
+            self._id, decider, old.performance, relay=old.relay, respond_to=old.respond_to, offers=self._offers,
+            compose=old.compose, max_pair_moves=old.max_pair_moves, improvement_tol=old.improvement_tol,
+        )
+        self._parked = []
 
     @property
     def decider(self) -> Decider:

@@ -58,6 +58,11 @@ class CohdaPlan:
 def cohda_plan(scenario: ScenarioModel, options: RunOptions) -> CohdaPlan:
     if not isinstance(scenario, CohdaScenario):
         raise ConfigError(f"a COHDA plan takes a COHDA scenario, not {scenario.algorithm!r}")
+    if scenario.settings.restarts:
+        raise ConfigError(
+            f"scenario {scenario.name!r}: settings.restarts ({scenario.settings.restarts}) runs in process only; "
+            "set it to 0 for --carrier mqtt, or solve in process"
+        )
     return CohdaPlan(scenario, options)
 
 
@@ -99,6 +104,11 @@ def cohda_launch_report(
             "topology": scenario.topology.kind,
             "moves": sum(c.moves for c in choices.values()),
             "dropped_updates": sum(c.dropped for c in choices.values()),
+            "status_basis": {
+                "feasibility": "selection: every participant's schedule is one of its own (no coupling residual)",
+                "optimality": "local: agreed, complete candidate no participant or offered pair improves",
+                "agreed": agreed, "complete": complete, "capped": capped, "distance": distance(aggregate),
+            },
             "transport": {"received": {pid: c.received for pid, c in choices.items()}},
         },
     )

@@ -8,9 +8,6 @@ quiescence; :meth:`CohdaScenario.run` builds everything from the file and report
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -19,25 +16,22 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from edge_agent.algorithms.cohda import (
     PERFORMANCES,
-    Choice,
-    CohdaCandidate,
     CohdaParticipant,
-    CohdaStart,
     Decider,
     EnumerationDecider,
     LocalSearchDecider,
     Target,
     battery_schedules,
-    rate,
     shifted_profiles,
 )
 from edge_agent.algorithms.cohda.job import CohdaCorridor, CohdaJoin, CohdaSettings
+from edge_agent.algorithms.cohda.restarts import Restarts
+from edge_agent.algorithms.cohda.run import CohdaOutcome, run_cohda
 from edge_agent.carrier.base import Network
 from edge_agent.config import StrictModel, require_unique
-from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions
 from edge_agent.ids import AgentId
-from edge_agent.results import RunReport, Status
+from edge_agent.results import RunReport
 from edge_agent.topology import CompleteTopology, Graph, TopologySpec
 
 __all__ = [
@@ -179,6 +173,10 @@ class CohdaSettingsSpec(StrictModel):
     )
     offers: int = Field(3, ge=0, description="alternatives offered to neighbours for pair moves (0: none)")
     compose: bool = Field(True, description="apply the moves of a received candidate that fit ours")
+    restarts: int = Field(0, ge=0, le=1000, description="rounds run again from the best selection, perturbed "
+                          "(in process only; 0: the plain protocol)")
+    perturb: float = Field(0.2, gt=0, le=1, description="with restarts: chance that a participant starts a round "
+                           "from a random schedule of its own")
 
 
 class CohdaScenario(StrictModel):
@@ -264,125 +262,13 @@ class CohdaScenario(StrictModel):
 
     async def run(self, options: RunOptions, network: Network) -> RunReport:
         participants, graph, target = self.build(options)
-        outcome = await run_cohda(participants, graph, target, network)
+        restarts = None
+        if self.settings.restarts:
+            restarts = Restarts(self.settings.restarts, self.settings.perturb, (self.seed, 2, options.seed or 0))
+        outcome = await run_cohda(participants, graph, target, network, restarts=restarts)
         return outcome.report(self.name, topology=self.topology.kind)
 
 
 def _is_complete(graph: Graph) -> bool:
     n = len(graph)
     return all(len(graph.in_neighbours(node)) == n - 1 for node in graph.nodes)
-
-
-@dataclass
-class CohdaOutcome:
-    """A finished in-process run: the participants (with their memories), what they agreed on, counts."""
-
-    participants: list[CohdaParticipant]
-    target: Target
-    candidate: CohdaCandidate
-    agreed: bool
-    messages: int
-    wall_s: float
-
-    def choices(self) -> dict[str, Choice]:
-        """Each participant's schedule in the final candidate."""
-        return {p.id: p.memory.own(self.candidate.counter_of(p.id)) for p in self.participants}
-
-    def aggregate(self) -> np.ndarray[Any, np.dtype[np.float64]]:
-        return np.asarray(np.sum([c.schedule for c in self.choices().values()], axis=0), dtype=np.float64)
-
-    def distance(self) -> float:
-        """Weighted L1 distance of the final aggregate to the target."""
-        return float((np.abs(self.target.values - self.aggregate()) * self.target.weights).sum())
-
-    def start_aggregate(self) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """The sum of the initial schedules (where the run started)."""
-        return np.asarray(np.sum([p.decider.initial().schedule for p in self.participants], axis=0), dtype=np.float64)
-
-    def start_distance(self) -> float:
-        return float((np.abs(self.target.values - self.start_aggregate()) * self.target.weights).sum())
-
-    def status(self) -> Status:
-        if any(p.capped for p in self.participants):
-            return "max_iterations"
-        complete = set(self.candidate.ids) == {p.id for p in self.participants}
-        return "converged" if self.agreed and complete else "failed"
-
-    def report(self, scenario: str, topology: str = "") -> RunReport:
-        choices = self.choices()
-        aggregate = self.aggregate()
-        performance = self.participants[0].performance
-        return RunReport(
-            scenario=scenario,
-            algorithm="cohda",
-            status=self.status(),
-            objective=-rate(performance, aggregate, self.target),
-            iterations=max(p.decisions for p in self.participants),
-            messages=self.messages,
-            wall_s=self.wall_s,
-            aggregate=aggregate.tolist(),
-            participants={
-                p.id: {"x": choices[p.id].schedule.tolist(), "index": choices[p.id].index, "decisions": p.decisions}
-                for p in self.participants
-            },
-            extra={
-                "target": self.target.values.tolist(),
-                "weights": self.target.weights.tolist(),
-                "distance": self.distance(),
-                "start_distance": self.start_distance(),
-                "start_aggregate": self.start_aggregate().tolist(),
-                "chosen_index": {pid: c.index for pid, c in choices.items()},
-                "agreed": self.agreed,
-                "topology": topology,
-                "moves": sum(p.memory.moves for p in self.participants),
-                "dropped_updates": sum(p.dropped for p in self.participants),
-            },
-        )
-
-
-async def run_cohda(
-    participants: Sequence[CohdaParticipant],
-    graph: Graph,
-    target: Target,
-    network: Network,
-    *,
-    start_at: str | None = None,
-) -> CohdaOutcome:
-    """Run COHDA in one process: subscribe everyone to its in-neighbours, start one, wait for quiescence."""
-    ids = [p.id for p in participants]
-    if len(participants) < 2:
-        msg = f"COHDA needs at least two participants, got {len(participants)}"
-        raise ConfigError(msg)
-    if len(set(ids)) != len(ids):
-        twice = sorted({pid for pid in ids if ids.count(pid) > 1})
-        msg = f"participant ids {twice} are used twice; ids must be unique"
-        raise ConfigError(msg)
-    if set(graph.nodes) != set(ids):
-        msg = f"the topology's nodes {sorted(graph.nodes)[:10]} are not the participants {sorted(ids)[:10]}"
-        raise ConfigError(msg)
-    graph.require_strongly_connected()
-    for p in participants:
-        if p.decider.horizon != target.horizon:
-            msg = f"participant {p.id!r} has schedules of {p.decider.horizon} slots but target has {target.horizon}"
-            raise ConfigError(msg)
-    first = start_at or ids[0]
-    started = time.perf_counter()
-    async with network:
-        carriers = {p.id: network.add(p) for p in participants}
-        for p in participants:
-            carriers[p.id].subscribe(graph.in_neighbours(p.id))
-        carriers[first].send(CohdaStart(target=target.to_wire()), first)
-        await network.quiescent()
-    wall_s = time.perf_counter() - started
-    candidates = [p.memory.candidate for p in participants]
-    if any(c is None for c in candidates):
-        silent = [p.id for p in participants if p.memory.candidate is None]
-        msg = f"participants {silent[:10]} never received the target"
-        raise ConfigError(msg)
-    final = [c for c in candidates if c is not None]
-    agreed = all(c.wire.same_choice(final[0].wire) for c in final[1:])
-    best = max(final, key=lambda c: (len(c.members), c.perf))
-    outcome = CohdaOutcome(list(participants), target, best.wire, agreed, network.stats.sent, wall_s)
-    log.info("cohda.done", participants=len(participants), agreed=agreed, messages=outcome.messages,
-             distance=round(outcome.distance(), 6), wall_s=round(wall_s, 3))
-    return outcome
