@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cohda.py          # everything (~3-5 min on 2 cores): bench/results/cohda.{md,json,png}
     .venv/bin/python bench/cohda.py --quick  # N <= 50 and the peer's instances; prints the tables, writes nothing
+    .venv/bin/python bench/cohda.py --planted  # issue 12 only (~4 min): bench/results/cohda-planted.{md,json}
 
 1. **Scaling** on a small-world graph (Watts-Strogatz, each participant talks to k = 6 neighbours, rewiring
    p = 0.1, seeded): N = 5, 20, 50, 200, 1000 participants with 10 random schedules of 24 slots each (entries
@@ -13,6 +14,9 @@
    configuration, no pair moves, no move composition) beside the peer library's figures.
 3. **Message sizes** (N = 100 participants, 96 slots): every published update encoded with
    :func:`edge_agent.codec.encode` (one MQTT publish each, whatever the number of subscribers).
+4. **Restarts** (``--planted``, issue 12, :mod:`bench.cohda_planted`): the default rules against the restart
+   option on planted-zero instances (N = 20 and 50, complete topology, several seeds) and on N = 10 instances
+   whose exact optimum HiGHS proves.
 """
 
 from __future__ import annotations
@@ -235,8 +239,15 @@ def write(path: Path, text: str) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="N <= 50 and the peer's instances; writes nothing")
+    parser.add_argument("--planted", action="store_true", help="issue 12's restart measurements only")
+    parser.add_argument("--seeds", type=int, default=6, help="--planted: instances per size (default 6)")
     args = parser.parse_args()
     configure_logging()
+    if args.planted:
+        from cohda_planted import planted_main
+
+        await planted_main(args.seeds, RESULTS)
+        return
     sizes_n = [5, 20, 50] if args.quick else [5, 20, 50, 200, 1000]
     scaling = await scaling_rows(sizes_n, print)
     peer = await peer_rows(print)

@@ -138,6 +138,13 @@ class CohdaParticipant:
         finally:
             self._deciding = False
 
+    def announce(self, carrier: Carrier, target: CohdaTarget) -> None:
+        """Start a restart round warm: learn ``target`` and publish our (restart) schedule without deciding, so
+        that every participant decides first against the whole restart selection (``restarts.py``)."""
+        self._learn(target, self.id)
+        for update in self.memory.news(self.max_entries, self.decisions):
+            carrier.publish(update)
+
     def full_state(self) -> list[CohdaUpdate]:
         """Target, every configuration entry and the best candidate, as updates of at most ``max_entries``."""
         memory = self.memory

@@ -192,11 +192,14 @@ async def run_cohda(
         for p in participants:
             carriers[p.id].subscribe(graph.in_neighbours(p.id))
         for _ in range(policy.count + 1):
-            if best is not None:
+            sent = network.stats.sent
+            if best is None:
+                carriers[first].send(CohdaStart(target=target.to_wire()), first)
+            else:  # a warm restart: everyone announces its perturbed schedule, then all decide against the lot
                 for p in participants:
                     p.restart(perturbed(p.decider, best.choices[p.id], policy.perturb, rng))
-            sent = network.stats.sent
-            carriers[first].send(CohdaStart(target=target.to_wire()), first)
+                for p in participants:
+                    p.announce(carriers[p.id], target.to_wire())
             await network.quiescent()
             this = _settle(participants, target)
             this.messages = network.stats.sent - sent

@@ -175,7 +175,7 @@ class CohdaSettingsSpec(StrictModel):
     compose: bool = Field(True, description="apply the moves of a received candidate that fit ours")
     restarts: int = Field(0, ge=0, le=1000, description="rounds run again from the best selection, perturbed "
                           "(in process only; 0: the plain protocol)")
-    perturb: float = Field(0.2, gt=0, le=1, description="with restarts: chance that a participant starts a round "
+    perturb: float = Field(0.3, gt=0, le=1, description="with restarts: chance that a participant starts a round "
                            "from a random schedule of its own")
 
 
