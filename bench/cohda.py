@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/cohda.py          # everything (~3-5 min on 2 cores): bench/results/cohda.{md,json,png}
     .venv/bin/python bench/cohda.py --quick  # N <= 50 and the peer's instances; prints the tables, writes nothing
-    .venv/bin/python bench/cohda.py --planted  # issue 12 only (~4 min): bench/results/cohda-planted.{md,json}
+    .venv/bin/python bench/cohda.py --planted  # issue 12 only (~5 min of CPU): bench/results/cohda-planted.{md,json}
 
 1. **Scaling** on a small-world graph (Watts-Strogatz, each participant talks to k = 6 neighbours, rewiring
    p = 0.1, seeded): N = 5, 20, 50, 200, 1000 participants with 10 random schedules of 24 slots each (entries

@@ -192,6 +192,8 @@ async def run_cohda(
         for p in participants:
             carriers[p.id].subscribe(graph.in_neighbours(p.id))
         for _ in range(policy.count + 1):
+            if best is not None and not _usable(best, participants):
+                break  # a failed or capped first round: nothing sound to restart from
             sent = network.stats.sent
             if best is None:
                 carriers[first].send(CohdaStart(target=target.to_wire()), first)
@@ -216,8 +218,12 @@ async def run_cohda(
     return outcome
 
 
+def _usable(round: Round, participants: Sequence[CohdaParticipant]) -> bool:
+    complete = set(round.candidate.ids) == {p.id for p in participants}
+    return round.agreed and complete and not any(p.capped for p in participants)
+
+
 def _better(this: Round, best: Round, participants: Sequence[CohdaParticipant]) -> bool:
     """A later round replaces the best one only if it is complete and agreed and rates strictly better."""
-    usable = this.agreed and set(this.candidate.ids) == {p.id for p in participants}
     tol = participants[0].memory.improvement_tol * max(1.0, abs(best.rating))
-    return usable and this.rating > best.rating + tol
+    return _usable(this, participants) and this.rating > best.rating + tol
