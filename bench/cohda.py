@@ -228,6 +228,9 @@ def markdown(scaling: list[dict[str, Any]], peer: list[dict[str, Any]], sizes: l
         "candidate at ~12 bytes per member plus at most 16 moves, offers) stays under 25 KB at N = 100, so no",
         "update can exceed ~155 KB there.",
         "",
+        "The restart option against these default rules (issue 12): `bench/cohda.py --planted`, results in",
+        "`bench/results/cohda-planted.md`.",
+        "",
     ]
     return "\n".join(lines)
 
