@@ -6,13 +6,16 @@ from the report's own numbers (the participants' ``x``, the target or demand) wh
 
 - ADMM (sharing, consensus): ``status_basis`` records the coupling residual against ``feasibility_tol`` and the
   scaled primal/dual residuals against their epsilons;
-- consensus dispatch and primal-dual: ``|sum P - demand|`` (recomputed) against ``status_basis.balance_tolerance``;
+- consensus, diffusion and primal-dual dispatch: ``|sum P - demand|`` (recomputed) against
+  ``status_basis.balance_tolerance``;
 - averaging: the disagreement ``max |lam_i - mean|`` (recomputed, = ``objective``); its report records no
   tolerance for it (its own test is the step ``settings.tol``), so the bound here is ``n * tol / alpha`` (each
   participant within ``tol / alpha`` of its neighbours' mean, over at most ``n`` hops);
 - COHDA: no coupling constraint; every reported schedule is one of the participant's own (rebuilt from the
   scenario) and the distance in the report and in ``status_basis`` is the recomputed one;
 - scheduling: no booking overlaps another on a resource, none is foreign or inconsistent;
+- resource-constrained DCOP on trees: no balance violation listed, and the resources sum to 0 (node balance
+  summed over the tree: every link's flow cancels);
 - DCOP: every variable has a value of its domain and the objective is finite and equals the recomputed one
   (DCOP reports carry no ``status_basis``; a selection of domain values has no coupling residual).
 """
@@ -107,12 +110,20 @@ def check_dcop(scenario: ScenarioModel, report: Report) -> None:
     assert scenario.problem().objective_value(indices) == pytest.approx(report["objective"])
 
 
+def check_rcdcop(scenario: ScenarioModel, report: Report) -> None:
+    assert report["violations"] == []
+    resources = [p["x"][0] for p in report["participants"].values()]
+    assert sum(resources) == pytest.approx(0.0, abs=1e-9)
+    assert report["aggregate"] == pytest.approx([sum(resources)], abs=1e-9)
+
+
 CHECKS: dict[str, Callable[[ScenarioModel, Report], None]] = {
     "admm": check_admm,
     "consensus": check_consensus,
     "cohda": check_cohda,
     "scheduling": check_scheduling,
     "dcop": check_dcop,
+    "rcdcop": check_rcdcop,
 }
 
 
