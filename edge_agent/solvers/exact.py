@@ -73,7 +73,7 @@ class _DiagonalOneRow:
     def solve(self, reference: Array, rho: float) -> Array:
         p = self.problem
         u, w = rho * reference - p.c, self.q + rho
-        x: Array = np.clip(u / w, p.lb, p.ub)
+        x: Array = np.minimum(np.maximum(u / w, p.lb), p.ub)
         a = self.a
         if a is None:
             return x
@@ -117,7 +117,7 @@ class _Line:
     def __init__(self, problem: ConvexQP, base: Array, d: Array, s_lo: float, s_hi: float) -> None:
         self.problem, self.base, self.d, self.s_lo, self.s_hi = problem, base, d, s_lo, s_hi
         self.dQd, self.dd = float(d @ problem.Q @ d), float(d @ d)
-        self.linear = float(d @ problem.Q @ base + problem.c @ d)
+        self.linear, self.d_base = float(d @ problem.Q @ base + problem.c @ d), float(d @ base)
 
     @classmethod
     def of(cls, problem: ConvexQP) -> _Line | None:
@@ -151,8 +151,8 @@ class _Line:
         return cls(problem, base, d, s_lo, max(s_lo, s_hi))
 
     def solve(self, reference: Array, rho: float) -> Array:
-        curvature = self.dQd + rho * self.dd
-        slope_at_zero = self.linear + rho * float(self.d @ (self.base - reference))
-        s = float(np.clip(-slope_at_zero / curvature, self.s_lo, self.s_hi))
-        x: Array = np.clip(self.base + s * self.d, self.problem.lb, self.problem.ub)
+        # scalar min/max and the ufuncs: np.clip's dispatch costs more than the rest of this small step
+        slope_at_zero = self.linear + rho * (self.d_base - float(self.d @ reference))
+        s = min(max(-slope_at_zero / (self.dQd + rho * self.dd), self.s_lo), self.s_hi)
+        x: Array = np.minimum(np.maximum(self.base + s * self.d, self.problem.lb), self.problem.ub)
         return x
