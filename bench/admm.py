@@ -7,6 +7,8 @@
     .venv/bin/python bench/admm.py --priced        # issue 12's priced fleets only (N = 10, 100, 1000, reachable
                                                    # and unreachable targets, each ADMM option, 500 rounds
                                                    # at most); writes bench/results/admm-priced.{md,json}
+    .venv/bin/python bench/admm.py --priced --sizes 100 --seeds 1 2 --rounds 300 \
+        --options "settle + Anderson m=5, rho 0.01" --out priced-try    # a subset: sizes, seeds, options, budget
 
 Random fleets (fixed seed per N): N one-to-many flex devices ``create_admm_flex_actor_one_to_many(c_i, eta_i)``
 with ``c_i ~ U(5, 20)``, ``eta_i ~ U(-1, 1)^3`` and no local cost; the target ``sum_i s_i c_i eta_i`` with
@@ -23,8 +25,9 @@ is ``edge_agent.testing.central.solve_sharing`` (HiGHS) on the same problems, ti
 
 Priced fleets (``--priced``, issue 12): the same devices with prices ``S_i ~ U(-0.1, 0.1)^3`` and priorities
 ``U(0.5, 5)^3``; the reachable target as above, the unreachable one 1.5 times the fleet's largest output in a
-random direction per slot. Each runs once per ADMM option (``PRICED_OPTIONS``) with ``max_iters = 500``, the
-acceptance budget; the rel. gap is of the last round's answers, whatever the status.
+random direction per slot; ``--seeds`` draws other instances of the same class. Each runs once per ADMM option
+(``PRICED_OPTIONS``; rho "1/N" means 1 / fleet size) with ``max_iters = 500``, the acceptance budget (``--rounds``);
+the rel. gap is of the last round's answers, whatever the status.
 """
 
 from __future__ import annotations
@@ -153,11 +156,11 @@ def priced_instance(n: int, reachable: bool, seed: int = SEED) -> PricedInstance
     return PricedInstance(name, capacity, eta, prices, target, priorities)
 
 
-async def run_priced(instance: PricedInstance, options: dict[str, Any]) -> dict[str, Any]:
+async def run_priced(instance: PricedInstance, options: dict[str, Any], rounds: int = PRICED_ROUNDS) -> dict[str, Any]:
     actors = instance.actors()
     if options.get("rho") == "1/N":
         options = {**options, "rho": 1.0 / len(actors)}
-    settings = AdmmSettings(max_iters=PRICED_ROUNDS, **options)
+    settings = AdmmSettings(max_iters=rounds, **options)
     async with InProcNetwork() as network:
         for actor in actors:
             network.add(actor)
@@ -179,7 +182,9 @@ async def run_priced(instance: PricedInstance, options: dict[str, Any]) -> dict[
             "r_dual_over_eps": last.r_dual / last.eps_dual, "r_primal_over_eps": last.r_primal / last.eps_primal}
 
 
-def priced_main(sizes: tuple[int, ...], seeds: tuple[int, ...], labels: list[str], out_name: str) -> None:
+def priced_main(
+    sizes: tuple[int, ...], seeds: tuple[int, ...], labels: list[str], out_name: str, rounds: int = PRICED_ROUNDS
+) -> None:
     rows = []
     for seed, n, reachable in itertools.product(seeds, sizes, (True, False)):
         instance = priced_instance(n, reachable, seed)
@@ -187,7 +192,7 @@ def priced_main(sizes: tuple[int, ...], seeds: tuple[int, ...], labels: list[str
         central = solve_sharing(problems, instance.target, instance.priorities).objective
         for label in labels:
             options = PRICED_OPTIONS[label]
-            row = asyncio.run(run_priced(instance, options))
+            row = asyncio.run(run_priced(instance, options, rounds))
             row.update(case=instance.name, option=label, central=central,
                        rel_gap=abs(row["objective"] - central) / max(1.0, abs(central)))
             rows.append(row)
@@ -197,7 +202,7 @@ def priced_main(sizes: tuple[int, ...], seeds: tuple[int, ...], labels: list[str
     out = ["# Sharing ADMM on priced fleets (issue 12)", "",
            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, git {machine_info(1)['git']}, one run per row "
            f"(rounds and gaps are deterministic; wall times are single runs on a shared 2-CPU machine). "
-           f"Budget {PRICED_ROUNDS} rounds; `bench/admm.py --priced` with seeds {', '.join(map(str, seeds))}. "
+           f"Budget {rounds} rounds; `bench/admm.py --priced` with seeds {', '.join(map(str, seeds))}. "
            f"`ms/round` is wall time over rounds; CPU is this process's CPU time (the machine is shared).", "",
            "| case | option | status | rounds | rel. gap | wall s | CPU s | ms/round | final rho | r_pri/eps "
            "| r_dual/eps |",
@@ -383,6 +388,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[SEED], help="--priced: instance seeds")
     parser.add_argument("--options", nargs="+", default=list(PRICED_OPTIONS), choices=list(PRICED_OPTIONS),
                         metavar="LABEL", help="--priced: which options (labels of PRICED_OPTIONS; default all)")
+    parser.add_argument("--rounds", type=int, default=PRICED_ROUNDS, help="--priced: round budget (max_iters)")
     parser.add_argument("--out", default="admm-priced", help="--priced: results file name (without .md/.json)")
     args = parser.parse_args()
     if args.repeats < 1:
@@ -390,7 +396,7 @@ def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
                         logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     if args.priced:
-        priced_main(tuple(args.sizes), tuple(args.seeds), args.options, args.out)
+        priced_main(tuple(args.sizes), tuple(args.seeds), args.options, args.out, args.rounds)
         return
     meta = machine_info(args.repeats)
     peers, description = peer_instances(QUICK_PEER_SIZES if args.quick else None)
