@@ -62,7 +62,15 @@ def test_a_participant_is_held_only_while_its_answer_stays_put() -> None:
     assert settle.after_round(22, answers(22, late=1.0))  # the second hold lasted twice as long
 
 
-@pytest.mark.parametrize(("n", "seed"), [(30, 11), (30, 12), (60, 13), (60, 14)])
+def test_a_dropped_participant_leaves_the_schedule_with_its_rows() -> None:
+    settle = Settle(3, start=2, window=2, hold=4, factor=10.0, tol=1e-6)
+    settle.after_round(1, answers(1))
+    settle.drop([0, 1])  # participant 2 fell silent
+    assert settle.after_round(2, answers(2)[:2])
+    assert settle.scale.tolist() == [10.0, 1.0]
+
+
+@pytest.mark.parametrize(("n", "seed"), [(30, 11), (30, 12), (50, 13)])
 @pytest.mark.parametrize("reachable", [True, False], ids=["reachable", "unreachable"])
 async def test_settling_reaches_the_central_optimum_on_priced_fleets(n: int, seed: int, reachable: bool) -> None:
     actors, target, priorities = priced_fleet(n, seed, reachable)
