@@ -8,6 +8,8 @@
     .venv/bin/python bench/admm.py --priced        # issue 12's priced fleets only (N = 10, 100, 1000, reachable
                                                    # and unreachable targets, each ADMM option, 500 rounds
                                                    # at most); writes bench/results/admm-priced.{md,json}
+    .venv/bin/python bench/admm.py --priced --sizes 100 --seeds 1 2 --rounds 300 \
+        --options "settle + Anderson m=5, rho 0.01" --out priced-try    # a subset: sizes, seeds, options, budget
 
 Random fleets (fixed seed per N): N one-to-many flex devices ``create_admm_flex_actor_one_to_many(c_i, eta_i)``
 with ``c_i ~ U(5, 20)``, ``eta_i ~ U(-1, 1)^3`` and no local cost; the target ``sum_i s_i c_i eta_i`` with
@@ -24,8 +26,9 @@ is ``edge_agent.testing.central.solve_sharing`` (HiGHS) on the same problems, ti
 
 Priced fleets (``--priced``, issue 12): the same devices with prices ``S_i ~ U(-0.1, 0.1)^3`` and priorities
 ``U(0.5, 5)^3``; the reachable target as above, the unreachable one 1.5 times the fleet's largest output in a
-random direction per slot. Each runs once per ADMM option (``PRICED_OPTIONS``) with ``max_iters = 500``, the
-acceptance budget; the rel. gap is of the last round's answers, whatever the status.
+random direction per slot; ``--seeds`` draws other instances of the same class. Each runs once per ADMM option
+(``PRICED_OPTIONS``; rho "1/N" means 1 / fleet size) with ``max_iters = 500``, the acceptance budget (``--rounds``);
+the rel. gap is of the last round's answers, whatever the status.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import json
 import logging
 import os
@@ -119,6 +123,9 @@ PRICED_OPTIONS: dict[str, dict[str, Any]] = {
     "residual balancing": {"rho_update": "balance"},
     "over-relaxation 1.6": {"relaxation": 1.6},
     "Anderson m=5, rho 0.1": {"acceleration": "anderson", "rho": 0.1},
+    "settle, rho 0.01": {"rho_update": "settle", "rho": 0.01},
+    "settle + Anderson m=5, rho 0.01": {"rho_update": "settle", "acceleration": "anderson", "rho": 0.01},
+    "settle + Anderson m=5, rho 1/N": {"rho_update": "settle", "acceleration": "anderson", "rho": "1/N"},
 }
 
 
@@ -136,8 +143,8 @@ class PricedInstance:
                 for i, (c, e, p) in enumerate(zip(self.capacity, self.eta, self.prices, strict=True))]
 
 
-def priced_instance(n: int, reachable: bool) -> PricedInstance:
-    rng = np.random.default_rng([SEED, n, 12, int(reachable)])
+def priced_instance(n: int, reachable: bool, seed: int = SEED) -> PricedInstance:
+    rng = np.random.default_rng([seed, n, 12, int(reachable)])
     capacity, eta = rng.uniform(5, 20, n), rng.uniform(-1, 1, (n, 3))
     prices, priorities = rng.uniform(-0.1, 0.1, (n, 3)), rng.uniform(0.5, 5, 3)
     tech = capacity[:, None] * eta
@@ -146,60 +153,70 @@ def priced_instance(n: int, reachable: bool) -> PricedInstance:
     else:
         target = 1.5 * np.maximum(tech, 0).sum(axis=0) * rng.choice([-1, 1], 3)
     kind = "reachable" if reachable else "unreachable"
-    return PricedInstance(f"priced N={n} {kind}", capacity, eta, prices, target, priorities)
+    name = f"priced N={n} {kind}" + ("" if seed == SEED else f" seed {seed}")
+    return PricedInstance(name, capacity, eta, prices, target, priorities)
 
 
-async def run_priced(instance: PricedInstance, options: dict[str, Any]) -> dict[str, Any]:
+async def run_priced(instance: PricedInstance, options: dict[str, Any], rounds: int = PRICED_ROUNDS) -> dict[str, Any]:
     actors = instance.actors()
-    settings = AdmmSettings(max_iters=PRICED_ROUNDS, **options)
+    if options.get("rho") == "1/N":
+        options = {**options, "rho": 1.0 / len(actors)}
+    settings = AdmmSettings(max_iters=rounds, **options)
     async with InProcNetwork() as network:
         for actor in actors:
             network.add(actor)
         coordinator = AdmmCoordinator(SharingVariant(instance.target, instance.priorities),
                                       [a.id for a in actors], 3, settings)
         carrier = network.add(coordinator)
-        wall = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             result = await coordinator.run(carrier)
         except SolverError as error:
             return {"status": f"failed: {error}"[:60], "iterations": 0, "objective": float("nan"), "wall_s": 0.0,
+                    "cpu_s": 0.0,
                     "rho_end": float("nan"), "coupling": float("nan"), "r_dual_over_eps": float("nan"),
                     "r_primal_over_eps": float("nan")}
-        wall = time.perf_counter() - wall
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     last = result.history[-1]
     return {"status": result.status, "iterations": result.iterations, "objective": result.objective,
-            "wall_s": wall, "rho_end": last.rho, "coupling": last.coupling,
+            "wall_s": wall, "cpu_s": cpu, "rho_end": last.rho, "coupling": last.coupling,
             "r_dual_over_eps": last.r_dual / last.eps_dual, "r_primal_over_eps": last.r_primal / last.eps_primal}
 
 
-def priced_main(sizes: tuple[int, ...]) -> None:
+def priced_main(
+    sizes: tuple[int, ...], seeds: tuple[int, ...], labels: list[str], out_name: str, rounds: int = PRICED_ROUNDS
+) -> None:
     rows = []
-    for n in sizes:
-        for reachable in (True, False):
-            instance = priced_instance(n, reachable)
-            problems = [a.problem for a in instance.actors()]
-            central = solve_sharing(problems, instance.target, instance.priorities).objective
-            for label, options in PRICED_OPTIONS.items():
-                row = asyncio.run(run_priced(instance, options))
-                row.update(case=instance.name, option=label, central=central,
-                           rel_gap=abs(row["objective"] - central) / max(1.0, abs(central)))
-                rows.append(row)
-                print(f"{instance.name:28s} {label:24s} {row['status']:16s} {row['iterations']:4d} rounds "
-                      f"gap {row['rel_gap']:.1e} {row['wall_s']:.1f} s", file=sys.stderr, flush=True)
+    for seed, n, reachable in itertools.product(seeds, sizes, (True, False)):
+        instance = priced_instance(n, reachable, seed)
+        problems = [a.problem for a in instance.actors()]
+        central = solve_sharing(problems, instance.target, instance.priorities).objective
+        for label in labels:
+            options = PRICED_OPTIONS[label]
+            row = asyncio.run(run_priced(instance, options, rounds))
+            row.update(case=instance.name, option=label, central=central,
+                       rel_gap=abs(row["objective"] - central) / max(1.0, abs(central)))
+            rows.append(row)
+            print(f"{instance.name:28s} {label:24s} {row['status']:16s} {row['iterations']:4d} rounds "
+                  f"gap {row['rel_gap']:.1e} {row['wall_s']:.1f} s (CPU {row['cpu_s']:.1f} s)", file=sys.stderr,
+                  flush=True)
     out = ["# Sharing ADMM on priced fleets (issue 12)", "",
            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, git {machine_info(1)['git']}, one run per row "
            f"(rounds and gaps are deterministic; wall times are single runs on a shared 2-CPU machine). "
-           f"Budget {PRICED_ROUNDS} rounds; `bench/admm.py --priced`.", "",
-           "| case | option | status | rounds | rel. gap | wall s | final rho | r_pri/eps | r_dual/eps |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           f"Budget {rounds} rounds; `bench/admm.py --priced` with seeds {', '.join(map(str, seeds))}. "
+           f"`ms/round` is wall time over rounds; CPU is this process's CPU time (the machine is shared).", "",
+           "| case | option | status | rounds | rel. gap | wall s | CPU s | ms/round | final rho | r_pri/eps "
+           "| r_dual/eps |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     out += [f"| {r['case']} | {r['option']} | {r['status']} | {r['iterations']} | {r['rel_gap']:.1e} "
-            f"| {r['wall_s']:.1f} | {r['rho_end']:.3g} | {r['r_primal_over_eps']:.2g} | {r['r_dual_over_eps']:.2g} |"
+            f"| {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {1e3 * r['wall_s'] / max(1, r['iterations']):.0f} "
+            f"| {r['rho_end']:.3g} | {r['r_primal_over_eps']:.2g} | {r['r_dual_over_eps']:.2g} |"
             for r in rows]
     table = "\n".join(out) + "\n"
     print(table)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "admm-priced.md").write_text(table)
-    (RESULTS / "admm-priced.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    (RESULTS / f"{out_name}.md").write_text(table)
+    (RESULTS / f"{out_name}.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
 
 
 def timed(function: Callable[[], T]) -> tuple[T, float, float]:
@@ -371,13 +388,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(PRICED_SIZES), help="--priced: fleet sizes")
     parser.add_argument("--json-out", type=Path, default=None,
                         help="write the rows as JSON here instead of bench/results (bench/against.py reads them)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[SEED], help="--priced: instance seeds")
+    parser.add_argument("--options", nargs="+", default=list(PRICED_OPTIONS), choices=list(PRICED_OPTIONS),
+                        metavar="LABEL", help="--priced: which options (labels of PRICED_OPTIONS; default all)")
+    parser.add_argument("--rounds", type=int, default=PRICED_ROUNDS, help="--priced: round budget (max_iters)")
+    parser.add_argument("--out", default="admm-priced", help="--priced: results file name (without .md/.json)")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
                         logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     if args.priced:
-        priced_main(tuple(args.sizes))
+        priced_main(tuple(args.sizes), tuple(args.seeds), args.options, args.out, args.rounds)
         return
     meta = machine_info(args.repeats)
     peers, description = peer_instances(QUICK_PEER_SIZES if args.quick else None)

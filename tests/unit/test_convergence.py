@@ -170,8 +170,9 @@ async def test_the_price_box_keeps_the_multipliers_bounded_on_the_same_ring() ->
 
 
 @pytest.mark.parametrize(
-    "options", [{}, {"rho_update": "balance"}, {"acceleration": "anderson"}, {"relaxation": 1.6}],
-    ids=["fixed", "balance", "anderson", "relaxed"],
+    "options", [{}, {"rho_update": "balance"}, {"acceleration": "anderson"}, {"relaxation": 1.6},
+                {"rho_update": "settle"}],
+    ids=["fixed", "balance", "anderson", "relaxed", "settle"],
 )
 async def test_consensus_admm_options_keep_the_problem_and_reach_the_central_optimum(options: dict) -> None:  # type: ignore[type-arg]
     # beta = rho0^2 / alpha is fixed by the variant: a changing rho must not change the problem solved

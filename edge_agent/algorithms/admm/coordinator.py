@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 
 from edge_agent.algorithms.admm.anderson import Anderson
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmFailure, AdmmRequest
+from edge_agent.algorithms.admm.settle import Settle
 from edge_agent.carrier.base import Carrier
 from edge_agent.config import StrictModel
 from edge_agent.errors import ConfigError, ProtocolError, RunTimeout, SolverError
@@ -35,6 +36,7 @@ Array = NDArray[np.float64]
 log = structlog.get_logger("edge_agent.admm")
 
 PROGRESS_EVERY_S = 2.0
+MAX_PENALTY = 1e8  # the largest rho an AdmmRequest carries
 
 
 class AdmmSettings(StrictModel):
@@ -60,14 +62,23 @@ class AdmmSettings(StrictModel):
     # Residual balancing (Boyd et al. 2011, 3.4.1, on normalised residuals): every ``adapt_every`` rounds,
     # rho is multiplied (divided) by ``adapt_factor`` when the normalised primal residual exceeds the dual one
     # ``adapt_ratio`` times (or the reverse), within [rho_min, rho_max]; "fixed" keeps the seed's constant rho.
-    rho_update: Literal["fixed", "balance"] = Field(
-        "fixed", description="balance: residual balancing of rho every adapt_every rounds (docs/admm.md)"
+    # "settle" (settle.py): from round ``settle_start`` on, participants whose answers did not move over the last
+    # ``settle_window`` rounds get the penalty ``settle_factor * rho`` for ``settle_hold`` rounds, then all go
+    # back to rho for ``settle_window`` rounds and the set is measured again (docs/admm.md, LP-like fleets).
+    rho_update: Literal["fixed", "balance", "settle"] = Field(
+        "fixed", description="balance: residual balancing of rho every adapt_every rounds; settle: hold the "
+        "participants whose answers stopped moving with a large penalty (docs/admm.md)"
     )
     adapt_every: int = Field(5, ge=1)
     adapt_ratio: float = Field(5.0, gt=1)
     adapt_factor: float = Field(2.0, gt=1)
     rho_min: float = Field(1e-6, gt=0)
     rho_max: float = Field(1e6, gt=0)
+    settle_start: int = Field(100, ge=1)
+    settle_window: int = Field(20, ge=2)
+    settle_hold: int = Field(80, ge=1)
+    settle_factor: float = Field(1e4, gt=1)
+    settle_tol: float = Field(1e-6, gt=0, description="an answer moved less than this (relative) has not moved")
     relaxation: float = Field(1.0, gt=0, lt=2, description="over-relaxation alpha (1: none)")
     # Type-II Anderson acceleration of the coordinator's state (Z, U) with ``anderson_memory`` past rounds,
     # safeguarded: a round whose fixed-point residual grew more than ``anderson_guard`` times is discarded
@@ -87,14 +98,19 @@ class AdmmSettings(StrictModel):
         if self.min_iters > self.max_iters:
             msg = f"ADMM settings need min_iters <= max_iters, got {self.min_iters} > {self.max_iters}"
             raise ValueError(msg)
+        if self.rho_update == "settle" and self.rho * self.settle_factor > MAX_PENALTY:
+            msg = (f"settling multiplies rho by settle_factor: rho * settle_factor must be <= {MAX_PENALTY:g}, "
+                   f"got {self.rho:g} * {self.settle_factor:g}")
+            raise ValueError(msg)
         return self
 
 
 class AdmmVariant(Protocol):
     """The coupling part of the problem: its z-update and its value."""
 
-    def z_update(self, X: Array, U: Array, rho: float) -> Array:
-        """``argmin_Z G(Z) + rho/2 ||Z - (X + U)||^2`` for stacked ``X``, ``U`` of shape (N, m)."""
+    def z_update(self, X: Array, U: Array, rho: float | Array) -> Array:
+        """``argmin_Z G(Z) + rho/2 ||Z - (X + U)||^2`` for stacked ``X``, ``U`` of shape (N, m); ``rho`` of
+        shape (N,) gives every participant its own penalty."""
         ...
 
     def coupling_cost(self, aggregate: Array) -> float:
@@ -116,17 +132,21 @@ class RoundRecord:
 AdmmStatus = Literal["converged", "max_iterations", "infeasible_result", "diverged"]
 
 
-def _record(k: int, X: Array, Z: Array, Z_prev: Array, U: Array, *, rho: float, cfg: AdmmSettings) -> RoundRecord:
-    """This round's residuals and the tolerances they are tested against (module docstring)."""
+def _record(
+    k: int, X: Array, Z: Array, Z_prev: Array, U: Array, *, rho: float, cfg: AdmmSettings, scale: Array | None = None
+) -> RoundRecord:
+    """This round's residuals and the tolerances they are tested against (module docstring); ``scale``: the
+    participants' penalties relative to ``rho`` (settling), which weigh their rows of the dual residual."""
     n, m = X.shape
     mismatch = (X - Z).sum(axis=0)
+    weights = np.ones((n, 1)) if scale is None else scale[:, None]
     return RoundRecord(
         round=k,
         r_primal=float(np.linalg.norm(mismatch)),
-        r_dual=float(rho * np.linalg.norm(Z - Z_prev)),
+        r_dual=float(rho * np.linalg.norm(weights * (Z - Z_prev))),
         eps_primal=float(np.sqrt(m)) * cfg.abs_tol
         + cfg.rel_tol * float(max(np.linalg.norm(X.sum(axis=0)), np.linalg.norm(Z.sum(axis=0)))),
-        eps_dual=float(np.sqrt(n * m)) * cfg.abs_tol + cfg.rel_tol * rho * float(np.linalg.norm(U)),
+        eps_dual=float(np.sqrt(n * m)) * cfg.abs_tol + cfg.rel_tol * rho * float(np.linalg.norm(weights * U)),
         rho=rho,
         coupling=float(np.abs(mismatch).max()),
     )
@@ -152,6 +172,27 @@ def _balanced_rho(record: RoundRecord, cfg: AdmmSettings) -> float:
     elif dual > cfg.adapt_ratio * primal:
         rho = max(rho / cfg.adapt_factor, cfg.rho_min)
     return rho
+
+
+def _adapt_penalties(
+    record: RoundRecord, X: Array, U: Array, *, cfg: AdmmSettings, settle: Settle | None, anderson: Anderson
+) -> tuple[Array, float]:
+    """After round ``record.round``: the scaled duals and rho for the next round (residual balancing or
+    settling); the unscaled duals ``rho_i u_i`` carry over and the Anderson memory restarts on a change."""
+    rho = record.rho
+    if cfg.rho_update == "balance" and (record.round + 1) % cfg.adapt_every == 0:
+        new_rho = _balanced_rho(record, cfg)
+        if new_rho != rho:
+            U = U * (rho / new_rho)
+            rho = new_rho
+            anderson.reset()
+    if settle is not None:
+        old = settle.scale
+        if settle.after_round(record.round + 1, X):
+            U = U * (old / settle.scale)[:, None]
+            anderson.reset()
+            log.debug("admm.settle", round=record.round, held=int(np.sum(settle.scale != 1.0)))
+    return U, rho
 
 
 @dataclass
@@ -217,8 +258,13 @@ class AdmmCoordinator:
         relax = cfg.relaxation
         messages = 0
         anderson = Anderson(cfg.anderson_memory, cfg.anderson_guard)
+        settle = None if cfg.rho_update != "settle" else Settle(
+            n, start=cfg.settle_start, window=cfg.settle_window, hold=cfg.settle_hold, factor=cfg.settle_factor,
+            tol=cfg.settle_tol)
         for k in range(cfg.max_iters):
-            X, costs, silent = await self._round(carrier, participants, k, Z - U, rho)
+            scale = settle.scale if settle is not None else None
+            X, costs, silent = await self._round(
+                carrier, participants, k, Z - U, rho * (scale if scale is not None else np.ones(len(participants))))
             messages += 2 * len(participants) - len(silent)
             if silent:
                 keep = [i for i, pid in enumerate(participants) if pid not in silent]
@@ -227,11 +273,14 @@ class AdmmCoordinator:
                 participants = [participants[i] for i in keep]
                 X, costs, Z, U = X[keep], costs[keep], Z[keep], U[keep]
                 anderson.reset()
+                if settle is not None:
+                    settle.drop(keep)
             Z_prev, U_prev = Z, U
             X_hat = X if relax == 1.0 else relax * X + (1.0 - relax) * Z_prev
-            Z = self.variant.z_update(X_hat, U_prev, rho)
+            scale = settle.scale if settle is not None else None  # after a drop: the kept rows
+            Z = self.variant.z_update(X_hat, U_prev, rho if scale is None else rho * scale)
             U = U_prev + X_hat - Z
-            record = _record(k, X, Z, Z_prev, U, rho=rho, cfg=cfg)
+            record = _record(k, X, Z, Z_prev, U, rho=rho, cfg=cfg, scale=scale)
             history.append(record)
             self.on_round(record, len(participants))
             bound.debug("admm.round", round=k, r_primal=record.r_primal, r_dual=record.r_dual,
@@ -246,12 +295,7 @@ class AdmmCoordinator:
                 break
             if cfg.acceleration == "anderson":
                 Z, U = anderson.step(Z_prev, U_prev, Z, U)
-            if cfg.rho_update == "balance" and (k + 1) % cfg.adapt_every == 0:
-                new_rho = _balanced_rho(record, cfg)
-                if new_rho != rho:
-                    U = U * (rho / new_rho)  # the unscaled dual rho * U is what must carry over
-                    rho = new_rho
-                    anderson.reset()
+            U, rho = _adapt_penalties(record, X, U, cfg=cfg, settle=settle, anderson=anderson)
         aggregate = X.sum(axis=0)
         objective = float(costs.sum()) + self.variant.coupling_cost(aggregate)
         bound.debug("admm.finished", status=status, iterations=len(history), objective=objective)
@@ -267,12 +311,12 @@ class AdmmCoordinator:
         )
 
     async def _round(
-        self, carrier: Carrier, participants: list[str], k: int, references: Array, rho: float
+        self, carrier: Carrier, participants: list[str], k: int, references: Array, rhos: Array
     ) -> tuple[Array, Array, set[str]]:
         """One request to every participant; the answers stacked, and who stayed silent (if tolerated)."""
         timeout = self.settings.round_timeout_s
         futures = [
-            carrier.request(AdmmRequest(round=k, rho=rho, reference=references[i]), pid, timeout)
+            carrier.request(AdmmRequest(round=k, rho=float(rhos[i]), reference=references[i]), pid, timeout)
             for i, pid in enumerate(participants)
         ]
         answers = await asyncio.gather(*futures, return_exceptions=True)
