@@ -37,6 +37,7 @@ FAMILIES: tuple[str, ...] = (
     "edge_agent.algorithms.cohda.family",
     "edge_agent.algorithms.scheduling.family",
     "edge_agent.algorithms.dcop.family",
+    "edge_agent.algorithms.gmap.family",
 )
 
 
