@@ -12,7 +12,8 @@ and ``x_u = argmin cost_u``: each variable solves its subproblem alone. ``sum_u 
 on the optimum for any multipliers (weak duality); the original cost at ``x`` is the cost of a complete
 assignment, an **upper bound**. The multipliers move by subgradient ascent, ``lambda_e += s_e(t) *
 (onehot(y_e) - onehot(x_v))``, with the step ``s_e(t) = step * range(f_e) / sqrt(1 + t)`` (``range``: the spread
-of the table, so scale-free in the costs). Best bounds so far are kept, with their cycle.
+of the table, so scale-free in the costs). Best bounds so far are kept, with their cycle; the run stops
+early once they meet (with integer costs, once the lower bound rounded up reaches the upper one).
 
 The upper bound of a cycle is the cost after a Lagrangian heuristic: MGM's descent (moves of variables whose
 gain beats every neighbour's) from that cycle's ``x`` to a 1-opt assignment, so it is never worse than the
@@ -69,6 +70,7 @@ def deqed(dcop: Dcop, cycles: int = 200, step: float = 0.1) -> DeqedResult:
     real = t_all < BIG / 2
     spread = np.array([float(np.ptp(t[r])) if r.any() else 0.0 for t, r in zip(t_all, real, strict=True)])
     scale = np.maximum(spread, 1e-9)
+    integral = all(bool(np.all(t == np.round(t))) for t in dcop.cost_tables)
     lam = np.zeros((edges, width))
     lam_valid = ~invalid[v] if edges else np.zeros((0, width), dtype=bool)
     rows = np.arange(edges)
@@ -95,6 +97,8 @@ def deqed(dcop: Dcop, cycles: int = 200, step: float = 0.1) -> DeqedResult:
             best_lower, best_lower_cycle = bound, t
         if value < best_upper:
             best_upper, best_upper_cycle, best_x = value, t, polished
+        if _proven(best_lower, best_upper, integral):
+            break
         y = best_copy[rows, x[u]]
         g = np.zeros((edges, width))
         g[rows, y] += 1.0
@@ -104,7 +108,12 @@ def deqed(dcop: Dcop, cycles: int = 200, step: float = 0.1) -> DeqedResult:
     return DeqedResult(lower=lower, upper=upper, best_lower=best_lower, best_upper=best_upper,
                        best_assignment={var.name: int(best_x[i]) for i, var in enumerate(dcop.variables)},
                        best_lower_cycle=best_lower_cycle, best_upper_cycle=best_upper_cycle,
-                       messages=2 * edges * (cycles + polish_rounds), wall_s=time.perf_counter() - started)
+                       messages=2 * edges * (len(lower) + polish_rounds), wall_s=time.perf_counter() - started)
+
+
+def _proven(lower: float, upper: float, integral: bool) -> bool:
+    """Whether the bounds meet (with integer costs the optimum is an integer: the lower bound rounds up)."""
+    return (math.ceil(lower - 1e-6) if integral else lower) >= upper - 1e-9
 
 
 def _encode(dcop: Dcop) -> tuple[Array, NDArray[np.bool_], NDArray[np.int64], NDArray[np.int64], Array]:
@@ -161,7 +170,7 @@ def deqed_report(dcop: Dcop, scenario: str, result: DeqedResult) -> RunReport:
     let the lower bound be rounded up; ``converged`` (optimal) only when the bounds meet."""
     integral = all(bool(np.all(t == np.round(t))) for t in dcop.cost_tables)
     low = math.ceil(result.best_lower - 1e-6) if integral else result.best_lower
-    optimal = low >= result.best_upper - 1e-9
+    optimal = _proven(result.best_lower, result.best_upper, integral)
     flip = -1.0 if dcop.maximise else 1.0
     bounds = sorted((flip * low, flip * result.best_upper))
     return dcop_report(dcop, scenario, "deqed", "converged" if optimal else "max_iterations",
@@ -170,6 +179,7 @@ def deqed_report(dcop: Dcop, scenario: str, result: DeqedResult) -> RunReport:
                            "optimal": optimal, "lower_bound": bounds[0], "upper_bound": bounds[1],
                            "bound_note": ("in the user's sense; minimising, lower_bound is the Lagrangian dual "
                                           "bound and upper_bound the cost of the reported assignment"),
+                           "best_cycle": result.best_upper_cycle,
                            "best_lower_cycle": result.best_lower_cycle,
                            "best_upper_cycle": result.best_upper_cycle,
                            "dual_history": [flip * b for b in result.lower],
