@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from edge_agent import registry
-from edge_agent.algorithms.gmap import DisLrpCycle, Gmap, generate, read_orlib, solve_knapsack
+from edge_agent.algorithms.gmap import DisLrpCycle, Gmap, GmapScenario, generate, read_orlib, solve_knapsack
+from edge_agent.algorithms.gmap.member import build_agent
+from edge_agent.algorithms.gmap.messages import DisLrpJoin
+from edge_agent.algorithms.gmap.plan import gmap_joins
 from edge_agent.errors import ConfigError, ProtocolError
 from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope
@@ -167,3 +170,21 @@ def test_the_cycle_message_round_trips_and_defects_are_refused() -> None:
     raw = codec.encode(envelope).replace(b'"cycle":3', b'"cycle":-3')
     with pytest.raises(ProtocolError):
         codec.decode(raw)
+
+
+def test_the_join_carries_the_agents_row_and_refuses_mismatched_sizes() -> None:
+    scenario = registry.parse_scenario(SEED_EXAMPLE)
+    assert isinstance(scenario, GmapScenario)
+    joins = gmap_joins(scenario, "r1")
+    envelope = Envelope(id="m1", sender="launcher", receiver="agent1", seq=0, run="r1", body=joins["agent1"])
+    codec = registry.codec()
+    back = codec.decode(codec.encode(envelope)).body
+    assert isinstance(back, DisLrpJoin)
+    agent = build_agent("agent1", back)
+    assert agent.local.capacity == 4
+    assert agent.local.neighbours == ("agent2",)
+    assert agent.local.gain.tolist() == [5, 6, 5]
+    with pytest.raises(ValueError, match="must match"):
+        DisLrpJoin.model_validate({**back.model_dump(), "weight": [1, 2]})
+    with pytest.raises(ValueError, match="distinct indices"):
+        DisLrpJoin.model_validate({**back.model_dump(), "goods": [0, 0, 1]})

@@ -26,12 +26,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_agent.algorithms.gmap.knapsack import solve_knapsack
-from edge_agent.algorithms.gmap.messages import DisLrpCycle, StopReason
+from edge_agent.algorithms.gmap.messages import DisLrpCycle, DisLrpStart, StopReason
 from edge_agent.carrier.base import Carrier
 from edge_agent.errors import ConfigError
 from edge_agent.messages import Envelope, Message
 
-__all__ = ["DisLrpAgent", "DisLrpSettings", "LocalGmap"]
+__all__ = ["DisLrpAgent", "DisLrpSettings", "LocalGmap", "Step"]
+
+Step = tuple[NDArray[np.bool_], float, NDArray[np.float64]]  # one cycle of an agent: choice, optimum, prices
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class DisLrpAgent:
         self.finished = False
         self.stop: StopReason | None = None
         self.dropped = 0
-        self.history: list[tuple[NDArray[np.bool_], float, NDArray[np.float64]]] = []  # choice, value, prices
+        self.history: list[Step] = []
         self._choice = np.zeros(size, dtype=bool)
         self._value = 0.0
         self._inbox: dict[int, dict[str, DisLrpCycle]] = {}
@@ -102,6 +104,9 @@ class DisLrpAgent:
             self._advance(carrier)
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        if isinstance(message, DisLrpStart):
+            self.start(carrier)
+            return
         if not isinstance(message, DisLrpCycle) or self.finished:
             self.dropped += 1
             return

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge_agent.algorithms.gmap.agent import DisLrpAgent, DisLrpSettings, LocalGmap
+from edge_agent.algorithms.gmap.agent import DisLrpAgent, DisLrpSettings, LocalGmap, Step
 from edge_agent.algorithms.gmap.heuristic import repair
 from edge_agent.algorithms.gmap.model import Gmap
 from edge_agent.carrier.base import Network
 from edge_agent.errors import SolverError
 from edge_agent.results import RunReport, Status
 
-__all__ = ["Bounds", "bounds", "dislrp_report", "hops", "local_problems", "run_dislrp"]
+__all__ = ["Bounds", "DisLrpOutcome", "bounds", "dislrp_report", "hops", "local_problems", "run_dislrp"]
 
 TOLERANCE = 1e-6
 
@@ -71,15 +71,16 @@ class Bounds:
     best_owner: NDArray[np.int64] | None = None
 
 
-def bounds(problem: Gmap, agents: list[DisLrpAgent]) -> Bounds:
-    cycles = min(len(a.history) for a in agents)
+def bounds(problem: Gmap, histories: list[list[Step]]) -> Bounds:
+    """The bounds per cycle from each agent's history (in agent order), over the cycles every agent has."""
+    cycles = min(len(h) for h in histories)
     holder = np.argmax(problem.eligible, axis=0)  # an agent that holds each good's price
     found = Bounds()
     repaired: dict[bytes, NDArray[np.int64] | None] = {}
     for t in range(cycles):
-        chosen = np.array([a.history[t][0] for a in agents])
-        price = np.array([agents[holder[j]].history[t][2][j] for j in range(len(problem.goods))])
-        upper = sum(a.history[t][1] for a in agents) + float(price.sum())
+        chosen = np.array([h[t][0] for h in histories])
+        price = np.array([histories[holder[j]][t][2][j] for j in range(len(problem.goods))])
+        upper = sum(h[t][1] for h in histories) + float(price.sum())
         if problem.integral:
             upper = math.floor(upper + TOLERANCE)
         key = np.packbits(chosen).tobytes()
@@ -101,7 +102,8 @@ def bounds(problem: Gmap, agents: list[DisLrpAgent]) -> Bounds:
 
 @dataclass(frozen=True)
 class DisLrpOutcome:
-    agents: list[DisLrpAgent]
+    histories: list[list[Step]]  # per agent, in the problem's order
+    stops: list[str | None]
     messages: int
     wall_s: float
 
@@ -117,7 +119,7 @@ async def run_dislrp(problem: Gmap, settings: DisLrpSettings, network: Network) 
             agent.start(carrier)
         await network.quiescent()
         wall_s = time.perf_counter() - started
-    return DisLrpOutcome(agents, network.stats.sent, wall_s)
+    return DisLrpOutcome([a.history for a in agents], [a.stop for a in agents], network.stats.sent, wall_s)
 
 
 def dislrp_report(problem: Gmap, scenario: str, outcome: DisLrpOutcome | None, reason: str | None = None,
@@ -129,7 +131,7 @@ def dislrp_report(problem: Gmap, scenario: str, outcome: DisLrpOutcome | None, r
                          messages=0, wall_s=0.0, aggregate=[], participants={},
                          extra={**common, "infeasible": True, "reason": reason, "optimal": False,
                                 "lower_bound": None, "upper_bound": None})
-    found = bounds(problem, outcome.agents)
+    found = bounds(problem, outcome.histories)
     lower, upper = found.best_lower, found.best_upper
     optimal = lower is not None and lower >= upper - TOLERANCE
     status: Status = "converged" if optimal else "max_iterations"
@@ -156,7 +158,7 @@ def dislrp_report(problem: Gmap, scenario: str, outcome: DisLrpOutcome | None, r
                               "Lagrangian dual bound; maximising, lower_bound is the feasible value and "
                               "upper_bound the dual bound, minimising the other way round"),
                "relative_gap": gap,
-               "stop": sorted({str(a.stop) for a in outcome.agents}),
+               "stop": sorted({str(stop) for stop in outcome.stops}),
                "dual_history": [sense(u) for u in found.upper],
                "feasible_history": [None if v is None else sense(v) for v in found.lower]},
     )
