@@ -22,7 +22,7 @@ from edge_agent.messages import Envelope
 from edge_agent.runtime.inproc import solve
 from edge_agent.testing.gap import solve_gap
 
-REFERENCE = Path("/work/shared/reference/gap")
+REFERENCE = Path(__file__).resolve().parents[1] / "data"  # gap1.txt, OR-Library (public data)
 SEED_EXAMPLE: dict[str, Any] = {
     "algorithm": "dislrp", "name": "seed-example", "gmap": {
         "goods": ["g1", "g2", "g3"],

@@ -106,7 +106,7 @@ class DisLrpOutcome(Message):
     reason: str | None = Field(None, description="set if the agent cannot answer (unknown run, failure)")
     finished: bool = False
     stop: StopReason | None = None
-    chosen: tuple[tuple[Good, ...], ...] = Field((), max_length=MAX_CYCLES + 2)
+    chosen: tuple[Annotated[tuple[Good, ...], Field(max_length=MAX_GOODS)], ...] = Field((), max_length=MAX_CYCLES + 2)
     values: tuple[Annotated[float, Field(allow_inf_nan=False)], ...] = Field((), max_length=MAX_CYCLES + 2)
     prices: FloatMatrix | None = None
     received: int = Field(0, ge=0)
