@@ -16,7 +16,7 @@ import numpy as np
 import structlog
 
 from edge_agent.algorithms.gmap.agent import Step
-from edge_agent.algorithms.gmap.launcher import GmapLauncher
+from edge_agent.algorithms.gmap.launcher import GmapLauncher, GmapLaunchResult
 from edge_agent.algorithms.gmap.messages import DisLrpJoin, DisLrpOutcome, DisLrpSettingsWire
 from edge_agent.algorithms.gmap.model import Gmap
 from edge_agent.algorithms.gmap.runner import DisLrpOutcome as Outcome
@@ -28,7 +28,7 @@ from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions, ScenarioModel
 from edge_agent.results import RunReport
 
-__all__ = ["GmapPlan", "gmap_joins", "gmap_plan"]
+__all__ = ["GmapPlan", "gmap_joins", "gmap_launch_report", "gmap_plan", "histories"]
 
 log = structlog.get_logger("edge_agent.gmap")
 
@@ -85,12 +85,17 @@ class GmapPlan:
         launcher = GmapLauncher(f"gmap-{secrets.token_hex(4)}")
         result = await launcher.run(host.add(launcher), run, gmap_joins(scenario, run), run_s=self.run_s)
         log.info("gmap.mqtt_run_done", run=run, wall_s=round(result.wall_s, 3))
-        outcomes = result.outcomes
-        outcome = Outcome(histories(problem, outcomes), [o.stop for o in outcomes.values()],
-                          sum(o.received for o in outcomes.values()), result.wall_s)
-        report = dislrp_report(problem, scenario.name, outcome)
+        report = gmap_launch_report(problem, scenario.name, result)
         report.extra["transport"] = {"run": run, "launcher_sent": host.sent}
         return report
+
+
+def gmap_launch_report(problem: Gmap, scenario: str, result: GmapLaunchResult) -> RunReport:
+    """The same report as an in-process run, from the agents' collected histories."""
+    outcomes = result.outcomes
+    outcome = Outcome(histories(problem, outcomes), [o.stop for o in outcomes.values()],
+                      sum(o.received for o in outcomes.values()), result.wall_s)
+    return dislrp_report(problem, scenario, outcome)
 
 
 def gmap_plan(scenario: ScenarioModel, options: RunOptions) -> GmapPlan:
