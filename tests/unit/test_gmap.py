@@ -188,3 +188,12 @@ def test_the_join_carries_the_agents_row_and_refuses_mismatched_sizes() -> None:
         DisLrpJoin.model_validate({**back.model_dump(), "weight": [1, 2]})
     with pytest.raises(ValueError, match="distinct indices"):
         DisLrpJoin.model_validate({**back.model_dump(), "goods": [0, 0, 1]})
+
+
+def test_an_agent_that_can_take_nothing_runs_alone_and_the_rest_still_solve() -> None:
+    data = {**SEED_EXAMPLE, "gmap": {**SEED_EXAMPLE["gmap"], "agents": {
+        **SEED_EXAMPLE["gmap"]["agents"], "idle": {"capacity": 0, "profit": [9, 9, 9], "weight": [1, 1, 1]}}}}
+    report = run(data)
+    assert report["status"] == "converged"
+    assert report["objective"] == 15
+    assert report["participants"]["idle"]["goods"] == []

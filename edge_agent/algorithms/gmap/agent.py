@@ -139,7 +139,7 @@ class DisLrpAgent:
             bucket = self._inbox.get(self.cycle, {})
             if len(bucket) < len(self.local.neighbours):
                 return
-            del self._inbox[self.cycle]
+            self._inbox.pop(self.cycle, None)
             if any(m.final is not None for m in bucket.values()):
                 reason = next(m.final for m in bucket.values() if m.final is not None)
                 self._end(carrier, reason)
