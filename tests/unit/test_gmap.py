@@ -197,3 +197,21 @@ def test_an_agent_that_can_take_nothing_runs_alone_and_the_rest_still_solve() ->
     assert report["status"] == "converged"
     assert report["objective"] == 15
     assert report["participants"]["idle"]["goods"] == []
+
+
+def test_the_repair_returns_feasible_assignments_or_none() -> None:
+    from edge_agent.algorithms.gmap import repair
+
+    rng = np.random.default_rng(8)
+    found = 0
+    for seed in range(30):
+        problem = generate("C", 4, 14, np.random.default_rng(seed))
+        chosen = rng.random(problem.shape) < 0.2
+        for i in range(problem.shape[0]):  # each agent's choice within its capacity, as a knapsack's would be
+            while problem.weight[i, chosen[i]].sum() > problem.capacity[i]:
+                chosen[i, np.flatnonzero(chosen[i])[0]] = False
+        owner = repair(problem, chosen)
+        if owner is not None:
+            found += 1
+            assert problem.violation(owner) is None
+    assert found == 30  # all 30 instances are feasible (HiGHS)

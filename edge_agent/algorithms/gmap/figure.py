@@ -1,4 +1,4 @@
-"""DisLRP's figure: both bounds per cycle (and the best of each so far)."""
+"""DisLRP's figure: both bounds per cycle, and the optimum when the scenario knows it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def plot_bounds(report: dict[str, Any], path: Path) -> Path:
     axes.plot(range(len(upper)), upper, label="dual bound (Lagrangian)", color="tab:red")
     axes.plot(range(len(lower)), [float("nan") if v is None else v for v in lower],
               label="feasible assignment (repaired)", color="tab:blue")
+    optimum = report.get("known_optimum")
+    if optimum is not None:
+        axes.axhline(optimum, color="black", linestyle="--", linewidth=1, label=f"known optimum {optimum:g}")
     axes.set_xlabel("cycle")
     axes.set_ylabel("objective")
     axes.set_title(f"{report.get('scenario')}: DisLRP bounds ({report.get('status')})")

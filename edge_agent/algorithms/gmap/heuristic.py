@@ -5,8 +5,11 @@ assignment, then improved by shifts and swaps (the lower bound).
    dropping goods keeps every knapsack feasible.
 2. Goods nobody chose are placed one at a time, the one with the largest *regret* first (the difference
    between the best and second best gain among the agents with room for it; a good only one agent can still
-   take has infinite regret); it goes to the agent with room that gains most. When some good fits nowhere
-   the repair gives up for this cycle (None).
+   take has infinite regret); it goes to the agent with room that gains most. When some good fits nowhere,
+   one placed good moves to another agent with room to make space (the move losing least); when no single
+   move does, the pass fails. Steps 1-2 are then tried again with "gain" read as the capacity share a good
+   uses (``-w_ij / c_i``, which favours feasibility), and once more from no choice at all, before the repair
+   gives up for this cycle (None).
 3. Local search to a local optimum: move a good to another agent with room when that gains more, and swap two
    goods between two agents when both still fit and the total gain grows.
 
@@ -27,9 +30,21 @@ IntArray = NDArray[np.int64]
 
 
 def repair(problem: Gmap, chosen: NDArray[np.bool_]) -> IntArray | None:
-    """A feasible assignment (each good's agent) from ``chosen`` (agents x goods), or None."""
+    """A feasible assignment (each good's agent) from ``chosen`` (agents x goods), or None. Open goods are
+    placed by regret on the gains; if that fails, by regret on the capacity share they use (``-w_ij / c_i``),
+    then the same from no choice at all."""
+    lean = -problem.weight / np.maximum(problem.capacity, 1)[:, None]
+    nothing = np.zeros_like(chosen)
+    for start, desirability in ((chosen, problem.gain), (chosen, lean), (nothing, lean)):
+        owner = _place(problem, start, desirability)
+        if owner is not None:
+            return improve(problem, owner)
+    return None
+
+
+def _place(problem: Gmap, chosen: NDArray[np.bool_], desirability: NDArray[np.float64]) -> IntArray | None:
     m, n = problem.shape
-    gain, weight = problem.gain, problem.weight
+    gain, weight = desirability, problem.weight
     owner = np.full(n, -1, dtype=np.int64)
     for j in range(n):
         takers = np.flatnonzero(chosen[:, j])
@@ -46,7 +61,11 @@ def repair(problem: Gmap, chosen: NDArray[np.bool_]) -> IntArray | None:
         for j in sorted(open_goods):
             fits = np.flatnonzero(load + weight[:, j] <= problem.capacity)
             if fits.size == 0:
-                return None
+                freed = _make_room(problem, owner, load, j)
+                if freed is None:
+                    return None
+                pick, target = j, freed  # placed at once, so no later move takes the room again
+                break
             gains = np.sort(gain[fits, j])[::-1]
             r = np.inf if fits.size == 1 else float(gains[0] - gains[1])
             if r > regret:
@@ -54,7 +73,33 @@ def repair(problem: Gmap, chosen: NDArray[np.bool_]) -> IntArray | None:
         owner[pick] = target
         load[target] += weight[target, pick]
         open_goods.discard(pick)
-    return improve(problem, owner)
+    return owner
+
+
+def _make_room(problem: Gmap, owner: IntArray, load: IntArray, j: int) -> int | None:
+    """Move one placed good to another agent with room so that good ``j`` fits at the agent it left (returned);
+    the move that loses least gain. Updates ``owner`` and ``load``; None if no single move does it."""
+    gain, weight, capacity = problem.gain, problem.weight, problem.capacity
+    best: tuple[float, int, int] | None = None
+    for a in np.flatnonzero(problem.eligible[:, j]):
+        for other in np.flatnonzero(owner == a):
+            if load[a] - weight[a, other] + weight[a, j] > capacity[a]:
+                continue
+            room = load + weight[:, other] <= capacity
+            room[a] = False
+            if room.any():
+                b = int(np.argmax(np.where(room, gain[:, other], -np.inf)))
+                loss = float(gain[a, other] - gain[b, other])
+                if best is None or loss < best[0]:
+                    best = (loss, int(other), b)
+    if best is None:
+        return None
+    _, moved, to = best
+    source = int(owner[moved])
+    load[source] -= weight[source, moved]
+    load[to] += weight[to, moved]
+    owner[moved] = to
+    return source
 
 
 def improve(problem: Gmap, owner: IntArray) -> IntArray:

@@ -86,6 +86,7 @@ class GmapPlan:
         result = await launcher.run(host.add(launcher), run, gmap_joins(scenario, run), run_s=self.run_s)
         log.info("gmap.mqtt_run_done", run=run, wall_s=round(result.wall_s, 3))
         report = gmap_launch_report(problem, scenario.name, result)
+        report.extra.update(scenario.optimum_extra())
         report.extra["transport"] = {"run": run, "launcher_sent": host.sent}
         return report
 

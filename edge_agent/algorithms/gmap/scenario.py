@@ -88,6 +88,7 @@ class GmapScenario(StrictModel):
     initial_step: float = Field(0.1, gt=0, description="first price step, as a fraction of a good's largest gain")
     grow: float = Field(1.0, ge=1, description="step factor while a good's subgradient keeps its sign")
     shrink: float = Field(0.95, gt=0, lt=1, description="step factor when it flips")
+    known_optimum: float | None = Field(None, description="the optimum if known (drawn by --plot; its gaps reported)")
     _problem: Gmap | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -124,4 +125,7 @@ class GmapScenario(StrictModel):
         if reason is not None:
             return dislrp_report(problem, self.name, None, reason)
         outcome = await run_dislrp(problem, self.settings(), network)
-        return dislrp_report(problem, self.name, outcome)
+        return dislrp_report(problem, self.name, outcome, extra=self.optimum_extra())
+
+    def optimum_extra(self) -> dict[str, float]:
+        return {} if self.known_optimum is None else {"known_optimum": self.known_optimum}
