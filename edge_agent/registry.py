@@ -38,6 +38,7 @@ FAMILIES: tuple[str, ...] = (
     "edge_agent.algorithms.scheduling.family",
     "edge_agent.algorithms.dcop.family",
     "edge_agent.algorithms.rcdcop.family",
+    "edge_agent.algorithms.gmap.family",
 )
 
 

@@ -1,5 +1,6 @@
-"""The figure of a cycle-based DCOP run (DSA, MGM, Max-Sum): the cost after every cycle, recomputed from the
-agents' values, with the best assignment seen marked. DPOP has no cycles to draw.
+"""The figure of a cycle-based DCOP run (DSA, MGM, Max-Sum, DeQED): the cost after every cycle,
+recomputed from the agents' values, with the best assignment seen marked, and DeQED's Lagrangian bound.
+DPOP has no cycles to draw.
 
 matplotlib is imported only when a figure is drawn (:func:`edge_agent.plots.pyplot`).
 """
@@ -27,6 +28,9 @@ def plot_dcop(report_json: Mapping[str, Any], path: str | Path) -> Path:
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4.5))
     axis.plot(cycles, history, color="C0", lw=1.6, label="cost after each cycle")
+    dual = report_json.get("dual_history")
+    if dual:  # DeQED: the Lagrangian bound of each cycle
+        axis.plot(cycles[: len(dual)], dual, color="C2", lw=1.2, label="Lagrangian bound after each cycle")
     axis.scatter([best_cycle], [history[best_cycle]], color="C3", zorder=3,
                  label=f"best seen: {history[best_cycle]:.6g} at cycle {best_cycle}")
     objective = "utility" if report_json.get("sense") == "max" else "cost"

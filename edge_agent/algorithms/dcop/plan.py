@@ -96,6 +96,8 @@ class DcopPlan:
 def dcop_plan(scenario: ScenarioModel, options: RunOptions) -> DcopPlan:
     if not isinstance(scenario, DcopScenario):
         raise ConfigError(f"a DCOP plan takes a DCOP scenario, not {scenario.algorithm!r}")
+    if scenario.algorithm == "deqed":
+        raise ConfigError("DeQED runs in process only (a synchronous simulation); use --carrier inproc")
     return DcopPlan(scenario, options)
 
 

@@ -2,12 +2,12 @@
 algorithm and its settings.
 
 One scenario model serves every DCOP algorithm; ``algorithm`` names it (``dsa``, ``mgm``, ``mgm2``,
-``maxsum``, ``dpop``), so a
+``maxsum``, ``dpop``, ``deqed``), so a
 report's ``algorithm`` says which one ran. Exactly one of ``dcop`` (written out), ``generate`` (a seeded
 instance) and ``pydcop`` (a file in pyDCOP's YAML format, its path relative to the working directory) gives
 the problem. Settings that an algorithm does not use are ignored by it (``variant`` and ``p`` are DSA's,
 ``max_cycles`` and ``quiet_cycles`` the cycle-based algorithms', ``offer_probability`` MGM-2's, ``damping``
-and ``tolerance`` Max-Sum's, ``memory_limit_mb`` DPOP's).
+and ``tolerance`` Max-Sum's, ``memory_limit_mb`` DPOP's, ``step`` DeQED's, which also runs ``max_cycles``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import Field, PrivateAttr, model_validator
 
 from edge_agent.algorithms.dcop import generators
+from edge_agent.algorithms.dcop.deqed import deqed, deqed_report
 from edge_agent.algorithms.dcop.dpop import dpop_report, run_dpop
 from edge_agent.algorithms.dcop.local_search import LocalSearchSettings
 from edge_agent.algorithms.dcop.model import Constraint, Dcop, DomainValue, Variable
@@ -32,7 +33,7 @@ from edge_agent.results import RunReport
 
 __all__ = ["ConstraintSpec", "DcopScenario", "DcopSpec", "GeneratorSpec"]
 
-Algorithm = Literal["dsa", "mgm", "mgm2", "maxsum", "dpop"]
+Algorithm = Literal["dsa", "mgm", "mgm2", "maxsum", "dpop", "deqed"]
 
 
 class ConstraintSpec(StrictModel):
@@ -127,6 +128,7 @@ class DcopScenario(StrictModel):
     damping: float = Field(0.9, ge=0, lt=1, description="Max-Sum: weight of a message's previous value")
     tolerance: float | None = Field(None, ge=0, description="Max-Sum: also wait until no message moves by more "
                                     "than this (None: the values alone decide, as for the local searches)")
+    step: float = Field(0.1, gt=0, description="DeQED: multiplier step, as a fraction of a table's cost range")
     _problem: Dcop | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -154,9 +156,10 @@ class DcopScenario(StrictModel):
         return self._problem
 
     def local_search_settings(self, seed: int) -> LocalSearchSettings:
-        if self.algorithm == "dpop":
-            raise ConfigError("DPOP is not a local search")
-        return LocalSearchSettings(self.algorithm, variant=self.variant, p=self.p, max_cycles=self.max_cycles,
+        algorithm = self.algorithm
+        if algorithm == "dpop" or algorithm == "deqed":  # noqa: PLR1714 (two comparisons narrow the Literal)
+            raise ConfigError(f"{algorithm} is not a local search")
+        return LocalSearchSettings(algorithm, variant=self.variant, p=self.p, max_cycles=self.max_cycles,
                                    quiet_cycles=self.quiet_cycles, hops=self.problem().diameter_bound(), seed=seed,
                                    damping=self.damping, tolerance=self.tolerance,
                                    offer_probability=self.offer_probability)
@@ -168,6 +171,8 @@ class DcopScenario(StrictModel):
 
     async def run(self, options: RunOptions, network: Network) -> RunReport:
         dcop = self.problem()
+        if self.algorithm == "deqed":
+            return deqed_report(dcop, self.name, deqed(dcop, self.max_cycles, self.step))
         if self.algorithm == "dpop":
             exact = await run_dpop(dcop, self.memory_limit_mb, network)
             return dpop_report(dcop, self.name, exact.tree, exact.assignment, messages=exact.messages,
