@@ -16,6 +16,8 @@ from the report's own numbers (the participants' ``x``, the target or demand) wh
 - scheduling: no booking overlaps another on a resource, none is foreign or inconsistent;
 - resource-constrained DCOP on trees: no balance violation listed, and the resources sum to 0 (node balance
   summed over the tree: every link's flow cancels);
+- GMAP (DisLRP): every good taken exactly once, no agent over its capacity, the objective the recomputed profit,
+  and ``converged`` only with the lower and upper bounds equal;
 - DCOP: every variable has a value of its domain and the objective is finite and equals the recomputed one
   (DCOP reports carry no ``status_basis``; a selection of domain values has no coupling residual).
 """
@@ -33,6 +35,7 @@ import pytest
 from edge_agent.algorithms.cohda import EnumerationDecider, LocalSearchDecider
 from edge_agent.algorithms.cohda.scenario import CohdaScenario
 from edge_agent.algorithms.dcop.scenario import DcopScenario
+from edge_agent.algorithms.gmap.scenario import GmapScenario
 from edge_agent.family import RunOptions, ScenarioModel
 from edge_agent.registry import families, family_of, load_scenario
 from edge_agent.results import EXIT_CODES
@@ -117,6 +120,21 @@ def check_rcdcop(scenario: ScenarioModel, report: Report) -> None:
     assert report["aggregate"] == pytest.approx([sum(resources)], abs=1e-9)
 
 
+def check_gmap(scenario: ScenarioModel, report: Report) -> None:
+    assert isinstance(scenario, GmapScenario)
+    gmap = scenario.problem()
+    owner = {good: gmap.agents.index(agent) for agent, p in report["participants"].items() for good in p["goods"]}
+    held = [good for p in report["participants"].values() for good in p["goods"]]
+    assert sorted(held) == sorted(gmap.goods)  # every good taken exactly once
+    load = np.zeros(len(gmap.agents))
+    for j, good in enumerate(gmap.goods):
+        load[owner[good]] += gmap.weight[owner[good], j]
+    assert (load <= gmap.capacity).all()
+    profit = sum(gmap.profit[owner[good], j] for j, good in enumerate(gmap.goods))
+    assert report["objective"] == pytest.approx(profit)
+    assert report["lower_bound"] == pytest.approx(report["upper_bound"])  # converged = proven optimal
+
+
 CHECKS: dict[str, Callable[[ScenarioModel, Report], None]] = {
     "admm": check_admm,
     "consensus": check_consensus,
@@ -124,6 +142,7 @@ CHECKS: dict[str, Callable[[ScenarioModel, Report], None]] = {
     "scheduling": check_scheduling,
     "dcop": check_dcop,
     "rcdcop": check_rcdcop,
+    "gmap": check_gmap,
 }
 
 
