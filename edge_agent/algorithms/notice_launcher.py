@@ -1,6 +1,6 @@
 """Launching a run among agents that each learn its end by themselves, and watching it from outside.
 
-Shared by the families whose agents notice the end of a run on their own (the DCOP algorithms, RCDCOP). For
+Shared by the families whose agents notice the end of a run on their own (DCOP, RCDCOP, DisLRP). For
 one run the launcher
 
 1. sends each agent its join message and waits for every joined answer (sent once the agent's subscriptions
