@@ -136,26 +136,39 @@ def _metrics_option(command: argparse.ArgumentParser) -> None:
 
 
 def _add_experiment(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Options left out keep the grid's defaults (``ExperimentGrid``: the paper's grid, 1 resource, horizon 200 h,
-    window [0, 24] h, 5 repetitions), imported only when the experiment runs."""
+    """Options left out keep each experiment's defaults (scheduling: ``ExperimentGrid``, the paper's grid, 1
+    resource, horizon 200 h, window [0, 24] h, 5 repetitions; rcdcop: ``Experiment``, 10 seeds, 20 rounds),
+    imported only when the experiment runs."""
     experiment = commands.add_parser(
         "experiment", help="run a computational experiment in process, print its summary, write results and figures",
-        description="Defaults: the paper's grid (tasks 5..25, durations 2..6 h, widths 3..12 h), 1 resource, "
+        description="scheduling: the paper's grid (tasks 5..25, durations 2..6 h, widths 3..12 h), 1 resource, "
                     "horizon 200 h, favourable times in [0, 24] h, 5 repetitions, seed 0 "
-                    "(docs/scheduling-experiment.md).")
-    experiment.add_argument("experiment", choices=["scheduling"], metavar="NAME",
-                            help="scheduling: seed 002's grid, active vs passive task agents")
-    experiment.add_argument("--repeats", type=int, metavar="N", help="repetitions of every configuration")
-    experiment.add_argument("--resources", type=int, metavar="R", help="compute nodes")
-    experiment.add_argument("--horizon", type=float, metavar="H", help="schedule horizon [0, H] in hours")
-    experiment.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"),
-                            help="favourable completion times are uniform on [LO, HI] hours")
-    experiment.add_argument("--tasks", type=int, nargs="+", metavar="N", help="numbers of tasks")
-    experiment.add_argument("--durations", type=float, nargs="+", metavar="D", help="task durations in hours")
-    experiment.add_argument("--widths", type=float, nargs="+", metavar="W", help="satisfaction widths in hours")
+                    "(docs/scheduling-experiment.md). rcdcop: seed 003's tables 1 and 2 on chain and binary "
+                    "feeders, 10 seeds (--repeats), 20 dynamic rounds (docs/rcdcop.md).")
+    experiment.add_argument("experiment", choices=["scheduling", "rcdcop"], metavar="NAME",
+                            help="scheduling: seed 002's grid, active vs passive task agents; rcdcop: seed 003's "
+                                 "orderings (sum/max, greedy/center, dynamic rules)")
+    experiment.add_argument("--repeats", type=int, metavar="N", help="repetitions (rcdcop: seeds) of every case")
     experiment.add_argument("--seed", type=int, help="base seed")
-    experiment.add_argument("--out", type=Path, default=Path("out/scheduling-experiment"), metavar="DIR",
-                            help="directory of the JSON, markdown and PNG results (default out/scheduling-experiment)")
+    experiment.add_argument("--out", type=Path, default=None, metavar="DIR",
+                            help="directory of the JSON, markdown and PNG results (default out/NAME-experiment)")
+    scheduling = experiment.add_argument_group("scheduling only")
+    scheduling.add_argument("--resources", type=int, metavar="R", help="compute nodes")
+    scheduling.add_argument("--horizon", type=float, metavar="H", help="schedule horizon [0, H] in hours")
+    scheduling.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"),
+                            help="favourable completion times are uniform on [LO, HI] hours")
+    scheduling.add_argument("--tasks", type=int, nargs="+", metavar="N", help="numbers of tasks")
+    scheduling.add_argument("--durations", type=float, nargs="+", metavar="D", help="task durations in hours")
+    scheduling.add_argument("--widths", type=float, nargs="+", metavar="W", help="satisfaction widths in hours")
+    rcdcop = experiment.add_argument_group("rcdcop only")
+    rcdcop.add_argument("--rounds", type=int, metavar="R", help="dynamic rounds on each tree (default 20)")
+    rcdcop.add_argument("--supply-ratio", type=float, metavar="F", help="total supply / total demand (default 0.4)")
+    rcdcop.add_argument("--capacity", type=int, nargs=2, metavar=("LO", "HI"),
+                        help="link capacities uniform in LO..HI (default 4 8)")
+
+
+_EXPERIMENT_OPTIONS = {"scheduling": ("resources", "horizon", "window", "tasks", "durations", "widths"),
+                       "rcdcop": ("rounds", "supply_ratio", "capacity")}
 
 
 def _solve(args: argparse.Namespace) -> int:
@@ -317,7 +330,19 @@ def _hold(reports: list[RunReport], args: argparse.Namespace) -> None:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    """``experiment scheduling``: the grid in process; summary on stdout, files in ``--out``."""
+    """``experiment NAME``: in process; summary on stdout, files in ``--out`` (default out/NAME-experiment)."""
+    for name, options in _EXPERIMENT_OPTIONS.items():
+        given = [f"--{o.replace('_', '-')}" for o in options if getattr(args, o) is not None]
+        if name != args.experiment and given:
+            raise ConfigError(f"{', '.join(given)}: an option of the {name} experiment, not of {args.experiment}")
+    out = args.out if args.out is not None else Path(f"out/{args.experiment}-experiment")
+    written = _rcdcop_experiment(args, out) if args.experiment == "rcdcop" else _scheduling_experiment(args, out)
+    for path in written:
+        print(f"written: {path}", file=sys.stderr)
+    return 0
+
+
+def _scheduling_experiment(args: argparse.Namespace, out: Path) -> list[Path]:
     from edge_agent import scheduling_experiment as experiment  # noqa: PLC0415  (not loaded by agent processes)
 
     given = {name: getattr(args, name) for name in ("repeats", "resources", "horizon", "seed")}
@@ -334,12 +359,22 @@ def _experiment(args: argparse.Namespace) -> int:
     records, reports = asyncio.run(run())
     end_status_line()
     summary = experiment.summarise(grid, records)
-    outputs = experiment.write_outputs(summary, records, args.out)
-    figures = experiment.write_figures(summary, reports, args.out)
+    outputs = experiment.write_outputs(summary, records, out)
+    figures = experiment.write_figures(summary, reports, out)
     print(experiment.markdown_report(summary))
-    for path in (outputs.json, outputs.markdown, *figures):
-        print(f"written: {path}", file=sys.stderr)
-    return 0
+    return [outputs.json, outputs.markdown, *figures]
+
+
+def _rcdcop_experiment(args: argparse.Namespace, out: Path) -> list[Path]:
+    from edge_agent import rcdcop_experiment as rc  # noqa: PLC0415  (not loaded by agent processes)
+
+    given = {"repeats": args.repeats, "seed": args.seed, "rounds": args.rounds, "supply_ratio": args.supply_ratio,
+             "capacity": tuple(args.capacity) if args.capacity is not None else None}
+    experiment = rc.Experiment(**{name: value for name, value in given.items() if value is not None})
+    single, dynamic = asyncio.run(rc.run(experiment))
+    end_status_line()
+    print(rc.tables(experiment, single, dynamic))
+    return rc.write(experiment, single, dynamic, out)
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -50,7 +50,8 @@ def test_the_rules_see_the_whole_package() -> None:
 
 def test_carriers_import_no_algorithm_and_nothing_above_them() -> None:
     forbidden = ("edge_agent.algorithms", "edge_agent.registry", "edge_agent.family", "edge_agent.device_agent",
-                 "edge_agent.devices", "edge_agent.runtime", "edge_agent.cli", "edge_agent.scheduling_experiment")
+                 "edge_agent.devices", "edge_agent.runtime", "edge_agent.cli", "edge_agent.scheduling_experiment",
+                 "edge_agent.rcdcop_experiment")
     assert _violations(_importers("edge_agent.carrier"), forbidden) == []
 
 
@@ -58,7 +59,8 @@ def test_algorithms_import_no_transport_and_no_host() -> None:
     forbidden = ("edge_agent.carrier.inproc", "edge_agent.carrier.mqtt", "edge_agent.carrier.mqtt_carrier",
                  "edge_agent.carrier.mqtt_options", "edge_agent.carrier.loop_socket", "edge_agent.carrier.topics",
                  "edge_agent.carrier.presence", "edge_agent.codec", "edge_agent.registry", "edge_agent.device_agent",
-                 "edge_agent.runtime", "edge_agent.cli", "edge_agent.scheduling_experiment", "paho")
+                 "edge_agent.runtime", "edge_agent.cli", "edge_agent.scheduling_experiment",
+                 "edge_agent.rcdcop_experiment", "paho")
     assert _violations(_importers("edge_agent.algorithms"), forbidden) == []
 
 
@@ -70,6 +72,7 @@ def test_a_family_imports_no_other_family(family: str) -> None:
 
 def test_only_the_application_layer_imports_runtime_or_cli() -> None:
     application = ("edge_agent.runtime", "edge_agent.cli", "edge_agent.__main__", "edge_agent.scheduling_experiment",
+                   "edge_agent.rcdcop_experiment",
                    "edge_agent.provision", "edge_agent.broker_watch", "edge_agent.dashboard")
     lower = {name: imports for name, imports in MODULES.items()
              if not any(name == a or name.startswith(a + ".") for a in application)}

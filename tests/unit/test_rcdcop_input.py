@@ -135,3 +135,30 @@ def test_dynamic_raises_follow_the_two_variants() -> None:
     summary = round_summary([{"r": 0.0, "c": 2.0}, {"r": 0.0, "c": 0.0}])
     assert summary == {"max_average_cost": 1.0, "mean_variance": 0.5, "variance_of_averages": 0.25,
                        "mean_max_cost": 1.0}
+
+
+def test_the_experiment_command_prints_both_tables_and_writes_its_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["experiment", "rcdcop", "--repeats", "1", "--rounds", "2", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "## Table 1: single problem" in out
+    assert "## Table 2: dynamic, max + center, 2 rounds" in out
+    assert out.count("| linear |") == 4 * 2 + 2 * 2  # 4 algorithms and 2 rules, for both sizes
+    data = json.loads((tmp_path / "rcdcop-experiment.json").read_text())
+    assert set(data) == {"single", "dynamic"}
+    assert (tmp_path / "rcdcop-experiment.png").stat().st_size > 0
+    assert "edge-agent experiment rcdcop --repeats 1" in (tmp_path / "rcdcop-experiment.md").read_text()
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--tasks", "5"], "--tasks: an option of the scheduling experiment, not of rcdcop"),
+    (["--supply-ratio", "0"], "--supply-ratio must lie in (0, 1]"),
+    (["--capacity", "5", "2"], "--capacity needs 1 <= LO <= HI"),
+])
+def test_bad_experiment_options_exit_2_naming_the_option(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["experiment", "rcdcop", *argv]) == 2
+    assert needle in capsys.readouterr().err

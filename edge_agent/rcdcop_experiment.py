@@ -1,14 +1,14 @@
 """The seed's experiment (Matsui & Matsuo, tables 1 and 2) on the tree DP, with spread over seeds.
 
-    .venv/bin/python bench/rcdcop_experiment.py                # 10 seeds, 20 dynamic rounds; writes
-                                                               # bench/results/rcdcop-experiment.{md,json,png}
-    .venv/bin/python bench/rcdcop_experiment.py --seeds 3 --rounds 10 --print-only
-    .venv/bin/python bench/rcdcop_experiment.py --supply-ratio 0.6 --capacity 2 4 --out rcdcop-experiment-tight
+    edge-agent experiment rcdcop                    # 10 seeds, 20 dynamic rounds; tables on stdout, and
+                                                    # out/rcdcop-experiment/rcdcop-experiment.{md,json,png}
+    edge-agent experiment rcdcop --repeats 3 --rounds 10
+    edge-agent experiment rcdcop --supply-ratio 0.6 --capacity 2 4 --out out/rcdcop-tight
 
 Instances: ``generators.feeder`` on a chain ("linear") and a binary tree with (providers, consumers) = (2, 10)
 and (4, 20); consumers demand 2 and pay the units left unserved (0, 1 or 2), providers cost 0, total supply 60 %
 of the demand (fewer units than consumers: in every single problem someone gets nothing), link capacities uniform
-in 4..8 (``--supply-ratio`` and ``--capacity`` change both); seeds 0..S-1.
+in 4..8 (``--supply-ratio`` and ``--capacity`` change both); seeds ``seed .. seed + repeats - 1``.
 
 Table 1 (single problem): for each aggregation (sum, max) and tie-break (greedy, center), the search effort and
 the population variance of the agents' costs (all nodes). Effort is what this DP does: ``entries`` (pairs of
@@ -25,13 +25,11 @@ Cells are "median [min, max]" over the seeds.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import datetime as dt
 import json
-import logging
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +41,12 @@ from edge_agent.algorithms.rcdcop.dynamic import Variant
 from edge_agent.algorithms.rcdcop.generators import Shape
 from edge_agent.algorithms.rcdcop.model import Aggregation, TieBreak
 from edge_agent.carrier.inproc import InProcNetwork
+from edge_agent.errors import ConfigError, SolverError
 from edge_agent.plots import pyplot, save
 
-RESULTS = Path(__file__).parent / "results"
+__all__ = ["Experiment", "run", "tables", "write"]
+
+log = structlog.get_logger("edge_agent.rcdcop")
 GRAPHS: tuple[tuple[str, Shape], ...] = (("linear", "chain"), ("binary tree", "binary"))
 SIZES = ((2, 10), (4, 20))
 VARIANTS: tuple[Variant, ...] = ("ge_max", "gt_min")
@@ -58,8 +59,7 @@ async def solve(tree: RcTree, how: Aggregation, tie: TieBreak, seed: int) -> dic
     outcome = await run_rcdcop(tree, settings, InProcNetwork(rng=np.random.default_rng(seed), shuffle=True))
     report = rc_report(tree, settings, outcome).to_json()
     if report["status"] != "converged":
-        msg = f"{tree.name}: {report['status']}"
-        raise RuntimeError(msg)
+        raise SolverError(f"{tree.name} ({how}, {tie}): {report['status']}", status=report["status"])
     return report
 
 
@@ -118,28 +118,43 @@ def cell(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--supply-ratio", type=float, default=0.4, help="total supply / total demand")
-    parser.add_argument("--capacity", type=int, nargs=2, default=(4, 8), metavar=("LO", "HI"),
-                        help="link capacities uniform in LO..HI")
-    parser.add_argument("--out", default="rcdcop-experiment", help="results file stem in bench/results")
-    parser.add_argument("--print-only", action="store_true", help="print the tables, write nothing")
-    args = parser.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+@dataclass(frozen=True)
+class Experiment:
+    """What to run; the CLI's options, checked here (a bad value names its option)."""
+
+    repeats: int = 10  # seeds seed .. seed + repeats - 1
+    seed: int = 0
+    rounds: int = 20
+    supply_ratio: float = 0.4
+    capacity: tuple[int, int] = (4, 8)
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.rounds < 1:
+            raise ConfigError(f"--repeats and --rounds must be >= 1, got {self.repeats} and {self.rounds}")
+        if not 0 < self.supply_ratio <= 1:
+            raise ConfigError(f"--supply-ratio must lie in (0, 1], got {self.supply_ratio}")
+        if not 1 <= self.capacity[0] <= self.capacity[1]:
+            raise ConfigError(f"--capacity needs 1 <= LO <= HI, got {self.capacity[0]} {self.capacity[1]}")
+
+
+async def run(experiment: Experiment) -> tuple[Rows, Rows]:
+    """Tables 1 and 2: every graph and size on every seed."""
     single_rows: Rows = {}
     dynamic_rows: Rows = {}
     for label, shape in GRAPHS:
         for providers, consumers in SIZES:
             key = (label, f"{providers}, {consumers}")
-            for seed in range(args.seeds):
+            for seed in range(experiment.seed, experiment.seed + experiment.repeats):
                 tree = feeder(shape, providers, consumers, np.random.default_rng(seed), name=f"{shape}-{seed}",
-                              supply_ratio=args.supply_ratio, capacity=tuple(args.capacity))
+                              supply_ratio=experiment.supply_ratio, capacity=experiment.capacity)
                 single_rows.setdefault(key, []).append(await single(tree, seed))
                 dynamic_rows.setdefault(key, []).append(
-                    {v: await dynamic(tree, v, args.rounds, seed) for v in VARIANTS})
+                    {v: await dynamic(tree, v, experiment.rounds, seed) for v in VARIANTS})
+                log.info("rcdcop_experiment.progress", graph=label, size=key[1], seed=seed)
+    return single_rows, dynamic_rows
+
+
+def tables(experiment: Experiment, single_rows: Rows, dynamic_rows: Rows) -> str:
     lines = ["## Table 1: single problem (effort and cost variance)", "",
              "| graph | #prov., #cons. | algorithm | entries | steps | distinct UTIL costs | message bytes "
              "| var. of cost | max cost |",
@@ -150,7 +165,7 @@ async def main() -> None:
             keys = ("entries", "steps", "distinct", "bytes", "variance", "max")
             cells = [cell([r[name][k] for r in runs]) for k in keys]
             lines.append(f"| {label} | {size} | {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"## Table 2: dynamic, max + center, {args.rounds} rounds", "",
+    lines += ["", f"## Table 2: dynamic, max + center, {experiment.rounds} rounds", "",
               "| graph | #prov., #cons. | raise | max. avg. cost | var. of cost (mean over rounds) "
               "| var. of the nodes' avg. costs |",
               "|---|---|---|---|---|---|"]
@@ -161,22 +176,22 @@ async def main() -> None:
                          f"{cell([r[variant]['max_average_cost'] for r in runs])} | "
                          f"{cell([r[variant]['mean_variance'] for r in runs])} | "
                          f"{cell([r[variant]['variance_of_averages'] for r in runs])} |")
-    text = "\n".join(lines)
-    print(text)
-    if not args.print_only:
-        RESULTS.mkdir(exist_ok=True)
-        header = (f"# RCDCOP experiment (seed 003)\n\n`.venv/bin/python bench/rcdcop_experiment.py --seeds "
-                  f"{args.seeds} --rounds {args.rounds} --supply-ratio {args.supply_ratio} --capacity "
-                  f"{args.capacity[0]} {args.capacity[1]} --out {args.out}`, "
-                  f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; cells are median [min, max] over seeds "
-                  f"0..{args.seeds - 1}; instances and measures in the script's "
-                  f"docstring and docs/rcdcop.md.\n\n")
-        (RESULTS / f"{args.out}.md").write_text(header + text + "\n", encoding="utf-8")
-        payload = {"single": {" / ".join(k): v for k, v in single_rows.items()},
-                   "dynamic": {" / ".join(k): v for k, v in dynamic_rows.items()}}
-        (RESULTS / f"{args.out}.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-        figure(single_rows, dynamic_rows, RESULTS / f"{args.out}.png")
+    return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    asyncio.run(main())
+def write(experiment: Experiment, single_rows: Rows, dynamic_rows: Rows, out: Path) -> list[Path]:
+    """``rcdcop-experiment.{md,json,png}`` in ``out``; the markdown records the command that made it."""
+    out.mkdir(parents=True, exist_ok=True)
+    e = experiment
+    header = (f"# RCDCOP experiment (seed 003)\n\n`edge-agent experiment rcdcop --repeats {e.repeats} --seed {e.seed} "
+              f"--rounds {e.rounds} --supply-ratio {e.supply_ratio} --capacity {e.capacity[0]} {e.capacity[1]}`, "
+              f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; cells are median [min, max] over seeds "
+              f"{e.seed}..{e.seed + e.repeats - 1}; instances and measures in `edge_agent/rcdcop_experiment.py` "
+              f"and docs/rcdcop.md.\n\n")
+    paths = [out / "rcdcop-experiment.md", out / "rcdcop-experiment.json", out / "rcdcop-experiment.png"]
+    paths[0].write_text(header + tables(e, single_rows, dynamic_rows) + "\n", encoding="utf-8")
+    payload = {"single": {" / ".join(k): v for k, v in single_rows.items()},
+               "dynamic": {" / ".join(k): v for k, v in dynamic_rows.items()}}
+    paths[1].write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    figure(single_rows, dynamic_rows, paths[2])
+    return paths
