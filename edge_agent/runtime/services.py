@@ -210,12 +210,16 @@ async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_por
         def on_record(name: str, record: Message) -> None:
             connection.spawn(publish(name, record), f"publish-{name}")
 
+        async def announce() -> None:
+            identity = json.dumps({"id": config.id, "kind": config.device.kind}).encode()
+            try:
+                await connection.publish_raw(connection.topics.record(config.id, "device"), identity, retain=True)
+            except EdgeAgentError as error:  # dashboards then show the device without its kind
+                log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
+
         connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
-        identity = json.dumps({"id": config.id, "kind": config.device.kind}).encode()
-        try:
-            await connection.publish_raw(connection.topics.record(config.id, "device"), identity, retain=True)
-        except EdgeAgentError as error:  # dashboards then show the device without its kind
-            log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
+        # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
+        connection.spawn(announce(), "publish-device")
         metrics = _serve_metrics(metrics_port, connection)
         await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=redact_url(url))
         if metrics is not None:
