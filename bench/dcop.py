@@ -6,22 +6,24 @@ HiGHS MIP optimum; optionally a 50-agent run over MQTT with one process per agen
     .venv/bin/python bench/dcop.py --quick    # random 20 and 100, one seed; prints, writes nothing
     .venv/bin/python bench/dcop.py --mqtt     # also 50 agents over MQTT (DSA, MGM, Max-Sum; DPOP on a sparser
                                               # 50-variable instance), one `edge-agent agent` process each
+                                              # (without it, the last MQTT figures are kept, dated)
+    .venv/bin/python bench/dcop.py --pydcop /tmp/pydcop37/bin/python   # pyDCOP beside ours, in the same run
 
 Instances (``edge_agent.algorithms.dcop.generators``): domain 3, integer costs uniform in 0..100; random
 graphs with ``2.5 n`` binary constraints (G(n, m)), scale-free graphs by Barabási-Albert with m = 2. Each
 cycle-based run goes at most 100 cycles and stops after 10 cycles without a change (MGM-2: 30; DSA: variant B,
 p = 0.7; Max-Sum: damping 0.9); at 1000 variables every run goes its full 100 cycles (the timing case); the
-seed of the run is fixed. DPOP runs where its largest table fits in 256 MB, and is
+seed of the run is fixed; random 1000 runs each algorithm three times (the same seeded run: only its times
+differ) and reports their medians. DPOP runs where its largest table fits in 256 MB, and is
 marked "refused" elsewhere. The optimum is HiGHS on the MIP of ``oracle.py`` (time limit 120 s, 60 s at 1000
 variables): where it is
 not proven, the gap is measured against its dual bound and marked ``*`` (an upper bound on the true gap).
 Wall time covers ``scenario.run`` (building the agents and the run); CPU time is the process's.
 ``gap = (cost - optimum) / optimum``.
 
-pyDCOP's figures beside ours are those measured for issue 13 on this kind of machine (its thread mode, the same
-instance classes; see the issue): installing pyDCOP here is attempted in a scratch virtual environment
-(``python -m venv /tmp/pydcop-venv && /tmp/pydcop-venv/bin/pip install pydcop``) and what happened is recorded
-in the results.
+pyDCOP: without ``--pydcop`` its figures beside ours are those recorded in issue 13. With it, pyDCOP 0.1.1 runs
+in its thread mode on every seed of the random instances up to 100 variables, in the same run as ours, from a
+scratch Python 3.7 environment (how to make it: ``PYDCOP_RAN`` below, also written into the results).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ SETTINGS: dict[str, Any] = {"max_cycles": 100, "quiet_cycles": 10, "variant": "B
 PYDCOP_S = 10  # pyDCOP's local searches never stop by themselves: each run is cut after this many seconds
 QUIET = {"mgm2": 30}  # MGM-2's pairs form at random: a longer quiet window before declaring convergence
 FULL_RUN_FROM = 1000  # from this size every cycle-based run goes its 100 cycles (no quiet stop): the timing case
+TIMING_REPEATS = 3  # random 1000: each algorithm runs this often (same seed, same result), times are medians
 PYDCOP = {  # issue 13: pyDCOP thread mode, random binary DCOPs of 20-100 variables, domain 3, costs 0-100
     "dsa": "3-12 % in 4-16 s", "mgm": "6-20 % in 5-16 s", "mgm2": "0.5-10 % in 5-31 s",
     "maxsum": "0-3 %, never stops (cut at 60 s)", "dpop": "-",
@@ -132,9 +135,12 @@ def bench(quick: bool) -> dict[str, Any]:
         print(f"{instance.label} seed {instance.seed}: MIP {optimum.cost} (bound {optimum.bound}, "
               f"proven {optimum.proven}) in {optima[-1]['mip_s']:.1f} s", flush=True)
         for algorithm in ALGORITHMS:
-            row = run_one(instance, algorithm, reference)
-            row["gap_vs_bound"] = not optimum.proven
-            rows.append(row)
+            repeats = TIMING_REPEATS if instance.kind == "random" and instance.n >= FULL_RUN_FROM else 1
+            for repeat in range(repeats):  # the same seeded run again: only its times differ
+                row = run_one(instance, algorithm, reference)
+                row["gap_vs_bound"] = not optimum.proven
+                row["repeat"] = repeat
+                rows.append(row)
             shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k != "refused"}
             print("   ", shown if "refused" not in row else f"{algorithm}: refused", flush=True)
     return {"rows": rows, "optima": optima}
@@ -181,33 +187,52 @@ def pydcop_yaml(dcop: Dcop, agents: int) -> str:
 
 
 def pydcop_runs(python: str, quick: bool, optima: dict[tuple[str, int], float]) -> list[dict[str, Any]]:
-    """pyDCOP (thread mode, its defaults: DSA-B p = 0.7, MGM, MGM-2, Max-Sum) cut after PYDCOP_S seconds."""
+    """pyDCOP (thread mode, its defaults: DSA-B p = 0.7, MGM, MGM-2, Max-Sum) cut after PYDCOP_S seconds, on every
+    seed of the random instances up to 100 variables. Its ``--run_metrics`` file (a line per change of its
+    assignment, with its time since the start of the solve) gives the time of its last change."""
     script = Path(python).parent / "dcop.py"
     found = []
     with tempfile.TemporaryDirectory(prefix="pydcop-bench-") as tmp:
-        for instance in [i for i in instances(quick) if i.n <= 100 and i.kind == "random" and i.seed == 1]:
+        for instance in [i for i in instances(quick) if i.n <= 100 and i.kind == "random"]:
             dcop = instance.scenario("dsa").problem()
-            path = Path(tmp) / f"{instance.kind}-{instance.n}.yaml"
+            path = Path(tmp) / f"{instance.kind}-{instance.n}-{instance.seed}.yaml"
             path.write_text(pydcop_yaml(dcop, len(dcop.variables) + len(dcop.constraints)), encoding="utf-8")
             for algorithm in ("dsa", "mgm", "mgm2", "maxsum"):
+                metrics = Path(tmp) / f"{path.stem}-{algorithm}.csv"
                 started = time.perf_counter()
                 done = subprocess.run([python, str(script), "-t", str(PYDCOP_S), "solve", "--algo", algorithm,
-                                       str(path)], capture_output=True, text=True, timeout=PYDCOP_S + 120,
-                                      check=False)
+                                       "--run_metrics", str(metrics), str(path)], capture_output=True, text=True,
+                                      timeout=PYDCOP_S + 120, check=False)
                 wall = time.perf_counter() - started
+                row: dict[str, Any] = {"instance": instance.label, "seed": instance.seed, "algorithm": algorithm}
                 try:
                     out = json.loads(done.stdout)
                     cost = dcop.cost({k: int(v) for k, v in out["assignment"].items()})
                 except (json.JSONDecodeError, KeyError, ValueError, ConfigError) as error:
-                    found.append({"instance": instance.label, "algorithm": algorithm, "failed": str(error)[:200],
-                                  "stderr": done.stderr[-300:]})
+                    found.append(row | {"failed": str(error)[:200], "stderr": done.stderr[-300:]})
                     continue
                 optimum = optima[(instance.label, instance.seed)]
-                found.append({"instance": instance.label, "algorithm": algorithm, "cost": cost,
-                              "gap": (cost - optimum) / optimum, "status": out.get("status"),
-                              "cycles": out.get("cycle"), "messages": out.get("msg_count"), "wall_s": wall})
+                found.append(row | {"cost": cost, "gap": (cost - optimum) / optimum, "status": out.get("status"),
+                                    "messages": out.get("msg_count"), "wall_s": wall,
+                                    "last_change_s": _last_change(metrics)})
                 print("   pyDCOP", found[-1], flush=True)
     return found
+
+
+def _last_change(metrics: Path) -> float | None:
+    """When pyDCOP's cost last changed (seconds since its solve started), from its run-metrics file."""
+    try:
+        lines = [line.split(",") for line in metrics.read_text(encoding="utf-8").splitlines()[1:]]
+    except OSError:
+        return None
+    costs = [(float(line[0]), line[2]) for line in lines if len(line) > 2 and line[2] != "None"]
+    if not costs:
+        return None
+    final = costs[-1][1]
+    settled = len(costs) - 1
+    while settled > 0 and costs[settled - 1][1] == final:
+        settled -= 1
+    return costs[settled][0]
 
 
 def _median(values: list[float]) -> float:
@@ -242,7 +267,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{_median([r['wall_s'] for r in done]):.2f} | {_median([r['cpu_s'] for r in done]):.2f} | "
                 f"{statuses} | {peer} |")
     if result.get("mqtt"):
-        lines += ["", "## Over MQTT, one `edge-agent agent` process per DCOP agent (50 agents)", "",
+        when = f" (measured {result['mqtt_when']}, not re-run)" if result.get("mqtt_when") else ""
+        lines += ["", f"## Over MQTT, one `edge-agent agent` process per DCOP agent (50 agents){when}", "",
                   "| algorithm | constraints | cost | same as in process | cycles | messages | run s | "
                   "incl. starting 50 processes s | in process s |", "|---|---|---|---|---|---|---|---|---|"]
         for m in result["mqtt"]:
@@ -251,16 +277,55 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{m['in_process_s']:.2f} |")
     lines += ["", "## pyDCOP", "", result["pydcop_note"], ""]
     if result.get("pydcop"):
-        lines += ["| instance | algorithm | gap | cost | status | cycles | messages | wall s (incl. start) |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += _beside_pydcop(rows, result["pydcop"])
+        lines += ["Every pyDCOP run:", "",
+                  "| instance | seed | algorithm | gap | cost | status | messages | last change s "
+                  "| run s (incl. start) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for p in result["pydcop"]:
             if "failed" in p:
-                lines.append(f"| {p['instance']} | {p['algorithm']} | failed: {p['failed']} | | | | | |")
+                lines.append(f"| {p['instance']} | {p.get('seed', 1)} | {p['algorithm']} | failed: {p['failed']} "
+                             "| | | | | |")
             else:
-                lines.append(f"| {p['instance']} | {p['algorithm']} | {100 * p['gap']:.2f} % | {p['cost']:.0f} | "
-                             f"{p['status']} | {p['cycles']} | {p['messages']} | {p['wall_s']:.1f} |")
+                last = p.get("last_change_s")
+                lines.append(f"| {p['instance']} | {p.get('seed', 1)} | {p['algorithm']} | {100 * p['gap']:.2f} % | "
+                             f"{p['cost']:.0f} | {p['status']} | {p['messages']} | "
+                             f"{'' if last is None else f'{last:.2f}'} | {p['wall_s']:.1f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _beside_pydcop(rows: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[str]:
+    """Medians over the seeds, ours and pyDCOP's, and the same-run time ratios (per seed, then the median)."""
+    lines = ["Beside ours, measured in the same run (medians over the seeds; DSA is variant B, p = 0.7 in both; "
+             "ratios are per seed, pyDCOP's time over our wall time, then the median):", "",
+             "| instance | algorithm | seeds | our gap | pyDCOP gap | our wall s | pyDCOP last change s | "
+             "pyDCOP run s | ratio to its last change | ratio to its run |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for label in dict.fromkeys(p["instance"] for p in theirs):
+        for algorithm in ("dsa", "mgm", "mgm2", "maxsum"):
+            pairs = []
+            for p in theirs:
+                if p["instance"] != label or p["algorithm"] != algorithm or "failed" in p:
+                    continue
+                ours = [r for r in rows if r["instance"] == label and r["algorithm"] == algorithm
+                        and r["seed"] == p.get("seed", 1) and "refused" not in r]
+                if ours:
+                    pairs.append((ours[0], p))
+            failed = sum(1 for p in theirs if p["instance"] == label and p["algorithm"] == algorithm and "failed" in p)
+            if not pairs:
+                lines.append(f"| {label} | {algorithm} | 0 (pyDCOP failed {failed}) | | | | | | | |")
+                continue
+            lasts = [p["last_change_s"] for _, p in pairs if p.get("last_change_s") is not None]
+            ratio_last = [p["last_change_s"] / o["wall_s"] for o, p in pairs if p.get("last_change_s") is not None]
+            seeds = f"{len(pairs)}" + (f" (pyDCOP failed {failed})" if failed else "")
+            lines.append(
+                f"| {label} | {algorithm} | {seeds} | {_median([100 * o['gap'] for o, _ in pairs]):.2f} % | "
+                f"{_median([100 * p['gap'] for _, p in pairs]):.2f} % | "
+                f"{_median([o['wall_s'] for o, _ in pairs]):.2f} | {_median(lasts):.2f} | "
+                f"{_median([p['wall_s'] for _, p in pairs]):.1f} | {_median(ratio_last):.1f}x | "
+                f"{_median([p['wall_s'] / o['wall_s'] for o, p in pairs]):.0f}x |")
+    return [*lines, ""]
 
 
 def main() -> None:
@@ -273,9 +338,7 @@ def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if args.pydcop_only:
         result = json.loads((RESULTS / "dcop.json").read_text(encoding="utf-8"))
-        optima = {(o["instance"], o["seed"]): o["cost"] for o in result["optima"] if o["proven"]}
-        result["pydcop"] = pydcop_runs(args.pydcop, args.quick, optima)
-        result["pydcop_note"] = PYDCOP_RAN
+        _add_pydcop(result, args.pydcop, args.quick)
         (RESULTS / "dcop.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         (RESULTS / "dcop.md").write_text(markdown(result), encoding="utf-8")
         print(markdown(result))
@@ -284,8 +347,15 @@ def main() -> None:
     result["when"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["machine"] = f"{platform.machine()}, Python {platform.python_version()}"
     result["pydcop_note"] = PYDCOP_NOTE
+    if args.pydcop:
+        _add_pydcop(result, args.pydcop, args.quick)
     if args.mqtt:
         result["mqtt"] = mqtt_runs()
+    elif not args.quick and (RESULTS / "dcop.json").exists():  # keep the last MQTT figures, saying when they are from
+        before = json.loads((RESULTS / "dcop.json").read_text(encoding="utf-8"))
+        if before.get("mqtt"):
+            result["mqtt"] = before["mqtt"]
+            result["mqtt_when"] = before.get("mqtt_when", before.get("when"))
     if args.quick:
         print(markdown(result))
         return
@@ -295,6 +365,12 @@ def main() -> None:
     print(markdown(result))
 
 
+def _add_pydcop(result: dict[str, Any], python: str, quick: bool) -> None:
+    optima = {(o["instance"], o["seed"]): o["cost"] for o in result["optima"] if o["proven"]}
+    result["pydcop"] = pydcop_runs(python, quick, optima)
+    result["pydcop_note"] = PYDCOP_RAN
+
+
 PYDCOP_NOTE = ("pyDCOP's figures are those recorded in issue 13 (its thread mode on random binary DCOPs of 20-100 "
                "variables, domain 3, costs 0-100; its process mode failed at 20-30 agents).")
 
@@ -302,10 +378,15 @@ PYDCOP_RAN = (
     "pyDCOP 0.1.1 from PyPI, in a scratch environment (not a project dependency): it needs Python <= 3.7 "
     "(`collections.Iterable`, `time.clock` in its pulp), `pulp<2` and `pyyaml<6`: "
     "`/root/.pyenv/versions/3.7.16/bin/python -m venv /tmp/pydcop37 && /tmp/pydcop37/bin/pip install pydcop "
-    "'pulp<2' 'pyyaml<6'`, then `bench/dcop.py --pydcop /tmp/pydcop37/bin/python --pydcop-only`. Thread mode, "
-    f"its default parameters, each run cut after {PYDCOP_S} s (its local searches have no stop rule in this "
-    "version); the same instances written as extensional pyDCOP files, one agent per computation (its default "
-    "`oneagent` distribution). Gaps are against the same MIP optimum. Issue 13's figures: " +
+    "'pulp<2' 'pyyaml<6'`, then `bench/dcop.py --pydcop /tmp/pydcop37/bin/python` (both in one run; "
+    "`--pydcop-only` re-runs pyDCOP alone against the stored results). Thread mode, its default parameters "
+    "(DSA: variant B, p = 0.7, as ours), each run cut after "
+    f"{PYDCOP_S} s (its local searches have no stop rule in this version), on every seed of the random instances "
+    "up to 100 variables, written as extensional pyDCOP files, one agent per computation (its default `oneagent` "
+    "distribution). Its gap is that of the assignment it returns (the last one; ours is the best one seen), against "
+    "the same MIP optimum. 'last change' is the time, from its own run-metrics file, at which its cost last changed "
+    "(it cannot know it then: it runs on until the cut); 'run' is the whole command, start-up included. Its "
+    "randomness is not seeded: a second run of one instance gives another result. Issue 13's figures: " +
     ", ".join(f"{k}: {v}" for k, v in PYDCOP.items() if v != "-") + ".")
 
 if __name__ == "__main__":

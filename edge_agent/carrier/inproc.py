@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -69,8 +70,7 @@ class InProcCarrier(Carrier):
         self._network.transmit(envelope)
 
     def subscribe(self, senders: Iterable[str]) -> None:
-        for sender in senders:
-            self._network.subscribers.setdefault(sender, set()).add(self.id)
+        self._network._subscribed(self.id, senders)
 
     def others(self) -> list[str]:
         return [pid for pid in self._network.carriers if pid != self.id]
@@ -115,7 +115,8 @@ class InProcNetwork:
         self._shuffle = shuffle
         self._link = link
         self._codec = codec
-        self._ready: list[Envelope] = []
+        self._sorted_subscribers: dict[str, tuple[str, ...]] = {}
+        self._ready: list[tuple[str, Envelope]] = []  # (receiver, envelope): gossip shares one envelope
         self._flush_scheduled = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -164,34 +165,62 @@ class InProcNetwork:
 
     # -- delivery ------------------------------------------------------------------------------
     def transmit(self, envelope: Envelope) -> None:
-        if envelope.receiver == GOSSIP:
-            for receiver in sorted(self.subscribers.get(envelope.sender, ())):
-                self.transmit(envelope.model_copy(update={"receiver": receiver}))
-            return
-        if envelope.receiver not in self.carriers:
+        """Queue ``envelope`` for its receiver, or for every subscriber of its sender if it is gossip.
+
+        Gossip is not copied per receiver: every subscriber is handed the one envelope its sender published
+        (receiver :data:`GOSSIP`, as on the wire; envelope and body are frozen, so sharing is safe).
+        """
+        receiver = envelope.receiver
+        if receiver == GOSSIP:
+            receivers = self._subscribers_of(envelope.sender)
+            if not receivers:
+                return
+        elif receiver in self.carriers:
+            receivers = (receiver,)
+        else:
             raise ConfigError(
                 f"{envelope.sender!r} sent {envelope.body.kind!r} to unknown participant "
-                f"{envelope.receiver!r}; known: {sorted(self.carriers)}"
+                f"{receiver!r}; known: {sorted(self.carriers)}"
             )
         if self._codec is not None:
             envelope = self._codec.decode(self._codec.encode(envelope))
-        self.stats.sent += 1
-        self.stats.by_kind[envelope.body.kind] += 1
-        self._busy(+1)
+        count = len(receivers)
+        self.stats.sent += count
+        self.stats.by_kind[envelope.body.kind] += count
+        self._busy(+count)
         link, rng = self._link, self._rng
-        if link is not None and rng is not None:
+        if link is None or rng is None:
+            self._ready.extend([(r, envelope) for r in receivers])
+            self._schedule_flush()
+            return
+        for r in receivers:  # per receiver, in name order: the same draws as one message at a time
             if link.loss and rng.random() < link.loss:
                 self.stats.lost += 1
                 self._busy(-1)
-                return
+                continue
             delay = link.delay_s + (rng.random() * link.jitter_s if link.jitter_s else 0.0)
             if delay > 0:
-                self.clock.call_later(delay, lambda: self._enqueue(envelope))
-                return
-        self._enqueue(envelope)
+                self.clock.call_later(delay, functools.partial(self._enqueue, r, envelope))
+            else:
+                self._enqueue(r, envelope)
 
-    def _enqueue(self, envelope: Envelope) -> None:
-        self._ready.append(envelope)
+    def _subscribers_of(self, sender: str) -> tuple[str, ...]:
+        """Who hears ``sender``'s gossip, by name (cached until somebody subscribes to it)."""
+        found = self._sorted_subscribers.get(sender)
+        if found is None:
+            found = self._sorted_subscribers[sender] = tuple(sorted(self.subscribers.get(sender, ())))
+        return found
+
+    def _subscribed(self, receiver: str, senders: Iterable[str]) -> None:
+        for sender in senders:
+            self.subscribers.setdefault(sender, set()).add(receiver)
+            self._sorted_subscribers.pop(sender, None)
+
+    def _enqueue(self, receiver: str, envelope: Envelope) -> None:
+        self._ready.append((receiver, envelope))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -207,24 +236,27 @@ class InProcNetwork:
             self._next_progress = now + PROGRESS_EVERY_S
         if self._shuffle and self._rng is not None and len(batch) > 1:
             batch = [batch[i] for i in self._rng.permutation(len(batch))]
-        for envelope in batch:
-            self.stats.delivered += 1
-            handler = self.carriers[envelope.receiver]._receive(envelope)
-            if handler is None:
-                self._busy(-1)
-            else:
-                self._start(handler, envelope)
+        carriers, done = self.carriers, 0
+        try:
+            for receiver, envelope in batch:
+                self.stats.delivered += 1
+                handler = carriers[receiver]._receive(envelope)
+                if handler is None or self._start(handler, envelope, receiver):
+                    done += 1  # finished at once (most handlers): no task, counted out together
+        finally:
+            self._busy(-done)
 
-    def _start(self, handler: Coroutine[Any, Any, None], envelope: Envelope) -> None:
-        """Run ``handler`` at once (:func:`start_eagerly`); only one that waits becomes a task of the network."""
+    def _start(self, handler: Coroutine[Any, Any, None], envelope: Envelope, receiver: str) -> bool:
+        """Run ``handler`` at once (:func:`start_eagerly`); only one that waits becomes a task of the network.
+        Whether it finished."""
         if self._tasks is None:  # a delayed delivery after the run: refused, as its task would be
             handler.close()
             raise RuntimeError(_NOT_RUNNING)
         rest, context = start_eagerly(handler)
         if rest is None:
-            self._busy(-1)
-            return
-        self._spawn(self._handle(rest), f"handle:{envelope.receiver}:{envelope.body.kind}", context)
+            return True
+        self._spawn(self._handle(rest), f"handle:{receiver}:{envelope.body.kind}", context)
+        return False
 
     async def _handle(self, handler: Awaitable[None]) -> None:
         try:

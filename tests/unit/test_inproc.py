@@ -195,3 +195,44 @@ async def test_long_runs_report_progress_every_few_seconds_of_the_clock() -> Non
     assert len(progress) == 1  # at 6 s, not at 0 s or 3 s
     assert progress[0]["run"] == "r1"
     assert progress[0]["delivered"] == 2
+
+
+@dataclass
+class Recorder:
+    id: str
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        self.envelopes.append(envelope)
+
+
+async def test_gossip_hands_every_subscriber_the_one_envelope_published_and_counts_each_delivery() -> None:
+    async with InProcNetwork() as net:
+        sender = net.add(Recorder("s"))
+        ears = [Recorder(name) for name in ("c", "a", "b")]
+        for ear in ears[:2]:
+            net.add(ear).subscribe(["s"])
+        sender.publish(_request(1))
+        await net.quiescent()
+        net.add(ears[2]).subscribe(["s"])  # a later subscriber hears the next gossip
+        sender.publish(_request(2))
+        await net.quiescent()
+    first, second = ears[0].envelopes
+    assert [len(ear.envelopes) for ear in ears] == [2, 2, 1]
+    assert ears[1].envelopes[0] is first
+    assert ears[1].envelopes[1] is second is ears[2].envelopes[0]
+    assert (first.receiver, first.sender, second.body.round) == ("*", "s", 2)  # as published: nothing copied
+    assert (net.stats.sent, net.stats.delivered, net.stats.by_kind) == (5, 5, {"admm.request": 5})
+
+
+async def test_a_lossy_link_drops_gossip_per_receiver() -> None:
+    async with InProcNetwork(rng=np.random.default_rng(3), link=LinkModel(loss=0.5)) as net:
+        sender = net.add(Recorder("s"))
+        ears = [Recorder(f"e{k}") for k in range(40)]
+        for ear in ears:
+            net.add(ear).subscribe(["s"])
+        sender.publish(_request(1))
+        await net.quiescent()
+    heard = sum(len(ear.envelopes) for ear in ears)
+    assert 0 < heard < 40
+    assert (net.stats.lost, net.stats.sent) == (40 - heard, 40)

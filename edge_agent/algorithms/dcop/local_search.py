@@ -103,6 +103,10 @@ class LocalSearchAgent:
         self.dropped = 0
         self.sent_bytes = 0  # JSON bytes of the message bodies this agent's neighbours received from it
         self._inbox: dict[int, dict[str, DcopCycle]] = {}
+        self._heard = frozenset(neighbours)
+        self._needed = len(neighbours)
+        self._steps = settings.steps_per_cycle
+        self._last_step = (settings.max_cycles + 1) * self._steps
         self._outbox: dict[str, Any] = {}  # fields of the next message besides the values
 
     @property
@@ -119,27 +123,32 @@ class LocalSearchAgent:
             self._advance(carrier)
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
-        if isinstance(message, DcopStart):
-            self.start(carrier)
+        if type(message) is not DcopCycle:  # (the hot path: one call per delivery, hence the exact type)
+            if isinstance(message, DcopStart):
+                self.start(carrier)
+            else:
+                self.dropped += 1
             return
-        if not isinstance(message, DcopCycle) or self.finished:
+        step = message.step
+        # a sender it does not hear, a past step, or one beyond the last step ever published: dropped
+        if self.finished or envelope.sender not in self._heard or not self.step <= step <= self._last_step:
             self.dropped += 1
             return
-        last_step = (self.settings.max_cycles + 1) * self.steps_per_cycle  # nothing is ever published beyond it
-        if envelope.sender not in self.neighbours or not self.step <= message.step <= last_step:
-            self.dropped += 1
-            return
-        bucket = self._inbox.setdefault(message.step, {})
-        if envelope.sender in bucket:
+        bucket = self._inbox.get(step)
+        if bucket is None:
+            bucket = self._inbox[step] = {}
+        elif envelope.sender in bucket:
             self.dropped += 1
             return
         bucket[envelope.sender] = message
-        self.start(carrier)
-        self._advance(carrier)
+        if not self.started:
+            self.start(carrier)
+        elif step == self.step and len(bucket) == self._needed:  # else nothing can move yet
+            self._advance(carrier)
 
     # -- the steps ---------------------------------------------------------------------------------
     def _advance(self, carrier: Carrier) -> None:
-        needed = len(self.neighbours)
+        needed = self._needed
         while not self.finished:
             bucket = self._inbox.get(self.step, {})
             if len(bucket) < needed:
@@ -151,8 +160,8 @@ class LocalSearchAgent:
             if inherited is not None:
                 self._finish(carrier, inherited)
                 return
-            phase = self.step % self.steps_per_cycle
-            if phase < self.steps_per_cycle - 1:  # a step inside a cycle: no decision on the values yet
+            phase = self.step % self._steps
+            if phase < self._steps - 1:  # a step inside a cycle: no decision on the values yet
                 self._phase(phase, bucket)
                 self.step += 1
                 self._publish(carrier, self._message(self.quiet, None))
@@ -189,7 +198,7 @@ class LocalSearchAgent:
 
     @property
     def steps_per_cycle(self) -> int:
-        return self.settings.steps_per_cycle
+        return self._steps
 
     def _phase(self, phase: int, bucket: Mapping[str, DcopCycle]) -> None:
         """A step before the decision (MGM: announce the gains); fills what the next message carries."""

@@ -47,6 +47,13 @@ class MaxSumAgent(LocalSearchAgent):
         self._in_r: dict[Edge, Array] = {(f, x): np.zeros(sizes[x]) for x, fs in self._factors_of.items() for f in fs}
         self._in_q: dict[Edge, Array] = {(y, f): np.zeros(sizes[y]) for f, c in self._hosted.items() for y in c.scope}
         self.moved = 0.0  # the largest change of an outgoing message in the last cycle
+        # hosted binary factors grouped by table shape, their tables stacked: one numpy pass per group
+        shapes: dict[tuple[int, ...], list[str]] = {}
+        for f, c in self._hosted.items():
+            if len(c.scope) == 2:
+                shapes.setdefault(c.table.shape, []).append(f)
+        self._pairs = [(fs, np.array([self._hosted[f].table for f in fs])) for fs in shapes.values()]
+        self._others = [f for f, c in self._hosted.items() if len(c.scope) != 2]
 
     def _beliefs(self) -> tuple[Belief, ...]:
         own = self.problem.own
@@ -70,54 +77,68 @@ class MaxSumAgent(LocalSearchAgent):
 
     def _take(self, bucket: Mapping[str, DcopCycle]) -> None:
         """The previous cycle's messages into the inboxes: the neighbours' and this agent's own."""
+        in_r, in_q = self._in_r, self._in_q
         for message in bucket.values():
             for b in message.beliefs or ():
+                inbox = in_r if b.kind == "r" else in_q
                 edge = (b.source, b.target)
-                inbox = self._in_r if b.kind == "r" else self._in_q
                 if edge in inbox:
                     inbox[edge] = b.costs
-        for (f, y), r in self._r.items():
-            if (f, y) in self._in_r:
-                self._in_r[(f, y)] = r
-        for (x, f), q in self._q.items():
-            if f in self._hosted:
-                self._in_q[(x, f)] = q
+        for edge, r in self._r.items():
+            if edge in in_r:
+                in_r[edge] = r
+        hosted = self._hosted
+        for edge, q in self._q.items():
+            if edge[1] in hosted:
+                in_q[edge] = q
 
     def _update_q(self, track: bool) -> float:
-        keep, moved = self.settings.damping, 0.0
+        """Every ``q`` of a variable at once: a row per factor (rows are summed in the order of the factors)."""
+        keep, moved, in_r, q = self.settings.damping, 0.0, self._in_r, self._q
         for x, factors in self._factors_of.items():
-            total = sum((self._in_r[(f, x)] for f in factors), np.zeros(self.problem.sizes[x]))
-            for f in factors:
-                fresh = total - self._in_r[(f, x)]
-                fresh -= np.add.reduce(fresh) / fresh.size
-                old = self._q[(x, f)]
-                new = keep * old + (1 - keep) * fresh
-                if track:
-                    moved = max(moved, float(np.abs(new - old).max()))
-                self._q[(x, f)] = new
+            if not factors:
+                continue
+            incoming = np.array([in_r[(f, x)] for f in factors])
+            fresh = incoming.sum(axis=0) - incoming
+            fresh -= np.add.reduce(fresh, axis=1, keepdims=True) / fresh.shape[1]
+            old = np.array([q[(x, f)] for f in factors])
+            new = keep * old + (1 - keep) * fresh
+            if track:
+                moved = max(moved, float(np.abs(new - old).max()))
+            for f, row in zip(factors, new, strict=True):
+                q[(x, f)] = row
         return moved
 
     def _update_r(self, track: bool) -> float:
-        keep, moved = self.settings.damping, 0.0
-        for f, c in self._hosted.items():
-            for k, y in enumerate(c.scope):
-                fresh = self._factor_message(c.table, c.scope, f, k)
-                fresh -= np.add.reduce(fresh) / fresh.size
-                old = self._r[(f, y)]
-                new = keep * old + (1 - keep) * fresh
-                if track:
-                    moved = max(moved, float(np.abs(new - old).max()))
-                self._r[(f, y)] = new
+        moved = 0.0
+        in_q = self._in_q
+        for factors, tables in self._pairs:  # binary: to the first variable, min over the second; and back
+            scopes = [self._hosted[f].scope for f in factors]
+            q0 = np.array([in_q[(scope[0], f)] for f, scope in zip(factors, scopes, strict=True)])
+            q1 = np.array([in_q[(scope[1], f)] for f, scope in zip(factors, scopes, strict=True)])
+            moved = max(moved, self._damp_r((tables + q1[:, None, :]).min(axis=2), factors, scopes, 0, track),
+                        self._damp_r((tables + q0[:, :, None]).min(axis=1), factors, scopes, 1, track))
+        for f in self._others:
+            c = self._hosted[f]
+            for k in range(len(c.scope)):
+                fresh = self._factor_message(c.table, c.scope, f, k)[None, :]
+                moved = max(moved, self._damp_r(fresh, [f], [c.scope], k, track))
         return moved
 
+    def _damp_r(self, fresh: Array, factors: list[str], scopes: list[tuple[str, ...]], k: int, track: bool) -> float:
+        """Normalise and damp the messages ``fresh`` (a row per factor) to each factor's ``k``-th variable."""
+        keep, r = self.settings.damping, self._r
+        fresh -= np.add.reduce(fresh, axis=1, keepdims=True) / fresh.shape[1]
+        old = np.array([r[(f, scope[k])] for f, scope in zip(factors, scopes, strict=True)])
+        new = keep * old + (1 - keep) * fresh
+        for f, scope, row in zip(factors, scopes, new, strict=True):
+            r[(f, scope[k])] = row
+        return float(np.abs(new - old).max()) if track else 0.0
+
     def _factor_message(self, table: Array, scope: tuple[str, ...], factor: str, k: int) -> Array:
-        """``min`` over every axis but ``k`` of the table plus the other variables' ``q``."""
+        """``min`` over every axis but ``k`` of the table plus the other variables' ``q`` (not binary tables)."""
         if len(scope) == 1:
             return table.copy()
-        if len(scope) == 2:
-            other = self._in_q[(scope[1 - k], factor)]
-            pair = (table + other[None, :]).min(axis=1) if k == 0 else (table + other[:, None]).min(axis=0)
-            return np.asarray(pair, dtype=np.float64)
         total = table.copy()
         for j, y in enumerate(scope):
             if j != k:
