@@ -17,6 +17,7 @@ __all__ = [
     "PASSWORD_ENV",
     "PASSWORD_FILE_ENV",
     "PROTOCOLS",
+    "PROTOCOL_VARIABLE",
     "SYSTEMD_CREDENTIAL",
     "BrokerAddress",
     "Inbound",
@@ -32,6 +33,7 @@ PASSWORD_FILE_ENV = "EDGE_AGENT_MQTT_PASSWORD_FILE"  # a file whose first line i
 PASSWORD_ENV = "EDGE_AGENT_MQTT_PASSWORD"  # the password itself (a file is preferred)
 SYSTEMD_CREDENTIAL = "mqtt-password"  # LoadCredential=mqtt-password:<file> in a systemd unit
 FAST_PATH_VARIABLE = "EDGE_AGENT_MQTT_FAST_PATH"
+PROTOCOL_VARIABLE = "EDGE_AGENT_MQTT_PROTOCOL"
 Protocol = Literal["5", "3.1.1"]
 PROTOCOLS: Final[tuple[Protocol, ...]] = ("5", "3.1.1")
 _SWITCH = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
@@ -46,6 +48,18 @@ def _fast_path_default() -> bool:
         msg = f"{FAST_PATH_VARIABLE}={value!r} is not valid: use 1/true/on/yes or 0/false/off/no"
         raise ConfigError(msg)
     return _SWITCH[value]
+
+
+def _protocol_default() -> Protocol:
+    """``MqttOptions.protocol`` unless given: ``5``, or what ``EDGE_AGENT_MQTT_PROTOCOL`` says (read here only)."""
+    value = os.environ.get(PROTOCOL_VARIABLE, "").strip()
+    if not value:
+        return "5"
+    for protocol in PROTOCOLS:
+        if value == protocol:
+            return protocol
+    msg = f"{PROTOCOL_VARIABLE}={value!r} is not valid: use {' or '.join(PROTOCOLS)}"
+    raise ConfigError(msg)
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,9 @@ class MqttOptions:
     in MQTT 5 properties: the envelope already names its sender, receiver, id and ``in_reply_to`` (what the
     response topic and correlation data repeated), the session is clean on every connect (``session_expiry_s``
     is unused: the carrier re-sends waiting requests instead) and the Last Will has no delay (``will_delay_s``
-    is unused: a reconnect shows as offline, then online). See ``docs/brokers.md``.
+    is unused: a reconnect shows as offline, then online). ``EDGE_AGENT_MQTT_PROTOCOL=3.1.1`` sets the default
+    of every connection that does not set it (e.g. to run the integration suite in 3.1.1 mode). See
+    ``docs/brokers.md``.
     """
 
     keepalive_s: int = 30
@@ -76,7 +92,7 @@ class MqttOptions:
     max_inflight: int = 100
     max_queued: int = 10_000  # outgoing messages held while disconnected
     fast_path: bool = field(default_factory=_fast_path_default)
-    protocol: Protocol = "5"
+    protocol: Protocol = field(default_factory=_protocol_default)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:

@@ -30,7 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.carrier._fast_path import FastPathClient, decode_publish, plain_puback, publish_properties, whole_packet
 from edge_agent.carrier.mqtt import MqttLink
-from edge_agent.carrier.mqtt_options import FAST_PATH_VARIABLE, BrokerAddress, Inbound, MqttOptions
+from edge_agent.carrier.mqtt_options import FAST_PATH_VARIABLE, PROTOCOL_VARIABLE, BrokerAddress, Inbound, MqttOptions
 from edge_agent.errors import ConfigError
 
 CONNACK = bytes([0x20, 0x03, 0x00, 0x00, 0x00])  # MQTT 5: no session present, success, no properties
@@ -663,3 +663,22 @@ def test_a_parsed_protocol_shows_in_the_redacted_url() -> None:
 def test_a_bad_protocol_option_names_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match=r"protocol must be one of '5', '3.1.1', got '3'"):
         MqttOptions(protocol="3")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "expected"),
+                         [(None, "5"), ("", "5"), ("5", "5"), ("3.1.1", "3.1.1"), (" 3.1.1 ", "3.1.1")])
+def test_the_environment_sets_the_default_protocol(
+    value: str | None, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if value is None:
+        monkeypatch.delenv(PROTOCOL_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(PROTOCOL_VARIABLE, value)
+    assert MqttOptions().protocol == expected
+    assert MqttOptions(protocol="5").protocol == "5"
+
+
+def test_a_bad_protocol_in_the_environment_names_the_valid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PROTOCOL_VARIABLE, "3.1")
+    with pytest.raises(ConfigError, match=r"EDGE_AGENT_MQTT_PROTOCOL='3.1' is not valid: use 5 or 3.1.1"):
+        MqttOptions()
