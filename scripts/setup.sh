@@ -46,3 +46,23 @@ if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromedriver >/dev/null 2>&1; 
     as_root_apt chromium chromium-driver \
         || log "warning: Chromium is not installed and cannot be installed here; the browser test will be skipped"
 fi
+
+# Other MQTT engines for tests/integration/test_brokers.py (dev only): RabbitMQ's MQTT plugin on 127.0.0.1:1884
+# (1883 is Mosquitto's), when RabbitMQ runs here and we are root. NATS needs nothing: the tests start their own.
+if [[ ",$EXTRAS," == *",dev,"* ]] && [ "$(id -u)" = 0 ] && command -v rabbitmqctl >/dev/null 2>&1 \
+        && rabbitmqctl -q status >/dev/null 2>&1; then
+    RABBIT_CONF="${RABBITMQ_CONFIG_FILE:-/etc/rabbitmq/rabbitmq.conf}"
+    if [ -f "$RABBIT_CONF" ] && ! grep -q '^mqtt\.listeners\.tcp\.' "$RABBIT_CONF"; then
+        echo 'mqtt.listeners.tcp.local = 127.0.0.1:1884' >> "$RABBIT_CONF"  # kept when RabbitMQ restarts
+    fi
+    if ! (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null; then
+        log "enabling RabbitMQ's MQTT plugin on 127.0.0.1:1884"
+        # enabling may fail to start the plugin (the running node read its config before the line above and
+        # would bind 1883): it is recorded all the same; then set the listener and start the plugin
+        rabbitmq-plugins -q enable rabbitmq_mqtt >/dev/null 2>&1 || true
+        rabbitmqctl -q eval 'application:set_env(rabbitmq_mqtt, tcp_listeners, [{"127.0.0.1", 1884}]),
+            application:ensure_all_started(rabbitmq_mqtt).' >/dev/null 2>&1 || true
+        (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null \
+            || log "warning: could not enable RabbitMQ's MQTT plugin; test_brokers.py skips RabbitMQ"
+    fi
+fi

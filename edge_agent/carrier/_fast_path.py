@@ -24,7 +24,8 @@ paho 2.2 private names this module depends on, and why:
   of an outgoing PUBLISH.
 
 The decoders accept only what the carriers send (a QoS 0/1 MQTT 5 PUBLISH whose only properties are Response
-Topic and Correlation Data; a PUBACK with reason 0 and no properties). Anything else, malformed packets
+Topic and Correlation Data, or a QoS 0/1 MQTT 3.1.1 PUBLISH, which has no properties; a PUBACK with reason 0
+and no properties, or the 3.1.1 PUBACK, which is just the message id). Anything else, malformed packets
 included, is handed to paho's own decoder, which reports the defect: the decoders return ``None`` and never
 raise.
 """
@@ -174,9 +175,9 @@ class FastPathClient(paho.Client):
         header, packet = self._in_packet["command"], self._in_packet["packet"]
         qos = (header & 0x06) >> 1
         inbound = self.inbound
-        if inbound is None or qos > 1 or self._protocol != paho.MQTTv5:
+        if inbound is None or qos > 1 or self._protocol not in (paho.MQTTv5, paho.MQTTv311):
             return super()._handle_publish()
-        decoded = decode_publish(packet, qos)
+        decoded = decode_publish(packet, qos, v5=self._protocol == paho.MQTTv5)
         if decoded is None:
             return super()._handle_publish()
         topic, mid, payload_at, response_topic, correlation = decoded
@@ -250,12 +251,14 @@ class _Unusual(Exception):
     """A PUBLISH the short path leaves to paho's decoder."""
 
 
-def decode_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, int, str | None, bytes | None] | None:
+def decode_publish(packet: bytes | bytearray, qos: int, *, v5: bool = True
+                   ) -> tuple[str, int, int, str | None, bytes | None] | None:
     """``(topic, mid, payload offset, response topic, correlation data)`` of an MQTT 5 PUBLISH body (what
     follows the fixed header), or None if it has other properties or anything unusual (paho's decoder then
-    takes over). Never raises."""
+    takes over). With ``v5=False`` the body is an MQTT 3.1.1 one: no property section, so the payload follows
+    the message id and the last two fields are None. Never raises."""
     try:
-        return _parse_publish(packet, qos)
+        return _parse_publish(packet, qos, v5)
     except (IndexError, UnicodeDecodeError, _Unusual):
         return None
 
@@ -266,7 +269,7 @@ def _take(packet: bytes | bytearray, at: int, size: int, end: int) -> bytes:
     return bytes(packet[at:at + size])
 
 
-def _parse_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, int, str | None, bytes | None]:
+def _parse_publish(packet: bytes | bytearray, qos: int, v5: bool) -> tuple[str, int, int, str | None, bytes | None]:
     end = len(packet)
     topic_size = (packet[0] << 8) | packet[1]
     topic = _take(packet, 2, topic_size, end).decode()
@@ -275,6 +278,10 @@ def _parse_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, int, 
     if qos:
         mid = (packet[at] << 8) | packet[at + 1]
         at += 2
+    if not v5:  # MQTT 3.1.1: the payload follows the message id (IndexError above if that was cut short)
+        if not topic:
+            raise _Unusual  # an empty topic is malformed in 3.1.1: paho's decoder reports it
+        return topic, mid, at, None, None
     length = shift = 0
     while True:  # property length: a variable byte integer (IndexError past the end)
         byte = packet[at]

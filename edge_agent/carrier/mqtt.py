@@ -11,7 +11,10 @@ and flushed in order afterwards. No paho callback ever raises: each is wrapped, 
 The link speaks MQTT 5 with ``TCP_NODELAY`` on its socket, keeps a session across reconnects
 (clean start on the first connect only), restores every subscription after each CONNACK and reconnects
 after a lost connection with jittered exponential backoff. Unacknowledged QoS 1 messages stay in paho and
-are re-sent after the reconnect. Payloads are checked against ``max_payload`` before publishing: an
+are re-sent after the reconnect. With ``MqttOptions.protocol = "3.1.1"`` (or ``?protocol=3.1.1`` in the URL) it
+speaks MQTT 3.1.1 instead: clean session on every connect, no PUBLISH, CONNECT, will or DISCONNECT
+properties (the response topic and correlation data a request carries under MQTT 5 are dropped: the envelope
+names the same), no will delay. Payloads are checked against ``max_payload`` before publishing: an
 oversized QoS 1 publish would make the broker drop the connection and paho re-send it forever.
 
 With ``MqttOptions.fast_path`` on (the default) the client is :mod:`._fast_path`'s paho subclass, which
@@ -102,11 +105,15 @@ def _guarded(callback: F) -> F:
 
 
 def _client(address: BrokerAddress, client_id: str, *, username: str | None, password: str | None,
-            tls: ssl.SSLContext | None, opts: MqttOptions) -> paho.Client:
+            tls: ssl.SSLContext | None, opts: MqttOptions, v5: bool) -> paho.Client:
     """The paho client of one link (the fast path's or paho's own), its credentials, TLS and limits set."""
     client_class = FastPathClient if opts.fast_path else paho.Client
-    client = client_class(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5,
-                          reconnect_on_failure=False)
+    if v5:
+        client = client_class(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5,
+                              reconnect_on_failure=False)
+    else:  # a clean session each time: the broker keeps nothing for us (nor leaks a queue) while we are away
+        client = client_class(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311,
+                              clean_session=True, reconnect_on_failure=False)
     if username is not None or address.username is not None:
         client.username_pw_set(username or address.username, password if username else address.password)
     if tls is not None and not address.tls:
@@ -120,6 +127,9 @@ def _client(address: BrokerAddress, client_id: str, *, username: str | None, pas
     client.max_inflight_messages_set(opts.max_inflight)
     client.max_queued_messages_set(opts.max_queued)
     client.connect_timeout = opts.connect_timeout_s
+    if not v5:
+        client.connect_async(address.host, address.port, opts.keepalive_s)
+        return client
     properties = _properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = opts.session_expiry_s
     client.connect_async(address.host, address.port, opts.keepalive_s,
@@ -128,7 +138,7 @@ def _client(address: BrokerAddress, client_id: str, *, username: str | None, pas
 
 
 class MqttLink:
-    """One MQTT 5 client on the running loop: publish, remember subscriptions, survive reconnects."""
+    """One MQTT 5 (or 3.1.1) client on the running loop: publish, remember subscriptions, survive reconnects."""
 
     def __init__(
         self,
@@ -149,6 +159,8 @@ class MqttLink:
         address = BrokerAddress.parse(url)
         self.url, self.client_id = address.redacted(), client_id  # for logs and errors: never the password
         self.options = opts = options or MqttOptions()
+        self.protocol = address.protocol or opts.protocol  # the URL's ?protocol= wins over the option
+        self._v5 = self.protocol == "5"
         self.connected = False
         self.session = ""  # changes with every connect attempt; names the will
         self.reconnects = 0
@@ -172,7 +184,7 @@ class MqttLink:
         self._tasks: asyncio.TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-        client = _client(address, client_id, username=username, password=password, tls=tls, opts=opts)
+        client = _client(address, client_id, username=username, password=password, tls=tls, opts=opts, v5=self._v5)
         client.on_connect = _guarded(self._on_connect)
         client.on_disconnect = _guarded(self._on_disconnect)
         client.on_message = _guarded(self._on_message)
@@ -226,9 +238,12 @@ class MqttLink:
         self._closed = True
         if self.connected and self._loop is not None:
             self._disconnected = self._loop.create_future()
-            properties = _properties(PacketTypes.DISCONNECT)
-            properties.SessionExpiryInterval = 0
-            self._client.disconnect(ReasonCode(PacketTypes.DISCONNECT, "Normal disconnection"), properties)
+            if self._v5:
+                properties = _properties(PacketTypes.DISCONNECT)
+                properties.SessionExpiryInterval = 0
+                self._client.disconnect(ReasonCode(PacketTypes.DISCONNECT, "Normal disconnection"), properties)
+            else:
+                self._client.disconnect()
             try:
                 await asyncio.wait_for(asyncio.shield(self._disconnected), grace_s)
             except TimeoutError:
@@ -249,8 +264,10 @@ class MqttLink:
         self._socket.forget()  # the old socket, if any, is closed by paho in the thread
         self.session = secrets.token_hex(6)
         if self._will is not None:
-            properties = _properties(PacketTypes.WILLMESSAGE)
-            properties.WillDelayInterval = self.options.will_delay_s
+            properties = None
+            if self._v5:
+                properties = _properties(PacketTypes.WILLMESSAGE)
+                properties.WillDelayInterval = self.options.will_delay_s
             self._client.will_set(self._will.topic, self._will.payload(self.session), qos=1, retain=True,
                                   properties=properties)
         attempt = self._attempt = self._loop.create_future()
@@ -332,12 +349,13 @@ class MqttLink:
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
                 response_topic: str | None = None, correlation: bytes | None = None) -> None:
-        """Queue one PUBLISH; QoS 1 messages outlive a lost connection (paho re-sends them)."""
+        """Queue one PUBLISH; QoS 1 messages outlive a lost connection (paho re-sends them). Under MQTT 3.1.1
+        ``response_topic`` and ``correlation`` are not sent (the envelope carries what they repeat)."""
         self.check_size(topic, payload)
         if self._closed:
             raise TransportError(f"the connection to {self.url} is closed; {topic!r} not published")
         properties = None
-        if response_topic is not None or correlation is not None:
+        if self._v5 and (response_topic is not None or correlation is not None):
             build = publish_properties if self.options.fast_path else _standard_publish_properties
             properties = build(response_topic, correlation)
         if not self._in_thread:
@@ -396,7 +414,10 @@ class MqttLink:
 
     def _send_subscribe(self, filters: list[str]) -> None:
         assert self._loop is not None
-        rc, mid = self._client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
+        if self._v5:
+            rc, mid = self._client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
+        else:
+            rc, mid = self._client.subscribe([(f, 1) for f in filters])
         if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
             self._subacks[mid] = self._loop.create_future()
 

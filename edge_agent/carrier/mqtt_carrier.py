@@ -278,6 +278,13 @@ class MqttConnection:
         return sorted(a for a in agents if a != excluding)
 
     async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
+        """Wait until ``agents`` are online. Under MQTT 3.1.1 each awaited agent's presence topic is also
+        subscribed by its exact name: RabbitMQ's MQTT plugin sends retained messages only to subscriptions
+        without wildcards (``docs/brokers.md``); elsewhere a record then arrives twice, which changes nothing."""
+        agents = list(agents)
+        if self._link.protocol == "3.1.1":
+            for agent in agents:
+                self._link.subscribe(self.topics.presence(validate_id(agent, "awaited agent id")))
         await self.presence.wait_for(agents, within_s, self.clock)
 
     async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:

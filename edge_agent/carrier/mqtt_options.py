@@ -6,7 +6,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Final, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from edge_agent.errors import ConfigError
 
@@ -15,10 +16,13 @@ __all__ = [
     "FAST_PATH_VARIABLE",
     "PASSWORD_ENV",
     "PASSWORD_FILE_ENV",
+    "PROTOCOLS",
+    "PROTOCOL_VARIABLE",
     "SYSTEMD_CREDENTIAL",
     "BrokerAddress",
     "Inbound",
     "MqttOptions",
+    "Protocol",
     "Will",
     "password_from_environment",
     "redact_url",
@@ -29,6 +33,9 @@ PASSWORD_FILE_ENV = "EDGE_AGENT_MQTT_PASSWORD_FILE"  # a file whose first line i
 PASSWORD_ENV = "EDGE_AGENT_MQTT_PASSWORD"  # the password itself (a file is preferred)
 SYSTEMD_CREDENTIAL = "mqtt-password"  # LoadCredential=mqtt-password:<file> in a systemd unit
 FAST_PATH_VARIABLE = "EDGE_AGENT_MQTT_FAST_PATH"
+PROTOCOL_VARIABLE = "EDGE_AGENT_MQTT_PROTOCOL"
+Protocol = Literal["5", "3.1.1"]
+PROTOCOLS: Final[tuple[Protocol, ...]] = ("5", "3.1.1")
 _SWITCH = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
 
 
@@ -43,6 +50,18 @@ def _fast_path_default() -> bool:
     return _SWITCH[value]
 
 
+def _protocol_default() -> Protocol:
+    """``MqttOptions.protocol`` unless given: ``5``, or what ``EDGE_AGENT_MQTT_PROTOCOL`` says (read here only)."""
+    value = os.environ.get(PROTOCOL_VARIABLE, "").strip()
+    if not value:
+        return "5"
+    for protocol in PROTOCOLS:
+        if value == protocol:
+            return protocol
+    msg = f"{PROTOCOL_VARIABLE}={value!r} is not valid: use {' or '.join(PROTOCOLS)}"
+    raise ConfigError(msg)
+
+
 @dataclass(frozen=True)
 class MqttOptions:
     """Tuning of one connection; the defaults suit a fleet on a LAN.
@@ -52,6 +71,15 @@ class MqttOptions:
     instead of ~2x). Off, the link uses a plain ``paho.Client`` through its public API: the fallback when a
     paho upgrade breaks the fast path. The environment variable ``EDGE_AGENT_MQTT_FAST_PATH=0`` turns it off
     for every connection that does not set it (e.g. ``EDGE_AGENT_MQTT_FAST_PATH=0 pytest -m integration``).
+
+    ``protocol`` is ``"5"`` (default) or ``"3.1.1"``, for brokers that speak only MQTT 3.1.1 (RabbitMQ's MQTT
+    plugin, NATS's MQTT listener); a broker URL's ``?protocol=3.1.1`` overrides it. In 3.1.1 mode nothing rides
+    in MQTT 5 properties: the envelope already names its sender, receiver, id and ``in_reply_to`` (what the
+    response topic and correlation data repeated), the session is clean on every connect (``session_expiry_s``
+    is unused: the carrier re-sends waiting requests instead) and the Last Will has no delay (``will_delay_s``
+    is unused: a reconnect shows as offline, then online). ``EDGE_AGENT_MQTT_PROTOCOL=3.1.1`` sets the default
+    of every connection that does not set it (e.g. to run the integration suite in 3.1.1 mode). See
+    ``docs/brokers.md``.
     """
 
     keepalive_s: int = 30
@@ -64,8 +92,12 @@ class MqttOptions:
     max_inflight: int = 100
     max_queued: int = 10_000  # outgoing messages held while disconnected
     fast_path: bool = field(default_factory=_fast_path_default)
+    protocol: Protocol = field(default_factory=_protocol_default)
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            msg = f"MQTT option protocol must be one of {', '.join(map(repr, PROTOCOLS))}, got {self.protocol!r}"
+            raise ConfigError(msg)
         for name in ("keepalive_s", "max_payload", "max_inflight", "max_queued", "session_expiry_s"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"MQTT option {name} must be >= 1, got {getattr(self, name)}")
@@ -83,7 +115,9 @@ class MqttOptions:
 
 @dataclass(frozen=True)
 class BrokerAddress:
-    """A parsed ``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...`` URL.
+    """A parsed ``mqtt://[user[:password]@]host[:port][?protocol=3.1.1]`` or ``mqtts://...`` URL.
+
+    ``protocol`` (``5`` or ``3.1.1``), when the URL names it, overrides ``MqttOptions.protocol``.
 
     A URL that names a user but no password takes the password from the environment: the first line of the
     file named by ``EDGE_AGENT_MQTT_PASSWORD_FILE``, else of systemd's credential ``mqtt-password``
@@ -97,6 +131,7 @@ class BrokerAddress:
     tls: bool
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    protocol: Protocol | None = None
 
     @classmethod
     def parse(cls, url: str, environ: Mapping[str, str] | None = None) -> BrokerAddress:
@@ -111,15 +146,32 @@ class BrokerAddress:
         tls = parts.scheme == "mqtts"
         username = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password is not None else None
+        protocol = _protocol_of(url, parts.query)
         if username is not None and password is None:
             password = password_from_environment(os.environ if environ is None else environ)
-        return cls(parts.hostname, port or (8883 if tls else 1883), tls, username, password)
+        return cls(parts.hostname, port or (8883 if tls else 1883), tls, username, password, protocol)
 
     def redacted(self) -> str:
         """The URL without its password, for logs and error messages."""
         user = f"{self.username}@" if self.username else ""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
+        query = f"?protocol={self.protocol}" if self.protocol else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}{query}"
+
+
+def _protocol_of(url: str, query: str) -> Protocol | None:
+    """The ``protocol`` a broker URL's query names (the only parameter accepted), or None."""
+    try:
+        fields = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        fields = {"": [query]}
+    unknown = sorted(set(fields) - {"protocol"})
+    values = fields.get("protocol", [])
+    if unknown or len(values) > 1 or (values and values[0] not in PROTOCOLS):
+        msg = (f"broker URL {redact_url(url)!r} has a query that is not valid: the only parameter accepted is "
+               f"protocol={' or protocol='.join(PROTOCOLS)}")
+        raise ConfigError(msg)
+    return next((p for p in PROTOCOLS if values and values[0] == p), None)
 
 
 def password_from_environment(environ: Mapping[str, str]) -> str | None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
 from edge_agent.carrier.base import Carrier
@@ -16,6 +17,8 @@ from edge_agent.messages import Envelope, Message
 
 # Fast reconnects and no will delay, so crash tests spend little time in backoff.
 FAST = MqttOptions(reconnect_min_s=0.02, reconnect_max_s=0.25, keepalive_s=5, will_delay_s=0, connect_timeout_s=5)
+# Tests of MQTT 5 properties, skipped when the suite runs in 3.1.1 mode (EDGE_AGENT_MQTT_PROTOCOL=3.1.1)
+MQTT5_ONLY = pytest.mark.skipif(FAST.protocol != "5", reason="MQTT 5 properties: none are sent in 3.1.1 mode")
 
 
 @dataclass

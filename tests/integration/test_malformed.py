@@ -19,7 +19,7 @@ from edge_agent.errors import TransportError
 from edge_agent.messages import Envelope
 from edge_agent.runtime import PrivateBroker
 
-from .helpers import FAST, Echo, request
+from .helpers import FAST, MQTT5_ONLY, Echo, request
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -110,6 +110,7 @@ async def test_an_oversized_message_fails_before_publishing(broker: PrivateBroke
     assert [e.body.kind for e in echo.seen] == ["admm.request"]
 
 
+@MQTT5_ONLY
 @pytest.mark.parametrize("response_topic", ["{prefix}/echo/to/#", "{prefix}/echo/+/mallory", "{prefix}/echo/x/y/z"])
 async def test_a_hostile_response_topic_is_not_used_for_the_reply(
     broker: PrivateBroker, prefix: str, response_topic: str

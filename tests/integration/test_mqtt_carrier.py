@@ -19,7 +19,7 @@ from edge_agent.errors import ConfigError, RunTimeout, SolverError, TransportErr
 from edge_agent.messages import Envelope, Message
 from edge_agent.runtime import PrivateBroker, free_port
 
-from .helpers import FAST, Echo, request
+from .helpers import FAST, MQTT5_ONLY, Echo, request
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -44,6 +44,7 @@ async def test_request_reply_between_two_connections(broker: PrivateBroker, pref
     assert echo.seen[0].receiver == "echo"
 
 
+@MQTT5_ONLY
 async def test_requests_carry_an_mqtt5_response_topic_and_correlation_data(
     broker: PrivateBroker, prefix: str, fast_path: bool
 ) -> None:

@@ -11,6 +11,7 @@ paho upgrade removes it, this module names the break). The short decoders must a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import select
 import socket
@@ -29,11 +30,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.carrier._fast_path import FastPathClient, decode_publish, plain_puback, publish_properties, whole_packet
 from edge_agent.carrier.mqtt import MqttLink
-from edge_agent.carrier.mqtt_options import FAST_PATH_VARIABLE, Inbound, MqttOptions
+from edge_agent.carrier.mqtt_options import FAST_PATH_VARIABLE, PROTOCOL_VARIABLE, BrokerAddress, Inbound, MqttOptions
 from edge_agent.errors import ConfigError
 
 CONNACK = bytes([0x20, 0x03, 0x00, 0x00, 0x00])  # MQTT 5: no session present, success, no properties
+CONNACK_V311 = bytes([0x20, 0x02, 0x00, 0x00])  # MQTT 3.1.1: no session present, accepted
 MQTTV5 = paho.MQTTv5
+MQTTV311 = paho.MQTTv311
 Decoded = tuple[str, int, bytes, str | None, bytes | None]  # topic, mid, payload, response topic, correlation
 
 
@@ -85,7 +88,7 @@ def _connected(client: paho.Client) -> Iterator[socket.socket]:
     with conn:
         (connect,) = _receive_packets(conn, 1)
         assert connect[0] == 0x10
-        conn.sendall(CONNACK)
+        conn.sendall(CONNACK if client.protocol == MQTTV5 else CONNACK_V311)
         assert _wait_readable(client.socket())
         client.loop_read()
         assert client.is_connected()
@@ -97,8 +100,8 @@ def _connected(client: paho.Client) -> Iterator[socket.socket]:
                 sock.close()
 
 
-def _client(kind: type[paho.Client] = paho.Client) -> paho.Client:
-    client = kind(CallbackAPIVersion.VERSION2, client_id="t", protocol=MQTTV5, reconnect_on_failure=False)
+def _client(kind: type[paho.Client] = paho.Client, protocol: int = MQTTV5) -> paho.Client:
+    client = kind(CallbackAPIVersion.VERSION2, client_id="t", protocol=protocol, reconnect_on_failure=False)
     client.max_inflight_messages_set(0)  # no limit: every QoS 1 publish is written at once
     return client
 
@@ -394,8 +397,8 @@ def test_paho_writes_plain_pubacks_that_the_short_path_takes(encoded: dict[str, 
 class _Receiver:
     """A connected client and the messages it reports, as :class:`Inbound`."""
 
-    def __init__(self, kind: type[paho.Client]) -> None:
-        self.client = _client(kind)
+    def __init__(self, kind: type[paho.Client], protocol: int = MQTTV5) -> None:
+        self.client = _client(kind, protocol)
         self.messages: list[Inbound] = []
         self.client.on_message = self._on_message
         if isinstance(self.client, FastPathClient):
@@ -417,9 +420,9 @@ class _Receiver:
             assert rc == MQTTErrorCode.MQTT_ERR_SUCCESS, rc
 
 
-def _deliver(kind: type[paho.Client], chunks: list[bytes]) -> list[Inbound]:
+def _deliver(kind: type[paho.Client], chunks: list[bytes], protocol: int = MQTTV5) -> list[Inbound]:
     """What a client reports for ``chunks``, each sent in one ``send`` where the socket takes it whole."""
-    receiver = _Receiver(kind)
+    receiver = _Receiver(kind, protocol)
     with _connected(receiver.client) as conn:
         conn.setblocking(False)
         for chunk in chunks:
@@ -518,4 +521,164 @@ def test_the_environment_sets_the_default_of_the_option(
 def test_a_bad_environment_value_names_the_valid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(FAST_PATH_VARIABLE, "maybe")
     with pytest.raises(ConfigError, match=r"EDGE_AGENT_MQTT_FAST_PATH='maybe' is not valid: use 1/true/on/yes or 0"):
+        MqttOptions()
+
+
+# -- MQTT 3.1.1: the same short path, without a property section ------------------------------------
+V311_SPECS = [dataclasses.replace(spec, response_topic=None, correlation=None) for spec in SPECS if not spec.other]
+
+
+@pytest.fixture(scope="module")
+def encoded_v311() -> dict[str, bytes]:
+    """Each spec without properties as the PUBLISH packet a paho MQTT 3.1.1 client writes for it."""
+    client = _client(protocol=MQTTV311)
+    with _connected(client) as conn:
+        for _ in range(MID_START - 1):
+            client.publish("warm", b"", 0)
+        assert len(_receive_packets(conn, MID_START - 1)) == MID_START - 1
+        out = {}
+        for spec in V311_SPECS:
+            assert client.publish(spec.topic, spec.payload, spec.qos).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            (out[spec.name],) = _receive_packets(conn, 1, client)
+    return out
+
+
+def _reference_v311(header: int, body: bytes) -> Decoded | None:
+    try:
+        result = _packet.decode_publish(header, body, MQTTV311)
+    except MalformedPacket:
+        return None
+    return result.topic.decode("utf-8", "surrogateescape"), result.mid, bytes(result.payload), None, None
+
+
+def _agrees_or_declines_v311(header: int, body: bytes) -> bool:
+    decoded = decode_publish(bytearray(body), (header & 0x06) >> 1, v5=False)
+    if decoded is None:
+        return False
+    topic, mid, payload_at, response_topic, correlation = decoded
+    assert (topic, mid, body[payload_at:], response_topic, correlation) == _reference_v311(header, body), body[:80]
+    return True
+
+
+def test_v311_publishes_decode_as_paho_decodes_them_whole_and_cut(encoded_v311: dict[str, bytes]) -> None:
+    assert len(V311_SPECS) >= 5
+    for spec in V311_SPECS:
+        packet = encoded_v311[spec.name]
+        start = _header_length(packet)
+        header, body = packet[0], packet[start:]
+        assert header == 0x30 | (spec.qos << 1)
+        assert _agrees_or_declines_v311(header, body)
+        whole = decode_publish(bytearray(body), spec.qos, v5=False)
+        assert whole is not None
+        assert whole[1] >= MID_START if spec.qos else whole[1] == 0
+        decoded = sum(_agrees_or_declines_v311(header, body[:cut]) for cut in _cuts(len(body)))
+        assert decoded >= min(len(spec.payload), 400)  # a body cut inside its payload is still a PUBLISH
+
+
+def test_v311_random_bytes_decode_as_paho_or_are_declined(encoded_v311: dict[str, bytes]) -> None:
+    rng = random.Random(20261208)
+    bodies = [packet[_header_length(packet):] for packet in encoded_v311.values() if len(packet) < 2000]
+    decoded = 0
+    for trial in range(5_000):
+        header = rng.choice([0x30, 0x31, 0x32, 0x33, 0x3A])
+        if trial % 2:
+            body = bytes([0, rng.randrange(0, 6)]) + rng.randbytes(rng.randrange(0, 24))
+        else:
+            mutated = bytearray(rng.choice(bodies))
+            at = rng.randrange(len(mutated))
+            mutated[at] = rng.randrange(256)
+            body = bytes(mutated)
+        decoded += _agrees_or_declines_v311(header, body)
+    assert decoded > 500
+
+
+@pytest.mark.parametrize("how", ["one send", "one packet per send", "random sends"])
+def test_the_fast_client_reports_what_paho_reports_under_v311(how: str, encoded_v311: dict[str, bytes]) -> None:
+    specs = [spec for spec in V311_SPECS if len(encoded_v311[spec.name]) < 100_000]
+    packets = [encoded_v311[spec.name] for spec in specs]
+    chunks = _chunkings(b"".join(packets), packets, 12)[how]
+    fast, plain = _deliver(FastPathClient, chunks, MQTTV311), _deliver(paho.Client, chunks, MQTTV311)
+    assert fast == plain
+    assert [(m.topic, m.payload, m.response_topic, m.correlation) for m in fast] == [
+        (s.topic, s.payload, None, None) for s in specs
+    ]
+
+
+def test_a_v311_puback_is_a_plain_puback() -> None:
+    client = _client(protocol=MQTTV311)
+    with _connected(client) as conn:
+        conn.sendall(bytes([0x32, 0x06, 0x00, 0x01, ord("t"), 0x01, 0x23, ord("p")]))  # QoS 1, mid 0x0123
+        assert _wait_readable(client.socket())
+        client.loop_read()
+        (puback,) = _receive_packets(conn, 1)
+    assert puback == b"\x40\x02\x01\x23"
+    assert plain_puback(puback[2:]) == 0x0123
+
+
+# -- the protocol option and the broker URL ---------------------------------------------------------
+@pytest.mark.parametrize(("url", "option", "expected"), [
+    ("mqtt://127.0.0.1:1", "5", "5"), ("mqtt://127.0.0.1:1", "3.1.1", "3.1.1"),
+    ("mqtt://127.0.0.1:1?protocol=3.1.1", "5", "3.1.1"), ("mqtt://127.0.0.1:1?protocol=5", "3.1.1", "5"),
+])
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_the_url_names_the_protocol_over_the_option(url: str, option: str, expected: str, fast_path: bool) -> None:
+    options = MqttOptions(protocol=option, fast_path=fast_path)  # type: ignore[arg-type]
+    link = MqttLink(url, client_id="t", on_message=lambda message: None, on_connected=lambda: None, options=options)
+    assert link.protocol == expected
+    assert link._client.protocol == (MQTTV5 if expected == "5" else MQTTV311)
+    assert isinstance(link._client, FastPathClient) is fast_path
+
+
+def test_a_v311_link_sends_no_properties() -> None:
+    options = MqttOptions(protocol="3.1.1")
+    link = MqttLink("mqtt://127.0.0.1:1", client_id="t", on_message=lambda message: None,
+                    on_connected=lambda: None, options=options)
+    client = link._client
+    client.on_socket_open = client.on_socket_close = None  # no event loop here: paho writes by itself
+    client.on_socket_register_write = client.on_socket_unregister_write = None
+    with _connected(client) as conn:
+        link.publish("t/a", b"p", response_topic="t/b", correlation=b"c")
+        (publish,) = _receive_packets(conn, 1, link._client)
+    assert publish[0] == 0x32
+    assert publish[_header_length(publish):] == b"\x00\x03t/a\x00\x01p"  # topic, mid 1, payload: nothing else
+
+
+@pytest.mark.parametrize(("url", "error"), [
+    ("mqtt://h:1?protocol=4", "the only parameter accepted is protocol=5 or protocol=3.1.1"),
+    ("mqtt://h:1?proto=3.1.1", "has a query that is not valid"),
+    ("mqtt://h:1?protocol=5&protocol=3.1.1", "has a query that is not valid"),
+    ("mqtt://u:secret@h:1?x", "'mqtt://u:\\*\\*\\*@h:1\\?x'"),
+])
+def test_a_bad_url_query_names_what_is_accepted(url: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        BrokerAddress.parse(url, environ={})
+
+
+def test_a_parsed_protocol_shows_in_the_redacted_url() -> None:
+    address = BrokerAddress.parse("mqtt://u:pw@h:1884?protocol=3.1.1", environ={})
+    assert (address.protocol, address.redacted()) == ("3.1.1", "mqtt://u@h:1884?protocol=3.1.1")
+    assert BrokerAddress.parse("mqtt://h", environ={}).protocol is None
+
+
+def test_a_bad_protocol_option_names_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"protocol must be one of '5', '3.1.1', got '3'"):
+        MqttOptions(protocol="3")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "expected"),
+                         [(None, "5"), ("", "5"), ("5", "5"), ("3.1.1", "3.1.1"), (" 3.1.1 ", "3.1.1")])
+def test_the_environment_sets_the_default_protocol(
+    value: str | None, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if value is None:
+        monkeypatch.delenv(PROTOCOL_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(PROTOCOL_VARIABLE, value)
+    assert MqttOptions().protocol == expected
+    assert MqttOptions(protocol="5").protocol == "5"
+
+
+def test_a_bad_protocol_in_the_environment_names_the_valid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PROTOCOL_VARIABLE, "3.1")
+    with pytest.raises(ConfigError, match=r"EDGE_AGENT_MQTT_PROTOCOL='3.1' is not valid: use 5 or 3.1.1"):
         MqttOptions()

@@ -1,0 +1,138 @@
+"""Other MQTT engines for interop tests and benchmarks: a private NATS server, the local RabbitMQ's MQTT plugin.
+
+Both engines speak MQTT 3.1.1 only, so their URLs carry ``?protocol=3.1.1`` (``docs/brokers.md``)::
+
+    with NatsMqttServer() as nats:           # nats-server on free ports, JetStream and MQTT on
+        url = nats.url                       # mqtt://127.0.0.1:<port>?protocol=3.1.1
+        nats.restart()                       # same ports, same JetStream store
+
+    url = rabbitmq_mqtt_url()                # None (with the reason in ``rabbitmq_missing()``) if not reachable
+
+A missing engine is reported, never faked: :func:`nats_missing` and :func:`rabbitmq_missing` name what is
+missing and how to get it, for ``pytest.skip``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+__all__ = ["RABBITMQ_MQTT_ENV", "NatsMqttServer", "nats_missing", "rabbitmq_missing", "rabbitmq_mqtt_url"]
+
+HOST = "127.0.0.1"
+RABBITMQ_MQTT_ENV = "EDGE_AGENT_RABBITMQ_MQTT_URL"
+_RABBITMQ_DEFAULT = "mqtt://guest:guest@127.0.0.1:1884?protocol=3.1.1"  # scripts/setup.sh dev sets this listener
+_START_TIMEOUT_S = 10.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def nats_missing() -> str | None:
+    """Why :class:`NatsMqttServer` cannot run here, or None."""
+    if shutil.which("nats-server") is None:
+        return "nats-server is not installed (NATS 2.9+ with JetStream runs the MQTT listener)"
+    return None
+
+
+def rabbitmq_mqtt_url() -> str:
+    """The URL of RabbitMQ's MQTT listener: ``EDGE_AGENT_RABBITMQ_MQTT_URL``, else guest on 127.0.0.1:1884."""
+    return os.environ.get(RABBITMQ_MQTT_ENV) or _RABBITMQ_DEFAULT
+
+
+def rabbitmq_missing() -> str | None:
+    """Why RabbitMQ's MQTT listener cannot be used here, or None."""
+    parts = urlsplit(rabbitmq_mqtt_url())
+    host, port = parts.hostname or HOST, parts.port or 1883
+    if _reachable(host, port):
+        return None
+    service = "the RabbitMQ MQTT plugin" if shutil.which("rabbitmqctl") else "RabbitMQ (rabbitmqctl not found)"
+    return (f"{service} is not listening on {host}:{port}: as root, `source scripts/setup.sh dev` enables it on "
+            f"127.0.0.1:1884, or set {RABBITMQ_MQTT_ENV}")
+
+
+class NatsMqttServer:
+    """A ``nats-server`` of its own: client and MQTT ports free on 127.0.0.1, JetStream in a temporary store."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self._owned = directory is None
+        self.directory = Path(tempfile.mkdtemp(prefix="ea-nats-")) if directory is None else directory
+        self.port, self.mqtt_port = _free_port(), _free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        config = self.directory / "nats.conf"
+        config.write_text(
+            f'server_name: "ea-test"\nlisten: "{HOST}:{self.port}"\n'
+            f'jetstream {{ store_dir: "{self.directory / "js"}" }}\n'
+            f'mqtt {{ listen: "{HOST}:{self.mqtt_port}" }}\n', encoding="utf-8")
+        self.config = config
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{HOST}:{self.mqtt_port}?protocol=3.1.1"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "nats.log"
+
+    def start(self) -> Self:
+        missing = nats_missing()
+        if missing is not None:
+            raise RuntimeError(missing)
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(["nats-server", "-c", str(self.config)], stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not _reachable(HOST, self.mqtt_port, 0.2):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = self.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+                raise RuntimeError(f"nats-server did not open its MQTT port {self.mqtt_port}:\n{tail}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, signum: signal.Signals = signal.SIGTERM) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signum)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def restart(self, signum: signal.Signals = signal.SIGKILL) -> None:
+        """Stop (killed by default: no chance to flush) and start again on the same ports and store."""
+        self.stop(signum)
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._owned:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
