@@ -397,6 +397,10 @@ def _interrupt(signum: int, frame: object) -> None:
     folder the command started is torn down on the way out. The long-running services handle them on their
     event loop."""
     _INTERRUPTED_BY.append(signal.Signals(signum))
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # started in the background by a script (SIGINT ignored, so asyncio set no handler for it): stop as a
+        # Ctrl-C in plain Python does; asyncio.run still cancels and finishes every task on the way out
+        raise KeyboardInterrupt
     signal.raise_signal(signal.SIGINT)
 
 
