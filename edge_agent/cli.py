@@ -397,10 +397,6 @@ def _interrupt(signum: int, frame: object) -> None:
     folder the command started is torn down on the way out. The long-running services handle them on their
     event loop."""
     _INTERRUPTED_BY.append(signal.Signals(signum))
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        # started in the background by a script (SIGINT ignored, so asyncio set no handler for it): stop as a
-        # Ctrl-C in plain Python does; asyncio.run still cancels and finishes every task on the way out
-        raise KeyboardInterrupt
     signal.raise_signal(signal.SIGINT)
 
 
@@ -408,6 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
     if threading.current_thread() is threading.main_thread():
+        # Started in the background by a script, a command inherits SIGINT ignored; asyncio then sets no handler
+        # for it and the SIGINT that SIGTERM/SIGHUP become would be lost: edge-agent always stops on SIGINT.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
     try:
