@@ -1,4 +1,5 @@
-"""Launching a run among agents that each learn its end by themselves, and watching it from outside.
+"""Runs whose agents each learn the end by themselves: the launcher that watches one from outside, and a
+device's side of them.
 
 Shared by the families whose agents notice the end of a run on their own (DCOP, RCDCOP, DisLRP). For
 one run the launcher
@@ -11,25 +12,28 @@ one run the launcher
    after ``run_s`` a :class:`RunTimeout` names those that did not finish;
 4. asks every agent for its outcome and finally sends the leave message to all, on success and on failure.
 
-It does not listen to the run's gossip: the notices and the collect tell it all it reports.
+It does not listen to the run's gossip: the notices and the collect tell it all it reports. A device's side is a
+:class:`NoticeMember`: it tells the launcher at once when the run failed on the device or its participant
+finished, and answers the collect with the participant's outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import structlog
 
-from edge_agent.algorithms.gossip_runs import collect, join_all
-from edge_agent.carrier.base import Carrier, RunCarrier
+from edge_agent.algorithms.gossip_runs import GossipMember, MemberRun, collect, join_all
+from edge_agent.carrier.base import Carrier, Participant, RunCarrier
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
 from edge_agent.messages import Envelope, Message
 
-__all__ = ["LaunchResult", "NoticeLauncher", "NoticeMessages"]
+__all__ = ["LaunchResult", "NoticeLauncher", "NoticeMember", "NoticeMessages", "NoticeRun"]
 
 log = structlog.get_logger("edge_agent.launcher")
 
@@ -139,3 +143,56 @@ class NoticeLauncher(Generic[OutcomeT]):
                     view.send(m.leave(run), pid)
             except EdgeAgentError as error:
                 log.warning("launcher.leave_failed", family=m.family, run=run, error=str(error))
+
+
+class Finishing(Participant, Protocol):
+    """A run's participant that knows when it is done."""
+
+    @property
+    def finished(self) -> bool: ...
+
+
+J = TypeVar("J")
+P = TypeVar("P", bound=Finishing)
+
+
+@dataclass
+class NoticeRun(MemberRun[Any, P]):
+    """A run on a device, with whom to tell of its end (the launcher that sent the join)."""
+
+    launcher: str = field(kw_only=True)
+    announced: bool = False
+
+
+NR = TypeVar("NR", bound=NoticeRun[Any])
+
+
+class NoticeMember(GossipMember[Any, NR]):
+    """A device's side of runs whose agents learn the end by themselves (see the module). Subclasses name the
+    outcome message (built with ``run`` and ``reason`` for a refusal) and say what the outcome of a run is."""
+
+    outcome_kind: ClassVar[Callable[..., Message]]
+
+    @abstractmethod
+    def outcome(self, run: NR, final: bool) -> Message:
+        """The participant's outcome: its unasked notice of the end (``final`` False) or the collect's answer."""
+
+    def answer(self, collect: Any, run: NR | None) -> Message:
+        if run is None:
+            return self.outcome_kind(run=collect.run, reason=f"{self.id!r} takes no part in run {collect.run!r}")
+        if run.error is not None:
+            return self.outcome_kind(run=collect.run, reason=run.error)
+        return self.outcome(run, final=True)
+
+    async def _route(self, message: Message, envelope: Envelope) -> None:
+        await super()._route(message, envelope)
+        run = self._runs.get(envelope.run)
+        if run is not None and run.error is not None and not run.announced:  # it failed here: say so at once
+            run.announced = True
+            run.carrier.send(self.outcome_kind(run=run.join.run, reason=run.error), run.launcher)
+
+    def stepped(self, run: NR) -> None:
+        if run.participant.finished and not run.announced:
+            run.announced = True
+            log.info(f"{self.family}.finished", participant=self.id, run=run.join.run)
+            run.carrier.send(self.outcome(run, final=False), run.launcher)

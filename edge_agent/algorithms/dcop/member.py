@@ -7,9 +7,7 @@ subscriptions); DPOP's UTIL and VALUE are sent to the one agent that owns the re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import structlog
+from dataclasses import dataclass
 
 from edge_agent.algorithms.dcop.dpop import DpopAgent, DpopVariable
 from edge_agent.algorithms.dcop.local import LocalProblem
@@ -26,14 +24,13 @@ from edge_agent.algorithms.dcop.messages import (
     DpopValue,
 )
 from edge_agent.algorithms.dcop.runner import cycle_agent
-from edge_agent.algorithms.gossip_runs import GossipMember, MemberRun
+from edge_agent.algorithms.notice_launcher import NoticeMember, NoticeRun
 from edge_agent.carrier.base import RunCarrier
 from edge_agent.errors import ConfigError
 from edge_agent.messages import Envelope, Message
 
 __all__ = ["DcopMember", "build_agent"]
 
-log = structlog.get_logger("edge_agent.dcop")
 
 Agent = LocalSearchAgent | DpopAgent
 
@@ -62,10 +59,7 @@ def build_agent(id: str, join: DcopJoin) -> Agent:
 
 
 @dataclass
-class _Run(MemberRun[DcopJoin, Agent]):
-    launcher: str = field(kw_only=True)
-    announced: bool = False
-
+class _Run(NoticeRun[Agent]):
     def outcome(self, with_changes: bool) -> DcopOutcome:
         p = self.participant
         received = sum(self.received.values())
@@ -78,7 +72,7 @@ class _Run(MemberRun[DcopJoin, Agent]):
                            util_bytes=8 * p.util_entries, sent_bytes=p.sent_bytes)
 
 
-class DcopMember(GossipMember[DcopJoin, _Run]):
+class DcopMember(NoticeMember[_Run]):
     """The DCOP runs of one device agent (any device model: the join carries the agent's problem)."""
 
     family = "dcop"
@@ -87,6 +81,7 @@ class DcopMember(GossipMember[DcopJoin, _Run]):
     leave_kind = DcopLeave
     start_kind = DcopStart
     gossip_kinds = (DcopCycle,)
+    outcome_kind = DcopOutcome
 
     @classmethod
     def accepts(cls, message: Message) -> bool:
@@ -98,22 +93,5 @@ class DcopMember(GossipMember[DcopJoin, _Run]):
     def joined(self, join: DcopJoin, reason: str | None) -> Message:
         return DcopJoined(run=join.run, reason=reason)
 
-    def answer(self, collect: DcopCollect, run: _Run | None) -> Message:
-        if run is None:
-            return DcopOutcome(run=collect.run, reason=f"{self.id!r} takes no part in run {collect.run!r}")
-        if run.error is not None:
-            return DcopOutcome(run=collect.run, reason=run.error)
-        return run.outcome(with_changes=True)
-
-    async def _route(self, message: Message, envelope: Envelope) -> None:
-        await super()._route(message, envelope)
-        run = self._runs.get(envelope.run)
-        if run is not None and run.error is not None and not run.announced:  # it failed here: say so at once
-            run.announced = True
-            run.carrier.send(DcopOutcome(run=run.join.run, reason=run.error), run.launcher)
-
-    def stepped(self, run: _Run) -> None:
-        if run.participant.finished and not run.announced:
-            run.announced = True
-            log.info("dcop.finished", participant=self.id, run=run.join.run)
-            run.carrier.send(run.outcome(with_changes=False), run.launcher)
+    def outcome(self, run: _Run, final: bool) -> Message:
+        return run.outcome(with_changes=final)

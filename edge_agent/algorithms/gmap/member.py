@@ -4,10 +4,9 @@ the agent's history, leave. Gossip is heard only from the agents sharing a good 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import structlog
 
 from edge_agent.algorithms.gmap.agent import DisLrpAgent, DisLrpSettings, LocalGmap
 from edge_agent.algorithms.gmap.messages import (
@@ -19,13 +18,11 @@ from edge_agent.algorithms.gmap.messages import (
     DisLrpOutcome,
     DisLrpStart,
 )
-from edge_agent.algorithms.gossip_runs import GossipMember, MemberRun
+from edge_agent.algorithms.notice_launcher import NoticeMember, NoticeRun
 from edge_agent.carrier.base import RunCarrier
 from edge_agent.messages import Envelope, Message
 
 __all__ = ["GmapMember", "build_agent"]
-
-log = structlog.get_logger("edge_agent.gmap")
 
 
 def build_agent(id: str, join: DisLrpJoin) -> DisLrpAgent:
@@ -40,10 +37,7 @@ def build_agent(id: str, join: DisLrpJoin) -> DisLrpAgent:
 
 
 @dataclass
-class _Run(MemberRun[DisLrpJoin, DisLrpAgent]):
-    launcher: str = field(kw_only=True)
-    announced: bool = False
-
+class _Run(NoticeRun[DisLrpAgent]):
     def outcome(self, with_history: bool) -> DisLrpOutcome:
         agent = self.participant
         received = sum(self.received.values())
@@ -57,7 +51,7 @@ class _Run(MemberRun[DisLrpJoin, DisLrpAgent]):
             prices=np.array([price[goods] for _, _, price in agent.history]).reshape(len(agent.history), len(goods)))
 
 
-class GmapMember(GossipMember[DisLrpJoin, _Run]):
+class GmapMember(NoticeMember[_Run]):
     """The DisLRP runs of one device agent (any device model: the join carries the agent's data)."""
 
     family = "gmap"
@@ -66,6 +60,7 @@ class GmapMember(GossipMember[DisLrpJoin, _Run]):
     leave_kind = DisLrpLeave
     start_kind = DisLrpStart
     gossip_kinds = (DisLrpCycle,)
+    outcome_kind = DisLrpOutcome
 
     def build(self, join: DisLrpJoin, envelope: Envelope, carrier: RunCarrier) -> _Run:
         return _Run(join, build_agent(self.id, join), carrier, launcher=envelope.sender)
@@ -73,22 +68,5 @@ class GmapMember(GossipMember[DisLrpJoin, _Run]):
     def joined(self, join: DisLrpJoin, reason: str | None) -> Message:
         return DisLrpJoined(run=join.run, reason=reason)
 
-    def answer(self, collect: DisLrpCollect, run: _Run | None) -> Message:
-        if run is None:
-            return DisLrpOutcome(run=collect.run, reason=f"{self.id!r} takes no part in run {collect.run!r}")
-        if run.error is not None:
-            return DisLrpOutcome(run=collect.run, reason=run.error)
-        return run.outcome(with_history=True)
-
-    async def _route(self, message: Message, envelope: Envelope) -> None:
-        await super()._route(message, envelope)
-        run = self._runs.get(envelope.run)
-        if run is not None and run.error is not None and not run.announced:
-            run.announced = True
-            run.carrier.send(DisLrpOutcome(run=run.join.run, reason=run.error), run.launcher)
-
-    def stepped(self, run: _Run) -> None:
-        if run.participant.finished and not run.announced:
-            run.announced = True
-            log.info("gmap.finished", participant=self.id, run=run.join.run)
-            run.carrier.send(run.outcome(with_history=False), run.launcher)
+    def outcome(self, run: _Run, final: bool) -> Message:
+        return run.outcome(with_history=final)

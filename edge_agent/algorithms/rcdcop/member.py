@@ -5,11 +5,7 @@ collect, leave. No gossip: every message is addressed to the one neighbour (pare
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import structlog
-
-from edge_agent.algorithms.gossip_runs import GossipMember, MemberRun
+from edge_agent.algorithms.notice_launcher import NoticeMember, NoticeRun
 from edge_agent.algorithms.rcdcop.agent import RcAgent, RcSettings
 from edge_agent.algorithms.rcdcop.messages import (
     RcCollect,
@@ -27,8 +23,6 @@ from edge_agent.messages import Envelope, Message
 
 __all__ = ["RcMember", "outcome_message"]
 
-log = structlog.get_logger("edge_agent.rcdcop")
-
 
 def outcome_message(run: str, agent: RcAgent) -> RcOutcome:
     choice = agent.choice
@@ -39,13 +33,10 @@ def outcome_message(run: str, agent: RcAgent) -> RcOutcome:
                      largest_bytes=agent.largest_bytes, sent=agent.sent)
 
 
-@dataclass
-class _Run(MemberRun[RcJoin, RcAgent]):
-    launcher: str = field(kw_only=True)
-    announced: bool = False
+_Run = NoticeRun[RcAgent]
 
 
-class RcMember(GossipMember[RcJoin, _Run]):
+class RcMember(NoticeMember[_Run]):
     """The RCDCOP runs of one device agent (any device model: the join carries the node)."""
 
     family = "rcdcop"
@@ -54,6 +45,7 @@ class RcMember(GossipMember[RcJoin, _Run]):
     leave_kind = RcLeave
     start_kind = RcStart
     gossip_kinds = ()
+    outcome_kind = RcOutcome
 
     @classmethod
     def accepts(cls, message: Message) -> bool:
@@ -68,22 +60,5 @@ class RcMember(GossipMember[RcJoin, _Run]):
     def joined(self, join: RcJoin, reason: str | None) -> Message:
         return RcJoined(run=join.run, reason=reason)
 
-    def answer(self, collect: RcCollect, run: _Run | None) -> Message:
-        if run is None:
-            return RcOutcome(run=collect.run, reason=f"{self.id!r} takes no part in run {collect.run!r}")
-        if run.error is not None:
-            return RcOutcome(run=collect.run, reason=run.error)
+    def outcome(self, run: _Run, final: bool) -> Message:
         return outcome_message(run.join.run, run.participant)
-
-    async def _route(self, message: Message, envelope: Envelope) -> None:
-        await super()._route(message, envelope)
-        run = self._runs.get(envelope.run)
-        if run is not None and run.error is not None and not run.announced:  # it failed here: say so at once
-            run.announced = True
-            run.carrier.send(RcOutcome(run=run.join.run, reason=run.error), run.launcher)
-
-    def stepped(self, run: _Run) -> None:
-        if run.participant.finished and not run.announced:
-            run.announced = True
-            log.info("rcdcop.finished", participant=self.id, run=run.join.run)
-            run.carrier.send(outcome_message(run.join.run, run.participant), run.launcher)
