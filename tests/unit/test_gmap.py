@@ -136,7 +136,7 @@ def test_a_good_no_agent_can_take_is_infeasible() -> None:
         "agent1": {"capacity": 4, "profit": [5, 6, 5], "weight": [2, 9, 1]},
         "agent2": {"capacity": 3, "profit": [4, 2, 2], "weight": [2, 9, 2]}}}}
     report = run(data)
-    assert report["status"] == "failed"
+    assert report["status"] == "infeasible"
     assert report["infeasible"] is True
     assert report["optimal"] is False
     assert "'g2'" in report["reason"]

@@ -6,7 +6,7 @@ module) from what the agents recorded, cycle by cycle: the **upper bound** ``sum
 integer), and the **lower bound**, the value of the Lagrangian heuristic's repair of that cycle's choices
 (:mod:`heuristic`), checked feasible. The best of each so far is kept. ``status`` is ``converged`` (and
 ``optimal`` true) only when the best lower bound meets the best upper bound; a proven infeasible instance
-ends as ``failed`` with ``infeasible`` true and its reason; otherwise ``max_iterations`` (no proof).
+ends as ``infeasible`` (exit 7) with its reason; otherwise ``max_iterations`` (no proof).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def dislrp_report(problem: Gmap, scenario: str, outcome: DisLrpOutcome | None, r
     """The report of a run (``outcome`` None: not run, the instance is infeasible for ``reason``)."""
     common = {"sense": problem.sense, "agents": len(problem.agents), "goods": len(problem.goods), **(extra or {})}
     if outcome is None:
-        return RunReport(scenario=scenario, algorithm="dislrp", status="failed", objective=math.nan, iterations=0,
+        return RunReport(scenario=scenario, algorithm="dislrp", status="infeasible", objective=math.nan, iterations=0,
                          messages=0, wall_s=0.0, aggregate=[], participants={},
                          extra={**common, "infeasible": True, "reason": reason, "optimal": False,
                                 "lower_bound": None, "upper_bound": None})
