@@ -200,7 +200,7 @@ def vectorised_variant(fleet: Fleet, *, update: str, box: bool, rounds: int, gai
         z = np.maximum(np.diag(Z), floor)
         z_min = min(z_min, float(np.diag(Z).min()))
         x_new = np.clip((-v - a) / (2 * b), lower, upper)
-        lam = v + (gamma if t >= hops else 0.0) * w if tracking else v - a0 / (t + 1) * (share - x_new) / z
+        lam = v + (gamma * n * z if t >= hops else 0.0) * w if tracking else v - a0 / (t + 1) * (share - x_new) / z
         if box or tracking:
             lo = np.minimum.reduceat(lo[A.indices], A.indptr[:-1])  # min over itself and its in-neighbours
             hi = np.maximum.reduceat(hi[A.indices], A.indptr[:-1])

@@ -22,8 +22,11 @@ Safeguards and a faster variant (all off by default; ``docs/consensus.md``, "Saf
 * ``lam_limit``: ``|lam_i|`` beyond it (or NaN) ends the run with ``diverged`` (the end spreads by gossip).
 * ``z_floor``: divide by ``max(z_ii(t), z_floor)``: the transient dip of ``z_ii`` on long cycles
   (``(1/3)^t`` for an agent with two in-neighbours) no longer multiplies the step by 1e10.
-* ``update="tracking"``: ``lam_i(t+1) = v_i(t) + gamma w_i(t)`` with the constant step
-  ``gamma = c / (m s_max)`` (``s_max`` the largest price sensitivity ``|dx~/dlam|``, flooded like the box):
+* ``update="tracking"``: ``lam_i(t+1) = v_i(t) + gamma m z_ii(t) w_i(t)`` with ``gamma = c / (m s_max)``
+  (``s_max`` the largest price sensitivity ``|dx~/dlam|``, flooded like the box). The factor ``m z_ii``
+  (``z_ii -> pi_i``, 1 on a balanced graph) keeps every agent's own loop gain at ``c``: ``w_i`` moves by
+  ``dx_i / z_ii``, so with one step for all an agent with a Perron entry of 1e-5 (seen at m = 300) had a gain
+  of about 100 and oscillated 11-31 MW off the demand. Fixed points are unchanged (the steps are positive):
   a dual ascent on the tracked global residual ``w_i`` instead of the local subgradient, in the manner of
   gradient tracking on row-stochastic digraphs (Xin, Xi and Khan's FROST). Its fixed points are exactly the
   optimum (``w = 0`` and agreeing multipliers); it converges geometrically when ``gamma`` is small against
@@ -212,8 +215,8 @@ class PrimalDualParticipant(RoundParticipant[PrimalDualState]):
         z_ii = max(float(self.z[i]), self.z_floor)
         x_new = self.cost.response(v)
         gradient = self.share - x_new
-        if self.tracking:
-            lam_new = v + self._gain(round) * self.w
+        if self.tracking:  # the step scaled by m z_ii: the local loop gain stays c whatever pi_i is
+            lam_new = v + self._gain(round) * self.agents * z_ii * self.w
         else:
             scale = z_ii if self.settings.z_correction else 1.0
             lam_new = v - self.settings.step(round) * gradient / scale
