@@ -7,6 +7,7 @@ charging). A target is the net power the fleet must deliver per slot.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 import numpy as np
@@ -18,7 +19,8 @@ from edge_agent.errors import ConfigError
 from edge_agent.ids import AgentId
 from edge_agent.solvers.qp import ConvexQP
 
-__all__ = ["AgentDevice", "Battery", "ComputeNode", "DeviceSpec", "FlexibleLoad", "Generator", "GenericQP", "OneToMany"]
+__all__ = ["AgentDevice", "Battery", "ComputeNode", "DeviceSpec", "FlexibleLoad", "Generator", "GenericQP", "OneToMany",
+           "join_carried"]
 
 class _Device(StrictModel):
     id: AgentId
@@ -174,3 +176,9 @@ class ComputeNode(_Device):
 AgentDevice = Annotated[
     Generator | Battery | FlexibleLoad | OneToMany | GenericQP | ComputeNode, Field(discriminator="kind")
 ]
+
+
+def join_carried(ids: Iterable[str]) -> list[AgentDevice]:
+    """Agent processes for runs whose joins carry each agent's whole part (COHDA, DCOP, RCDCOP, DisLRP): the
+    device model is never asked, so each is the smallest one there is."""
+    return [GenericQP(id=agent, kind="qp", lb=[0.0], ub=[0.0]) for agent in ids]

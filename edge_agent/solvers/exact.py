@@ -61,14 +61,13 @@ class _DiagonalOneRow:
         self.problem = problem
         self.q = np.diag(problem.Q).copy()
         self.a = problem.A[0] if problem.A.shape[0] else None
+        self.unreachable = ""  # why the row cannot be met within the bounds, if it cannot
         if self.a is not None:
             low = float(np.where(self.a > 0, problem.lb, problem.ub) @ self.a)  # a'x over the box: [low, high]
             high = float(np.where(self.a > 0, problem.ub, problem.lb) @ self.a)
             if high < problem.lo[0] or low > problem.hi[0]:
                 self.unreachable = f"a'x ranges over [{low:g}, {high:g}] within the bounds, the row asks " \
                                    f"[{problem.lo[0]:g}, {problem.hi[0]:g}]"
-            else:
-                self.unreachable = ""
 
     def solve(self, reference: Array, rho: float) -> Array:
         p = self.problem

@@ -19,7 +19,7 @@ from edge_agent.algorithms.cohda.launcher import CohdaLauncher, CohdaLaunchResul
 from edge_agent.algorithms.cohda.performance import PERFORMANCES, Target, rate
 from edge_agent.algorithms.cohda.scenario import CohdaScenario
 from edge_agent.carrier.base import Host
-from edge_agent.devices import AgentDevice, GenericQP
+from edge_agent.devices import AgentDevice, join_carried
 from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions, ScenarioModel
 from edge_agent.results import RunReport, Status
@@ -40,7 +40,7 @@ class CohdaPlan:
     hosting: str = "one process per participant"
 
     def agents(self) -> Sequence[AgentDevice]:
-        return [GenericQP(id=p.id, kind="qp", lb=[0.0], ub=[0.0]) for p in self.scenario.participants]
+        return join_carried(p.id for p in self.scenario.participants)
 
     async def launch(self, host: Host) -> RunReport:
         scenario = self.scenario

@@ -23,7 +23,7 @@ from edge_agent.algorithms.dcop.pseudo_tree import check_memory, pseudo_tree
 from edge_agent.algorithms.dcop.runner import local_search_report
 from edge_agent.algorithms.dcop.scenario import DcopScenario
 from edge_agent.carrier.base import Host
-from edge_agent.devices import AgentDevice, GenericQP
+from edge_agent.devices import AgentDevice, join_carried
 from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions, ScenarioModel
 from edge_agent.results import RunReport, Status
@@ -78,7 +78,7 @@ class DcopPlan:
     hosting: str = "one process per DCOP agent"
 
     def agents(self) -> Sequence[AgentDevice]:
-        return [GenericQP(id=agent, kind="qp", lb=[0.0], ub=[0.0]) for agent in self.scenario.problem().agents]
+        return join_carried(self.scenario.problem().agents)
 
     async def launch(self, host: Host) -> RunReport:
         scenario = self.scenario

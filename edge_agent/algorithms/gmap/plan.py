@@ -23,7 +23,7 @@ from edge_agent.algorithms.gmap.runner import DisLrpOutcome as Outcome
 from edge_agent.algorithms.gmap.runner import dislrp_report, local_problems
 from edge_agent.algorithms.gmap.scenario import GmapScenario
 from edge_agent.carrier.base import Host
-from edge_agent.devices import AgentDevice, GenericQP
+from edge_agent.devices import AgentDevice, join_carried
 from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions, ScenarioModel
 from edge_agent.results import RunReport
@@ -74,7 +74,7 @@ class GmapPlan:
     hosting: str = "one process per GMAP agent"
 
     def agents(self) -> Sequence[AgentDevice]:
-        return [GenericQP(id=agent, kind="qp", lb=[0.0], ub=[0.0]) for agent in self.scenario.problem().agents]
+        return join_carried(self.scenario.problem().agents)
 
     async def launch(self, host: Host) -> RunReport:
         scenario, problem = self.scenario, self.scenario.problem()

@@ -19,7 +19,7 @@ from edge_agent.algorithms.rcdcop.messages import RcJoin, RcSettingsWire
 from edge_agent.algorithms.rcdcop.runner import RcOutcome, rc_report
 from edge_agent.algorithms.rcdcop.scenario import RcdcopScenario
 from edge_agent.carrier.base import Host
-from edge_agent.devices import AgentDevice, GenericQP
+from edge_agent.devices import AgentDevice, join_carried
 from edge_agent.errors import ConfigError
 from edge_agent.family import RunOptions, ScenarioModel
 from edge_agent.results import RunReport
@@ -61,7 +61,7 @@ class RcPlan:
     hosting: str = "one process per tree node"
 
     def agents(self) -> Sequence[AgentDevice]:
-        return [GenericQP(id=name, kind="qp", lb=[0.0], ub=[0.0]) for name in self.scenario.problem().order]
+        return join_carried(self.scenario.problem().order)
 
     async def launch(self, host: Host) -> RunReport:
         scenario = self.scenario
