@@ -6,12 +6,12 @@
 The devices of ``bench/admm.py --priced`` (same generator, ``priced_instance``) answer in closed form instead of
 through OSQP and messages: a one-to-many device's feasible set is the segment ``{s tech : 0 <= s <= 1}``, so its
 answer to ``min S'x + rho_i/2 ||x - r||^2`` is ``s = clip((tech'r - S'tech / rho_i) / ||tech||^2, 0, 1)``. All the
-rest is the coordinator's own code: the variant's z-update (one penalty per participant), ``Anderson``,
-``Settle``, and the residual test (``_record``, ``_verdict``), in the coordinator's order. Answers are exact
-(OSQP's are within about 1e-8), which changes Anderson-only runs noticeably (``docs/admm.md``). Prints one
-markdown row per size, target kind and option: how many fleets are within 1e-4 of the HiGHS optimum at the
-budget (whatever the status), the median and worst gap there, how many stopped ``converged`` within 1e-4, and
-their median rounds.
+rest is the coordinator's own code: the variant's z-update (one penalty per participant), ``Anderson``, ``Settle``,
+the penalty updates (``_adapt_penalties``) and the residual test (``_record``, ``_verdict``), in the coordinator's
+order. Answers are exact (OSQP's are within about 1e-8), which changes Anderson-only runs noticeably
+(``docs/admm.md``). Prints one markdown row per size, target kind and option: how many fleets are within 1e-4 of
+the HiGHS optimum at the budget (whatever the status), the median and worst gap there, how many stopped
+``converged`` within 1e-4, and their median rounds.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import structlog
 from admm import PricedInstance, priced_instance
 
 from edge_agent.algorithms.admm.anderson import Anderson
-from edge_agent.algorithms.admm.coordinator import AdmmSettings, _record, _verdict
+from edge_agent.algorithms.admm.coordinator import AdmmSettings, _adapt_penalties, _record, _verdict
 from edge_agent.algorithms.admm.settle import Settle
 from edge_agent.algorithms.admm.variants import SharingVariant
 from edge_agent.testing.central import solve_sharing
@@ -67,11 +67,7 @@ def run(instance: PricedInstance, rho: float, settle: bool, rounds: int) -> tupl
             status = verdict
             break
         Z, U = anderson.step(Z_prev, U_prev, Z, U)
-        if schedule is not None:
-            old = schedule.scale
-            if schedule.after_round(k + 1, X):
-                U = U * (old / schedule.scale)[:, None]
-                anderson.reset()
+        U, rho = _adapt_penalties(record, X, U, cfg=cfg, settle=schedule, anderson=anderson)
     return status, k + 1, gap
 
 

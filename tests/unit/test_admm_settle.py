@@ -7,6 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from edge_agent.algorithms.admm import AdmmSettings, ConsensusVariant, SharingVariant
+from edge_agent.algorithms.admm.anderson import Anderson
+from edge_agent.algorithms.admm.coordinator import RoundRecord, _adapt_penalties
 from edge_agent.algorithms.admm.settle import Settle
 from edge_agent.testing.central import solve_sharing
 
@@ -85,3 +87,25 @@ def test_settling_keeps_every_penalty_within_what_a_request_carries() -> None:
     with pytest.raises(ValidationError, match="rho \\* settle_factor must be <= 1e\\+08"):
         AdmmSettings(rho=1e5, rho_update="settle")
     AdmmSettings(rho=1e5, rho_update="balance")  # the factor applies to settling only
+
+
+def test_while_participants_are_held_a_lagging_dual_residual_brings_rho_down_never_up() -> None:
+    cfg = AdmmSettings(rho=0.01, rho_update="settle", acceleration="anderson")
+    settle = Settle(3, start=2, window=2, hold=40, factor=1e4, tol=1e-6)
+    X = answers(0.0)
+    settle.after_round(1, X)
+    assert settle.after_round(2, X)
+    assert settle.holding  # everyone held
+    U = np.ones((3, 2))
+    round_ = cfg.adapt_every - 1  # rho may change after this round
+
+    def after(r_primal: float, r_dual: float) -> tuple[np.ndarray, float]:
+        record = RoundRecord(round=round_, r_primal=r_primal, r_dual=r_dual, eps_primal=1.0, eps_dual=1.0, rho=0.01)
+        return _adapt_penalties(record, X, U, cfg=cfg, settle=settle, anderson=Anderson(5, 1.0))
+
+    U_down, rho_down = after(r_primal=1e-3, r_dual=10.0)  # the movers drift along a face of optima
+    assert rho_down == pytest.approx(0.01 / cfg.adapt_factor)
+    assert np.allclose(rho_down * U_down, 0.01 * U)  # the unscaled duals (prices) carry over
+    assert after(r_primal=10.0, r_dual=1e-3)[1] == 0.01  # a lagging primal residual does not raise it in a hold
+    settle.holding = False
+    assert after(r_primal=1e-3, r_dual=10.0)[1] == 0.01  # outside a hold, settling keeps rho

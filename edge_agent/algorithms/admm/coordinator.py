@@ -64,7 +64,8 @@ class AdmmSettings(StrictModel):
     # ``adapt_ratio`` times (or the reverse), within [rho_min, rho_max]; "fixed" keeps the seed's constant rho.
     # "settle" (settle.py): from round ``settle_start`` on, participants whose answers did not move over the last
     # ``settle_window`` rounds get the penalty ``settle_factor * rho`` for ``settle_hold`` rounds, then all go
-    # back to rho for ``settle_window`` rounds and the set is measured again (docs/admm.md, LP-like fleets).
+    # back to rho for ``settle_window`` rounds and the set is measured again (docs/admm.md, LP-like fleets);
+    # while participants are held, rho is balanced every ``adapt_every`` rounds, downwards only.
     rho_update: Literal["fixed", "balance", "settle"] = Field(
         "fixed", description="balance: residual balancing of rho every adapt_every rounds; settle: hold the "
         "participants whose answers stopped moving with a large penalty (docs/admm.md)"
@@ -162,13 +163,13 @@ def _verdict(record: RoundRecord, cfg: AdmmSettings) -> AdmmStatus | None:
     return None
 
 
-def _balanced_rho(record: RoundRecord, cfg: AdmmSettings) -> float:
+def _balanced_rho(record: RoundRecord, cfg: AdmmSettings, rho_max: float) -> float:
     """Residual balancing on the residuals normalised by their own tolerances."""
     primal = record.r_primal / record.eps_primal
     dual = record.r_dual / record.eps_dual
     rho = record.rho
     if primal > cfg.adapt_ratio * dual:
-        rho = min(rho * cfg.adapt_factor, cfg.rho_max)
+        rho = min(rho * cfg.adapt_factor, rho_max)
     elif dual > cfg.adapt_ratio * primal:
         rho = max(rho / cfg.adapt_factor, cfg.rho_min)
     return rho
@@ -177,11 +178,13 @@ def _balanced_rho(record: RoundRecord, cfg: AdmmSettings) -> float:
 def _adapt_penalties(
     record: RoundRecord, X: Array, U: Array, *, cfg: AdmmSettings, settle: Settle | None, anderson: Anderson
 ) -> tuple[Array, float]:
-    """After round ``record.round``: the scaled duals and rho for the next round (residual balancing or
-    settling); the unscaled duals ``rho_i u_i`` carry over and the Anderson memory restarts on a change."""
+    """After round ``record.round``: the scaled duals and rho for the next round (residual balancing, or
+    settling, which also balances rho while it holds participants); the unscaled duals ``rho_i u_i`` carry over
+    and the Anderson memory restarts on a change."""
     rho = record.rho
-    if cfg.rho_update == "balance" and (record.round + 1) % cfg.adapt_every == 0:
-        new_rho = _balanced_rho(record, cfg)
+    balancing = cfg.rho_update == "balance" or (settle is not None and settle.holding)
+    if balancing and (record.round + 1) % cfg.adapt_every == 0:
+        new_rho = _balanced_rho(record, cfg, cfg.rho_max if settle is None else rho)
         if new_rho != rho:
             U = U * (rho / new_rho)
             rho = new_rho

@@ -11,6 +11,12 @@ after all (the price changed) is released at once. Then every penalty goes back 
 rounds, so a participant held at a wrong bound can move again, and the set is measured anew; each hold lasts
 twice as long as the one before.
 
+While participants are held, the coordinator also balances rho (every ``adapt_every`` rounds), downwards only:
+with the price settled, the few movers may still drift along a face of optima (two fractional devices trading
+output at a constant rate), which shows as a dual residual stuck at a constant level while the primal residual
+is met; their penalty then comes down, which speeds the drift up by the same factor. Raising it in a hold
+would raise the held participants' penalties too and make the price jump (``docs/admm.md``).
+
 The coordinator sees only answers: no device's model or bounds. Within a hold the penalties change only by
 releases (at most one per participant), and ADMM converges for any fixed positive penalties; since the holds
 double, the penalties eventually stay fixed for as long as that takes, so the schedule cannot cycle forever
@@ -37,7 +43,7 @@ class Settle:
         self.held = 0  # participants held at the last decision
         self._past: deque[Array] = deque(maxlen=window)
         self._switch = max(start, window)  # the round count at which the next decision is taken
-        self._holding = False
+        self.holding = False
 
     def drop(self, keep: list[int]) -> None:
         """Some participants fell silent: keep the rows of the others."""
@@ -49,15 +55,15 @@ class Settle:
         previous = self._past[-1] if self._past else X
         self._past.append(X.copy())
         if rounds_done != self._switch:
-            if not self._holding:
+            if not self.holding:
                 return False
             moved = (self.scale != 1.0) & (np.abs(X - previous).max(axis=1) > self.tol * _size(X))
             if not moved.any():
                 return False
             self.scale = np.where(moved, 1.0, self.scale)  # its answer moves: it is not settled, release it
             return True
-        if self._holding:
-            self._holding = False
+        if self.holding:
+            self.holding = False
             self._switch = rounds_done + self.window
             self._past.clear()
             self._past.append(X.copy())
@@ -67,7 +73,7 @@ class Settle:
         oldest = self._past[0]
         still = np.abs(X - oldest).max(axis=1) <= self.tol * _size(X)
         self.held = int(still.sum())
-        self._holding = True
+        self.holding = True
         self._switch = rounds_done + self.hold
         self.hold *= 2
         self.scale = np.where(still, self.factor, 1.0)
