@@ -65,6 +65,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from edge_agent import registry
 from edge_agent.algorithms.admm import AdmmCoordinator, AdmmSettings, SharingVariant
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
+from edge_agent.carrier import InProcNetwork
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.device_agent import DeviceAgent
@@ -77,6 +78,7 @@ from edge_agent.runtime.processes import ChildProcess, ProcessGroup
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 HORIZON = 24  # slots per ADMM request (a day of hours)
+ADMM_RATIO_TARGET = 1.3  # N agent processes against the same N devices in one process
 TARGETS = {"ratio": 1.5, "qos1_p50_ms": 2.0, "rss_mb": 80.0, "ready_s": 2.0}
 _STARTED = time.perf_counter()
 
@@ -469,6 +471,25 @@ def admm_one_process(url: str, n: int, rounds: int, repeats: int) -> AdmmCase:
     return asyncio.run(measure())
 
 
+def admm_in_process(n: int, rounds: int, repeats: int) -> AdmmCase:
+    """The same coordinator and devices on an :class:`InProcNetwork` (no codec, as the algorithms' simulations
+    run): the round time with no MQTT, no bytes and no processes at all."""
+
+    async def measure() -> AdmmCase:
+        devices = generators(n)
+        ids = [d.id for d in devices]
+        load = os.getloadavg()[0]
+        async with InProcNetwork() as network:
+            for device in devices:
+                network.add(DeviceAgent(device))
+            carrier = network.add(Quiet("coordinator"))
+            case = AdmmCase("in process (InProcNetwork)", n, n, None, load=load)
+            await _timed_runs(carrier, ids, rounds, repeats, case)
+            return case
+
+    return asyncio.run(measure())
+
+
 def _rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -648,6 +669,9 @@ def render(report: dict[str, Any]) -> str:
         "",
         "## Request/reply latency",
         "",
+        *([f"**Not re-measured in this run**: this section, the targets and the idle agent section are copied from "
+           f"the run of {report['latency_carried_over']['from']} (`--admm-only`).", ""]
+          if report.get("latency_carried_over") else []),
         "| path | p50 ms | p90 ms | p99 ms | round trips/s | p50 per run (ms) | load at each run |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
@@ -687,6 +711,7 @@ def render(report: dict[str, Any]) -> str:
             f"{_fmt(case['rss_mb_median'], 1)} | {_fmt(case['teardown_s'], 1)}{killed} | {case['load']:.1f} | "
             f"{case['note']} |"
         )
+    lines += admm_ratios(report["admm"])
     agent = report["agent"]
     lines += [
         "",
@@ -705,6 +730,24 @@ def render(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def admm_ratios(cases: list[dict[str, Any]]) -> list[str]:
+    """Round time of N agent processes against the same N devices in one process (over MQTT) and in process."""
+    by = {(c["hosting"].split(" (")[0] if c["hosting"].startswith("in process") else c["hosting"], c["n"]):
+          c["round_ms_median"] for c in cases}
+    lines: list[str] = []
+    for (hosting, n), ms in by.items():
+        if hosting != f"{n} processes" or ms is None:
+            continue
+        one, inproc = by.get(("one process", n)), by.get(("in process", n))
+        if one is None and inproc is None:
+            continue
+        if not lines:
+            lines = ["", f"Ratios (target {ADMM_RATIO_TARGET:g}x against one process, issue 17):", "",
+                     "| N | processes / one process (MQTT) | processes / in process |", "|---:|---:|---:|"]
+        lines.append(f"| {n} | {_fmt(ms / one if one else None)}x | {_fmt(ms / inproc if inproc else None)}x |")
+    return lines
 
 
 def targets(latency: dict[str, Any], agent: dict[str, Any]) -> list[dict[str, Any]]:
@@ -760,7 +803,31 @@ def preflight() -> None:
 VARIANT_KEYS = ("raw_callbacks", "raw_asyncio", "carrier", "raw_2proc", "carrier_2proc")
 
 
-def run(plan: Plan, quick: bool, *, latency_only: bool = False,
+def admm_section(plan: Plan, url: str, work_dir: Path) -> list[dict[str, Any]]:
+    """Section 2: every ADMM case of ``plan`` (in process, one process over MQTT, N agent processes)."""
+    cases: list[AdmmCase] = []
+    for n in plan.admm_inproc:
+        progress(f"ADMM, {n} devices on an InProcNetwork")
+        cases.append(admm_in_process(n, plan.admm_rounds, plan.admm_repeats))
+        progress(f"  {_fmt(cases[-1].round_ms_median, 1)} ms per round")
+        progress(f"ADMM, {n} devices in one process")
+        cases.append(admm_one_process(url, n, plan.admm_rounds, plan.admm_repeats))
+        progress(f"  {_fmt(cases[-1].round_ms_median, 1)} ms per round, startup {_fmt(cases[-1].startup_s)} s")
+    for n in plan.admm_processes:
+        progress(f"ADMM, {n} agent processes (startup budget {plan.process_budget_s:g} s)")
+        try:
+            case = admm_processes(url, n, rounds=plan.admm_rounds, repeats=plan.admm_repeats,
+                                  work_dir=work_dir, budget_s=plan.process_budget_s)
+        except EdgeAgentError as error:  # e.g. an agent that exits: report it, keep the other results
+            first_line = str(error).splitlines()[0]
+            case = AdmmCase(f"{n} processes", n, 0, None, load=os.getloadavg()[0], note=f"failed: {first_line}")
+        cases.append(case)
+        progress(f"  {_fmt(case.round_ms_median, 1)} ms per round, {case.present}/{n} present after "
+                 f"{_fmt(case.startup_s, 1)} s {case.note}")
+    return [{**asdict(c), "round_ms_median": c.round_ms_median} for c in cases]
+
+
+def run(plan: Plan, quick: bool, *, latency_only: bool = False, admm_only: bool = False,
         variant_keys: Sequence[str] = VARIANT_KEYS) -> dict[str, Any]:
     preflight()
     broker_binary = shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
@@ -772,6 +839,10 @@ def run(plan: Plan, quick: bool, *, latency_only: bool = False,
     with PrivateBroker() as broker, tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp:
         work_dir = Path(tmp)
         host, port = "127.0.0.1", broker.port
+        if admm_only:
+            report["admm"] = admm_section(plan, broker.url, work_dir)
+            report["machine"]["load_end"] = list(os.getloadavg())
+            return report
         variants: dict[str, tuple[str, Callable[[], Latency]]] = {
             "raw_callbacks": ("raw paho, inside paho callbacks (floor)",
                               lambda: raw_in_callbacks(host, port, payloads, plan.round_trips, plan.warmup)),
@@ -799,23 +870,7 @@ def run(plan: Plan, quick: bool, *, latency_only: bool = False,
             report["machine"]["load_end"] = list(os.getloadavg())
             return report
 
-        cases: list[AdmmCase] = []
-        for n in plan.admm_inproc:
-            progress(f"ADMM, {n} devices in one process")
-            cases.append(admm_one_process(broker.url, n, plan.admm_rounds, plan.admm_repeats))
-            progress(f"  {_fmt(cases[-1].round_ms_median, 1)} ms per round, startup {_fmt(cases[-1].startup_s)} s")
-        for n in plan.admm_processes:
-            progress(f"ADMM, {n} agent processes (startup budget {plan.process_budget_s:g} s)")
-            try:
-                case = admm_processes(broker.url, n, rounds=plan.admm_rounds, repeats=plan.admm_repeats,
-                                      work_dir=work_dir, budget_s=plan.process_budget_s)
-            except EdgeAgentError as error:  # e.g. an agent that exits: report it, keep the other results
-                first_line = str(error).splitlines()[0]
-                case = AdmmCase(f"{n} processes", n, 0, None, load=os.getloadavg()[0], note=f"failed: {first_line}")
-            cases.append(case)
-            progress(f"  {_fmt(case.round_ms_median, 1)} ms per round, {case.present}/{n} present after "
-                     f"{_fmt(case.startup_s, 1)} s {case.note}")
-        report["admm"] = [{**asdict(c), "round_ms_median": c.round_ms_median} for c in cases]
+        report["admm"] = admm_section(plan, broker.url, work_dir)
 
         progress(f"idle agent process: {plan.agent_starts} starts")
         starts = agent_starts(broker.url, plan.agent_starts, work_dir)
@@ -852,6 +907,43 @@ def carry_over(report: dict[str, Any], previous: Path) -> None:
     report["targets"] = targets(report["latency"], report["agent"])
 
 
+def carry_over_latency(report: dict[str, Any], previous: Path) -> None:
+    """``--admm-only``: sections 1 and 3 (and their settings) of the previous results file, marked as copied."""
+    try:
+        earlier = json.loads(previous.with_suffix(".json").read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--admm-only copies sections 1 and 3 from {previous.with_suffix('.json')}: "
+                         f"{error}") from None
+    report["latency"], report["agent"] = earlier["latency"], earlier["agent"]
+    admm_settings = {k: v for k, v in report["settings"].items() if k.startswith("admm")}
+    report["settings"] = {**earlier["settings"], **admm_settings}
+    report["latency_carried_over"] = {"from": earlier.get("latency_carried_over", {}).get("from")
+                                      or earlier["machine"]["date"]}
+    report["targets"] = targets(report["latency"], report["agent"])
+
+
+def plan_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
+    """The plan the options ask for (QUICK or FULL, with the counts given)."""
+    plan = QUICK if args.quick else FULL
+    if args.repeats is not None:
+        if args.repeats < 1:
+            parser.error("--repeats must be >= 1")
+        plan = dataclasses.replace(plan, repeats=args.repeats, admm_repeats=args.repeats)
+    if args.round_trips is not None:
+        plan = dataclasses.replace(plan, round_trips=args.round_trips)
+    if args.admm_sizes is not None:
+        try:
+            sizes = tuple(int(n) for n in args.admm_sizes.split(",") if n.strip())
+        except ValueError:
+            parser.error(f"--admm-sizes takes comma-separated whole numbers, got {args.admm_sizes!r}")
+        if not sizes or min(sizes) < 1:
+            parser.error(f"--admm-sizes takes numbers >= 1, got {args.admm_sizes!r}")
+        plan = dataclasses.replace(plan, admm_inproc=sizes, admm_processes=sizes)
+    if args.admm_only and args.latency_only:
+        parser.error("--admm-only and --latency-only exclude each other")
+    return plan
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="short smoke run; prints the table, writes no files")
@@ -861,6 +953,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"runs per latency variant and ADMM case (default {FULL.repeats})")
     parser.add_argument("--latency-only", action="store_true",
                         help="run section 1 only; sections 2 and 3 are copied from the previous results file")
+    parser.add_argument("--admm-only", action="store_true",
+                        help="run section 2 only; sections 1 and 3 are copied from the previous results file")
+    parser.add_argument("--admm-sizes", default=None,
+                        help="comma-separated N for section 2, both hostings (default 10,100; --quick: 10 and 3)")
     parser.add_argument("--variants", default=",".join(VARIANT_KEYS),
                         help=f"comma-separated latency variants (default all: {','.join(VARIANT_KEYS)}); "
                              "a subset writes no results file")
@@ -879,20 +975,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_echo:
         asyncio.run(serve_echo(*args.serve_echo))
         return 0
-    plan = QUICK if args.quick else FULL
-    if args.repeats is not None:
-        if args.repeats < 1:
-            parser.error("--repeats must be >= 1")
-        plan = dataclasses.replace(plan, repeats=args.repeats, admm_repeats=args.repeats)
-    if args.round_trips is not None:
-        plan = dataclasses.replace(plan, round_trips=args.round_trips)
+    plan = plan_of(args, parser)
     keys = [key.strip() for key in args.variants.split(",") if key.strip()]
     if unknown := sorted(set(keys) - set(VARIANT_KEYS)):
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANT_KEYS)}")
     subset = set(keys) != set(VARIANT_KEYS)
     if subset and not args.latency_only:
         parser.error("--variants needs --latency-only")
-    report = run(plan, args.quick, latency_only=args.latency_only, variant_keys=keys)
+    report = run(plan, args.quick, latency_only=args.latency_only, admm_only=args.admm_only, variant_keys=keys)
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(report, indent=2) + "\n")
     if subset:
@@ -901,6 +991,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = args.output or (None if args.quick else RESULTS / "mqtt")
     if args.latency_only:
         carry_over(report, output or RESULTS / "mqtt")
+    if args.admm_only:
+        carry_over_latency(report, output or RESULTS / "mqtt")
     text = render(report)
     print(text)
     if output is not None:
