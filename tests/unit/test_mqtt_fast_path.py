@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.carrier._fast_path import FastPathClient, decode_publish, plain_puback, publish_properties, whole_packet
-from edge_agent.carrier.mqtt import MqttLink
+from edge_agent.carrier.mqtt import BATCH_PACKETS, MqttLink
 from edge_agent.carrier.mqtt_options import FAST_PATH_VARIABLE, PROTOCOL_VARIABLE, BrokerAddress, Inbound, MqttOptions
 from edge_agent.errors import ConfigError
 
@@ -682,3 +682,118 @@ def test_a_bad_protocol_in_the_environment_names_the_valid_ones(monkeypatch: pyt
     monkeypatch.setenv(PROTOCOL_VARIABLE, "3.1")
     with pytest.raises(ConfigError, match=r"EDGE_AGENT_MQTT_PROTOCOL='3.1' is not valid: use 5 or 3.1.1"):
         MqttOptions()
+
+
+# -- the publish short path ------------------------------------------------------------------------
+PUBLISH_CASES = [  # (topic, payload, retain, response topic, correlation): what the carriers publish, and edges
+    ("edge/dev-1/to/coordinator", b'{"v":1}', False, None, None),
+    ("edge/me/to/echo", b"x" * 235, False, "edge/echo/to/me", b"abc-1"),
+    ("edge/presence/dev-1", b"{}", True, None, None),
+    ("t", b"", False, "", b""),
+    ("gerät/ü/€/😀", "grüße".encode(), True, "antwort/ü", b"\x00\xff"),
+    ("l/" + "x" * 300, b"m" * 200, False, "r/" + "y" * 300, b"z" * 300),
+    ("t", b"k" * 20_000, False, None, b"c"),
+    ("t", b"M" * 2_100_000, False, "r", None),
+]
+
+
+def _written(kind: type[paho.Client], protocol: int, cases: list[tuple[str, bytes, bool, str | None, bytes | None]]
+             ) -> tuple[list[bytes], list[tuple[Any, ...]]]:
+    """The packets ``kind`` writes for ``cases`` (QoS 1), and its record of every message in flight."""
+    client = _client(kind, protocol)
+    with _connected(client) as conn:
+        packets, kept = [], []
+        for topic, payload, retain, response_topic, correlation in cases:
+            properties = None
+            if protocol == MQTTV5 and (response_topic is not None or correlation is not None):
+                properties = publish_properties(response_topic, correlation)
+            info = client.publish(topic, payload, 1, retain, properties)
+            assert info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            (packet,) = _receive_packets(conn, 1, client)
+            packets.append(packet)
+            message = client._out_messages[info.mid]
+            kept.append((info.mid, message.topic, message.payload, message.qos, message.retain, message.dup,
+                         message.state, message.properties is properties, client._inflight_messages))
+    return packets, kept
+
+
+@pytest.mark.parametrize("protocol", [MQTTV5, MQTTV311])
+def test_the_publish_short_path_writes_and_keeps_what_paho_does(protocol: int, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    cases = PUBLISH_CASES if protocol == MQTTV5 else [(t, p, r, None, None) for t, p, r, _, _ in PUBLISH_CASES]
+    reference = _written(paho.Client, protocol, cases)
+
+    def not_taken(*args: object) -> None:
+        raise AssertionError("the publish short path was not taken")
+
+    monkeypatch.setattr(paho.Client, "_send_publish", not_taken)
+    assert _written(FastPathClient, protocol, cases) == reference
+
+
+def _publish_outcome(kind: type[paho.Client], topic: str, payload: Any, qos: int, **limits: int) -> tuple[Any, ...]:
+    client = _client(kind)
+    if "inflight" in limits:
+        client.max_inflight_messages_set(limits["inflight"])
+    if "queued" in limits:
+        client.max_queued_messages_set(limits["queued"])
+    with _connected(client):
+        outcomes = []
+        for _ in range(3):
+            try:
+                info = client.publish(topic, payload, qos)
+            except (ValueError, TypeError) as error:
+                outcomes.append((type(error).__name__, str(error)))
+                continue
+            message = client._out_messages.get(info.mid)
+            outcomes.append((info.rc, info.mid, None if message is None else message.state))
+    return tuple(outcomes)
+
+
+@pytest.mark.parametrize(("topic", "payload", "qos", "limits"), [
+    ("a/+/c", b"p", 1, {}),  # wildcards are refused
+    ("a/#", b"p", 1, {}),
+    ("t" * 65536, b"p", 1, {}),  # a topic too long
+    ("", b"p", 1, {}),  # no topic: paho's own path
+    ("t", "text", 1, {}),  # not bytes: paho encodes it
+    ("t", None, 1, {}),
+    ("t", b"p", 0, {}),  # QoS 0 and 2 are paho's
+    ("t", b"p", 2, {}),
+    ("t", b"p", 1, {"inflight": 2}),  # the third waits in paho's queue
+    ("t", b"p", 1, {"queued": 2, "inflight": 0}),  # the third is refused
+])
+def test_a_publish_the_short_path_declines_ends_as_paho_ends_it(topic: str, payload: Any, qos: int,
+                                                                  limits: dict[str, int]) -> None:
+    assert _publish_outcome(FastPathClient, topic, payload, qos, **limits) == \
+        _publish_outcome(paho.Client, topic, payload, qos, **limits)
+
+
+class _CountedFlushes:
+    """Stands in for the link's LoopSocket: every flush writes what paho queued, and is counted."""
+
+    def __init__(self, client: paho.Client) -> None:
+        self.client, self.count = client, 0
+
+    def flush(self) -> None:
+        self.count += 1
+        self.client.loop_write()
+
+
+def test_a_burst_of_publishes_leaves_in_batches_but_not_from_inside_a_read() -> None:
+    link = MqttLink("mqtt://127.0.0.1:1", client_id="t", on_message=lambda message: None, on_connected=lambda: None)
+    client = link._client
+    client.on_socket_open = client.on_socket_close = None
+    client.on_socket_register_write = client.on_socket_unregister_write = None
+    with _connected(client) as conn:
+        client.on_socket_register_write = lambda *args: None  # queued packets wait for a flush, as on the loop
+        flushes = _CountedFlushes(client)
+        link._socket = flushes  # type: ignore[assignment]
+        for i in range(2 * BATCH_PACKETS + 3):
+            link.publish(f"t/{i}", b"p")
+        assert flushes.count == 2
+        assert client.queued_packets() == 3  # the rest leaves at the end of the loop iteration
+        written = _receive_packets(conn, 2 * BATCH_PACKETS)
+        assert [p[_header_length(p) + 2:][:3] for p in written[:2]] == [b"t/0", b"t/1"]
+        link._reading = True  # replies queued while reading leave when the read ends, with its acknowledgements
+        for i in range(BATCH_PACKETS):
+            link.publish(f"r/{i}", b"p")
+        assert flushes.count == 2
