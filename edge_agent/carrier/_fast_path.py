@@ -13,14 +13,13 @@ paho 2.2 private names this module depends on, and why:
   ``_packet_read`` (a packet already read whole goes straight to ``_packet_handle``), ``_packet_write``
   (queued packets leave in one ``send``), ``_sock_close`` (drops the read-ahead), ``_handle_publish`` and
   ``_handle_pubackcomp`` (the short decoders below), ``_ssl_wrap_socket`` (paho 2.2 leaks the socket of a
-  failed TLS handshake); the public ``publish`` (a QoS 1 PUBLISH built in one go, paho's bookkeeping kept);
-* methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``, ``_mid_generate``, ``_packet_queue``;
+  failed TLS handshake);
+* methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``;
 * attributes read or written: ``_in_packet`` and ``_out_packet`` (and the keys of their dicts: ``command``,
   ``packet``, ``pos``, ``to_process``, ``qos``, ``mid``, ``info``, ``have_remaining``, ``remaining_*``),
   ``_out_messages``, ``_out_message_mutex``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_manual_ack``,
-  ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``, ``_connect_timeout``, ``_logger``,
-  ``_max_queued_messages``, ``_max_inflight_messages``, ``_inflight_messages``; the module function
-  ``paho.mqtt.client.time_func`` and the fields of ``MQTTMessage``;
+  ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``, ``_connect_timeout``; the module function
+  ``paho.mqtt.client.time_func``;
 * :class:`PackedPublishProperties` relies on paho only calling ``pack()`` (and ``str()``) on the properties
   of an outgoing PUBLISH.
 
@@ -39,7 +38,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import MessageState, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -54,8 +53,6 @@ __all__ = [
 _RESPONSE_TOPIC, _CORRELATION_DATA = 0x08, 0x09
 _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0  # MQTT control packet types (high nibble)
 _READ_SIZE = 65536
-_MAX_PAYLOAD = 268435455  # the largest remaining length MQTT can express
-_NO_PROPERTIES = b"\x00"  # an MQTT 5 property section of length 0
 _FEW = 8
 
 
@@ -145,45 +142,6 @@ class FastPathClient(paho.Client):
         self._received, self._taken = b"", 0  # what the old connection held is void
         super()._sock_close()
 
-    # -- publishing: the carriers' QoS 1 PUBLISH built in one go ----------------------------------
-    def publish(self, topic: str, payload: paho.PayloadType = None, qos: int = 0, retain: bool = False,
-                properties: Properties | None = None) -> paho.MQTTMessageInfo:
-        """A QoS 1 publish of bytes, with no properties or :class:`PackedPublishProperties` (what the carriers
-        send), on a connected client that logs nothing and has room in flight: the same message bookkeeping and
-        the same bytes as paho's ``publish`` (which checks the topic, builds the packet in several steps and
-        formats its log arguments). Anything else, and every publish paho refuses, takes paho's own path."""
-        if (qos != 1 or type(payload) is not bytes or self._sock is None or self.on_log is not None
-                or self._logger is not None or not (properties is None or type(properties) is PackedPublishProperties)
-                or self._protocol not in (paho.MQTTv5, paho.MQTTv311) or (properties is not None
-                                                                          and self._protocol != paho.MQTTv5)):
-            return super().publish(topic, payload, qos, retain, properties)
-        topic_bytes = topic.encode()
-        size = len(topic_bytes)
-        if not size or size > 65535 or b"+" in topic_bytes or b"#" in topic_bytes or len(payload) > _MAX_PAYLOAD:
-            return super().publish(topic, payload, qos, retain, properties)  # paho raises (or takes an alias)
-        with self._out_message_mutex:
-            out = self._out_messages
-            if ((self._max_queued_messages > 0 and len(out) >= self._max_queued_messages)
-                    or (self._max_inflight_messages and self._inflight_messages >= self._max_inflight_messages)):
-                return super().publish(topic, payload, qos, retain, properties)  # queued or refused by paho
-            mid = self._mid_generate()
-            message = paho.MQTTMessage(mid, topic_bytes)
-            if mid in out:  # as paho: the message id is taken by a message not acknowledged yet
-                message.info.rc = MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
-                return message.info
-            message.timestamp = paho.time_func()
-            message.payload, message.qos, message.retain, message.properties = payload, 1, retain, properties
-            message.state = _WAIT_FOR_PUBACK
-            out[mid] = message
-            self._inflight_messages += 1
-            packed = b"" if self._protocol != paho.MQTTv5 else _NO_PROPERTIES if properties is None else \
-                properties.pack()
-            packet = b"".join((bytes((_PUBLISH | 0x02 | (0x01 if retain else 0),)),
-                               _variable_byte_integer(4 + size + len(packed) + len(payload)),
-                               size.to_bytes(2, "big"), topic_bytes, mid.to_bytes(2, "big"), packed, payload))
-            message.info.rc = self._packet_queue(_PUBLISH, packet, mid, 1, message.info)
-            return message.info
-
     # -- writing: every queued packet in one send -------------------------------------------------
     def _packet_write(self) -> MQTTErrorCode:
         """Join the queued packets into one before paho writes them: a reply's PUBACK and the next request
@@ -261,7 +219,6 @@ def _properties(packet_type: int) -> Properties:
     return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves this constructor untyped
 
 
-_WAIT_FOR_PUBACK = MessageState.MQTT_MS_WAIT_FOR_PUBACK
 _PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)  # shared by every plain PUBACK; only read by callbacks
 _NO_PUBACK_PROPERTIES = _properties(PacketTypes.PUBACK)
 
