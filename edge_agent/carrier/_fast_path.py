@@ -134,10 +134,6 @@ class FastPathClient(paho.Client):
         out = self._out_packet
         return len(out) <= _FEW and any(packet["command"] & 0xF0 == _PUBLISH for packet in out)
 
-    def queued_packets(self) -> int:
-        """Packets waiting to be written (paho's outgoing queue)."""
-        return len(self._out_packet)
-
     def _sock_close(self) -> None:
         self._received, self._taken = b"", 0  # what the old connection held is void
         super()._sock_close()

@@ -53,10 +53,6 @@ __all__ = ["MqttLink"]
 
 log = structlog.get_logger("edge_agent.mqtt")
 F = TypeVar("F", bound=Callable[..., None])
-# Publishes queued on the fast path leave in one write at the end of the loop iteration, or as soon as this
-# many packets wait: a coordinator asking N devices in one go lets the first ones start solving while it
-# still encodes the rest (in one write, all N would wait for the last request to be built).
-BATCH_PACKETS = 8
 
 
 class _RefusedError(TransportError):
@@ -180,7 +176,6 @@ class MqttLink:
         self._attempt: asyncio.Future[None] | None = None
         self._disconnected: asyncio.Future[None] | None = None
         self._in_thread = False
-        self._reading = False  # inside _read: publishes wait for its flush
         self._thread_idle = asyncio.Event()
         self._thread_idle.set()
         self._closing = False  # no more reconnects
@@ -328,15 +323,10 @@ class MqttLink:
         paho's own client (fast path off) reads a few packets per ``loop_read`` and leaves the rest readable on
         the socket; only TLS can hold decrypted bytes the selector does not see. It sends what it queued at once."""
         client = self._client
-        self._reading = True
-        try:
-            client.loop_read()
-            if isinstance(client, FastPathClient):
-                while client.has_buffered_input() and client.socket() is not None:
-                    client.loop_read()
-        finally:
-            self._reading = False
+        client.loop_read()
         if isinstance(client, FastPathClient):
+            while client.has_buffered_input() and client.socket() is not None:
+                client.loop_read()
             if client.has_queued_publish():
                 self._socket.flush()
             return
@@ -377,15 +367,12 @@ class MqttLink:
 
     def _publish_now(self, topic: str, payload: bytes, qos: int, retain: bool,
                      properties: Properties | None) -> paho.MQTTMessageInfo:
-        client = self._client
-        info = client.publish(topic, payload, qos, retain, properties)
+        info = self._client.publish(topic, payload, qos, retain, properties)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             msg = f"{self.options.max_queued} messages already wait for {self.url}; {topic!r} not published"
             raise TransportError(msg)
         if qos and self._on_refused_hook is not None:
             self._topic_of[info.mid] = topic
-        if not self._reading and isinstance(client, FastPathClient) and client.queued_packets() >= BATCH_PACKETS:
-            self._socket.flush()  # a burst of publishes leaves in batches (BATCH_PACKETS); _read flushes its own
         return info
 
     def _flush_deferred(self) -> None:

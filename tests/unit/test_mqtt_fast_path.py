@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.carrier._fast_path import FastPathClient, decode_publish, plain_puback, publish_properties, whole_packet
-from edge_agent.carrier.mqtt import BATCH_PACKETS, MqttLink
+from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import FAST_PATH_VARIABLE, PROTOCOL_VARIABLE, BrokerAddress, Inbound, MqttOptions
 from edge_agent.errors import ConfigError
 
@@ -682,35 +682,3 @@ def test_a_bad_protocol_in_the_environment_names_the_valid_ones(monkeypatch: pyt
     monkeypatch.setenv(PROTOCOL_VARIABLE, "3.1")
     with pytest.raises(ConfigError, match=r"EDGE_AGENT_MQTT_PROTOCOL='3.1' is not valid: use 5 or 3.1.1"):
         MqttOptions()
-
-
-class _CountedFlushes:
-    """Stands in for the link's LoopSocket: every flush writes what paho queued, and is counted."""
-
-    def __init__(self, client: paho.Client) -> None:
-        self.client, self.count = client, 0
-
-    def flush(self) -> None:
-        self.count += 1
-        self.client.loop_write()
-
-
-def test_a_burst_of_publishes_leaves_in_batches_but_not_from_inside_a_read() -> None:
-    link = MqttLink("mqtt://127.0.0.1:1", client_id="t", on_message=lambda message: None, on_connected=lambda: None)
-    client = link._client
-    client.on_socket_open = client.on_socket_close = None
-    client.on_socket_register_write = client.on_socket_unregister_write = None
-    with _connected(client) as conn:
-        client.on_socket_register_write = lambda *args: None  # queued packets wait for a flush, as on the loop
-        flushes = _CountedFlushes(client)
-        link._socket = flushes  # type: ignore[assignment]
-        for i in range(2 * BATCH_PACKETS + 3):
-            link.publish(f"t/{i}", b"p")
-        assert flushes.count == 2
-        assert client.queued_packets() == 3  # the rest leaves at the end of the loop iteration
-        written = _receive_packets(conn, 2 * BATCH_PACKETS)
-        assert [p[_header_length(p) + 2:][:3] for p in written[:2]] == [b"t/0", b"t/1"]
-        link._reading = True  # replies queued while reading leave when the read ends, with its acknowledgements
-        for i in range(BATCH_PACKETS):
-            link.publish(f"r/{i}", b"p")
-        assert flushes.count == 2
