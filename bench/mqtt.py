@@ -430,15 +430,45 @@ class AdmmCase:
     killed_at_teardown: int = 0
     load: float = 0.0  # 1-minute load average when the case began
     note: str = ""
+    # CPU ms per round over the timed runs: "this process" (the coordinator, and the devices in one process),
+    # "agents user" / "agents sys" (all agent processes together), "broker"
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def round_ms_median(self) -> float | None:
         return statistics.median(self.round_ms) if self.round_ms else None
 
 
-async def _timed_runs(carrier: Carrier, ids: list[str], rounds: int, repeats: int, case: AdmmCase) -> None:
+def _cpu_s(pids: Sequence[int]) -> tuple[float, float]:
+    """User and system CPU seconds of ``pids`` so far (from /proc; a process gone counts nothing)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / tick, system / tick
+
+
+def _broker_pids() -> list[int]:
+    """This process's Mosquitto children (the private broker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(") ", 1)
+            if name == "mosquitto" and int(rest.split()[1]) == os.getpid():
+                found.append(int(stat.parent.name))
+    return found
+
+
+async def _timed_runs(carrier: Carrier, ids: list[str], rounds: int, repeats: int, case: AdmmCase, *,
+                      agents: Sequence[int] = ()) -> None:
     warm = await coordinator_for(ids, 2, carrier.id).run(carrier)  # solvers set up, caches warm
     assert warm.iterations == 2
+    brokers = _broker_pids()
+    mine, (agents_user, agents_sys), (broker_user, broker_sys) = time.process_time(), _cpu_s(agents), _cpu_s(brokers)
     for _ in range(repeats):
         started = time.perf_counter()
         result = await coordinator_for(ids, rounds, carrier.id).run(carrier)
@@ -447,6 +477,13 @@ async def _timed_runs(carrier: Carrier, ids: list[str], rounds: int, repeats: in
             raise RuntimeError(f"ADMM run ended after {result.iterations} rounds, dropped {result.dropped}")
         case.round_ms.append(1000 * elapsed / rounds)
     case.rounds = rounds
+    per_round = 1000 / (repeats * rounds)
+    (user, system), broker = _cpu_s(agents), sum(_cpu_s(brokers))
+    case.cpu_ms = {"this process": per_round * (time.process_time() - mine),
+                   "broker": per_round * (broker - broker_user - broker_sys)}
+    if agents:
+        case.cpu_ms |= {"agents user": per_round * (user - agents_user),
+                        "agents sys": per_round * (system - agents_sys)}
 
 
 def admm_one_process(url: str, n: int, rounds: int, repeats: int) -> AdmmCase:
@@ -559,7 +596,8 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
                 case.note = (f"capped: {len(present)}/{n} present {budget_s:g} s after the first spawn; "
                              "the others were killed and the rounds ran over those present")
             if present:
-                await _timed_runs(carrier, present, rounds, repeats, case)
+                await _timed_runs(carrier, present, rounds, repeats, case,
+                                  agents=[c.process.pid for c in group.children if c.process.poll() is None])
             return case
 
     with ProcessGroup(work_dir) as group:
@@ -697,9 +735,13 @@ def render(report: dict[str, Any]) -> str:
         "(spawn: until the last `Popen` returned). Teardown: SIGTERM to every agent until all have exited "
         "(clean leave: offline record, DISCONNECT). Load: 1-minute load average when the case began.",
         "",
+        "CPU per round: CPU time over all timed runs divided by their rounds (/proc; 10 ms ticks, so a rough "
+        "figure): this process (the coordinator; in one process also the devices), all agent processes together "
+        "(user + system), the broker.",
+        "",
         "| hosting | N | present | startup s | spawn s | ms per round (median) | runs (ms per round) | "
-        "agent RSS MB (median) | teardown s | load | note |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|",
+        "CPU ms per round | agent RSS MB (median) | teardown s | load | note |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|",
     ]
     for case in report["admm"]:
         runs = ", ".join(f"{v:.1f}" for v in case["round_ms"]) or "-"
@@ -707,7 +749,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"| {case['hosting']} | {case['n']} | {case['present']} | {_fmt(case['startup_s'])} | "
             f"{_fmt(case['spawn_s'], 1)} | {_fmt(case['round_ms_median'], 1)} | "
-            f"{runs} ({case['rounds']} rounds each) | "
+            f"{runs} ({case['rounds']} rounds each) | {_cpu_text(case.get('cpu_ms') or {})} | "
             f"{_fmt(case['rss_mb_median'], 1)} | {_fmt(case['teardown_s'], 1)}{killed} | {case['load']:.1f} | "
             f"{case['note']} |"
         )
@@ -730,6 +772,11 @@ def render(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cpu_text(cpu: dict[str, float]) -> str:
+    names = {"this process": "this process", "agents user": "agents user", "agents sys": "sys", "broker": "broker"}
+    return ", ".join(f"{names[key]} {cpu[key]:.1f}" for key in names if key in cpu) or "-"
 
 
 def admm_ratios(cases: list[dict[str, Any]]) -> list[str]:
