@@ -6,6 +6,8 @@ Everything runs against ONE private Mosquitto (:class:`edge_agent.runtime.Privat
     .venv/bin/python bench/mqtt.py --quick    # smoke run: small counts, prints the table, writes nothing
     .venv/bin/python bench/mqtt.py --latency-only --repeats 5
         # section 1 only; sections 2 and 3 are copied from the previous results file (and marked so)
+    .venv/bin/python bench/mqtt.py --admm-only --admm-sizes 100 --repeats 5
+        # section 2 only (printed; sections 1 and 3 copied from the results file; written only with --output)
     .venv/bin/python bench/mqtt.py --latency-only --variants raw_2proc,carrier_2proc --json-out run.json
         # chosen variants only, figures as JSON (for A/B runs of two trees); writes no results file
 
@@ -21,8 +23,10 @@ Measured:
    The payloads of the raw runs are the very bytes our carrier puts on the wire for the same messages.
    Each variant runs ``--repeats`` times, interleaved; the table shows the median of the runs.
 2. wall time per ADMM round (sharing variant, Generator devices, ``min_iters = max_iters``, so every run
-   goes to ``max_iters``) for N devices (a) hosted in one process on one connection, the coordinator on
-   another, and (b) one ``python -m edge_agent agent`` process each; plus the time until all N are present.
+   goes to ``max_iters``) for N devices (a) on an ``InProcNetwork`` (no MQTT), (b) hosted in one process on one
+   connection, the coordinator on another, and (c) one ``python -m edge_agent agent`` process each; plus the
+   time until all N are present, CPU per round (this process, the agents, the broker) and the ratios of (c)
+   to (b) and (a).
    The process case is capped: agents not present ``process_budget_s`` after the first spawn are killed.
 3. one idle device agent process: time from spawn until its presence is seen on the broker, and VmRSS once
    ready (median of several starts).
@@ -1001,7 +1005,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-only", action="store_true",
                         help="run section 1 only; sections 2 and 3 are copied from the previous results file")
     parser.add_argument("--admm-only", action="store_true",
-                        help="run section 2 only; sections 1 and 3 are copied from the previous results file")
+                        help="run section 2 only and print it; sections 1 and 3 are copied from the results file "
+                             "(written only with --output)")
     parser.add_argument("--admm-sizes", default=None,
                         help="comma-separated N for section 2, both hostings (default 10,100; --quick: 10 and 3)")
     parser.add_argument("--variants", default=",".join(VARIANT_KEYS),
@@ -1035,11 +1040,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if subset:
         print_latency(report)
         return 0
-    output = args.output or (None if args.quick else RESULTS / "mqtt")
+    # --admm-only writes only where --output says: the results file holds hand-written sections it would drop
+    output = args.output or (None if args.quick or args.admm_only else RESULTS / "mqtt")
     if args.latency_only:
         carry_over(report, output or RESULTS / "mqtt")
     if args.admm_only:
-        carry_over_latency(report, output or RESULTS / "mqtt")
+        previous = output if output is not None and output.with_suffix(".json").exists() else RESULTS / "mqtt"
+        carry_over_latency(report, previous)
     text = render(report)
     print(text)
     if output is not None:
