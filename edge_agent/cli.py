@@ -15,22 +15,17 @@ from typing import Any
 
 import structlog
 
-from edge_agent.algorithms.scheduling.plan import SchedulingPlan
-from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
 from edge_agent.carrier.mqtt_options import redact_url
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.family import Plan, RunOptions, ScenarioModel
 from edge_agent.ids import validate_id
 from edge_agent.logs import configure_logging, end_status_line
 from edge_agent.provision import add_provision_parser, run_provision
-from edge_agent.registry import families, family_of, family_running, load_scenario, scenario_schema
-from edge_agent.report import format_report
 from edge_agent.results import RunReport, exit_code, worst_exit_code
-from edge_agent.runtime.device_config import load_device_config
-from edge_agent.runtime.fleet import load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
-from edge_agent.runtime.host import launch, run_over_mqtt
-from edge_agent.runtime.inproc import solve
-from edge_agent.runtime.services import run_agent, run_coordinator, serve_until_signalled
+
+# Each command imports what it runs (the registry and its families, the hosts) inside its function: an agent
+# process (`edge-agent agent`) so loads no algorithm, no numpy and no solver until a message needs one
+# (docs/lean-agents.md). `tests/unit/test_lean_agent.py` keeps it so.
 
 __all__ = ["main"]
 
@@ -172,6 +167,10 @@ _EXPERIMENT_OPTIONS = {"scheduling": ("resources", "horizon", "window", "tasks",
 
 
 def _solve(args: argparse.Namespace) -> int:
+    from edge_agent.registry import load_scenario  # noqa: PLC0415  (see the imports)
+    from edge_agent.runtime.host import run_over_mqtt  # noqa: PLC0415
+    from edge_agent.runtime.inproc import solve  # noqa: PLC0415
+
     if (args.json or args.out) and len(args.scenarios) > 1:
         raise ConfigError("--json and --out take a single scenario; run one scenario per call")
     scenarios = [load_scenario(path) for path in args.scenarios]  # validate all before running any
@@ -205,6 +204,8 @@ def _writable(path: Path | None) -> None:
 
 
 def _plan(scenario: ScenarioModel, source: str, options: RunOptions) -> Plan:
+    from edge_agent.registry import families, family_of  # noqa: PLC0415  (see the imports)
+
     family = family_of(scenario)
     if family.plan is None:
         over_mqtt = ", ".join(f.name for f in families() if f.plan is not None)
@@ -218,6 +219,8 @@ def _plan(scenario: ScenarioModel, source: str, options: RunOptions) -> Plan:
 
 def _plot(reports: list[RunReport], path: Path) -> None:
     """Draws the runs' figure through their family (all runs of one family; most families draw one run)."""
+    from edge_agent.registry import family_running  # noqa: PLC0415  (see the imports)
+
     named = {family_running(r.algorithm).name: family_running(r.algorithm) for r in reports}
     if len(named) != 1:
         raise ConfigError(f"--plot draws runs of one family at a time, not {', '.join(sorted(named))}")
@@ -229,6 +232,8 @@ def _plot(reports: list[RunReport], path: Path) -> None:
 
 
 def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) -> None:
+    from edge_agent.report import format_report  # noqa: PLC0415  (see the imports)
+
     end_status_line()
     for index, report in enumerate(reports):
         payload = report.to_json()
@@ -243,11 +248,16 @@ def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) ->
 
 
 def _agent(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.agent import run_agent  # noqa: PLC0415  (see the imports)
+    from edge_agent.runtime.device_config import load_device_config  # noqa: PLC0415
+
     asyncio.run(run_agent(load_device_config(args.config), args.broker, metrics_port=args.metrics_port))
     return 0
 
 
 def _coordinator(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.services import run_coordinator  # noqa: PLC0415  (see the imports)
+
     operators = [validate_id(name.strip(), "--operators id") for name in args.operators.split(",") if name.strip()]
     asyncio.run(run_coordinator(args.broker, args.prefix, operators=operators, metrics_port=args.metrics_port))
     return 0
@@ -269,6 +279,12 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
+    from edge_agent.algorithms.scheduling.plan import SchedulingPlan  # noqa: PLC0415  (see the imports)
+    from edge_agent.algorithms.scheduling.scenario import SchedulingScenario  # noqa: PLC0415
+    from edge_agent.registry import load_scenario  # noqa: PLC0415
+    from edge_agent.runtime.agent import serve_until_signalled  # noqa: PLC0415
+    from edge_agent.runtime.host import launch  # noqa: PLC0415
+
     scenario = load_scenario(args.scenario)
     if not isinstance(scenario, SchedulingScenario):
         raise ConfigError(f"schedule takes a scheduling scenario, not {scenario.algorithm!r}",
@@ -286,6 +302,8 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.fleet import load_jobs, submit_jobs  # noqa: PLC0415  (see the imports)
+
     jobs = load_jobs(args.job_file)
     reports = asyncio.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
                                       wait_for=sorted({p for job in jobs for p in job.participants})))
@@ -294,6 +312,8 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.fleet import load_fleet, run_fleet, run_fleet_inproc  # noqa: PLC0415  (see the imports)
+
     spec, devices = load_fleet(args.fleet_file)
     if args.carrier == "inproc":
         reports = asyncio.run(run_fleet_inproc(spec, devices))
@@ -378,6 +398,8 @@ def _rcdcop_experiment(args: argparse.Namespace, out: Path) -> list[Path]:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from edge_agent.registry import scenario_schema  # noqa: PLC0415  (see the imports)
+
     text = json.dumps(scenario_schema(), indent=2) + "\n"
     if args.out:
         _writable(args.out)
