@@ -72,7 +72,7 @@ def test_a_family_imports_no_other_family(family: str) -> None:
 
 def test_only_the_application_layer_imports_runtime_or_cli() -> None:
     application = ("edge_agent.runtime", "edge_agent.cli", "edge_agent.__main__", "edge_agent.scheduling_experiment",
-                   "edge_agent.rcdcop_experiment",
+                   "edge_agent.rcdcop_experiment", "edge_agent.fork_main",
                    "edge_agent.provision", "edge_agent.broker_watch", "edge_agent.dashboard")
     lower = {name: imports for name, imports in MODULES.items()
              if not any(name == a or name.startswith(a + ".") for a in application)}
