@@ -111,7 +111,7 @@ class _Server:
             self._say({"error": f"fork failed: {error}"})
             return
         if pid == 0:
-            closing = [self._wake_read, self._wake_write, self._requests.fileno(), self._answers.fileno()]
+            closing = [self._wake_read, self._wake_write]  # stdin and stdout are replaced by the child
             os._exit(_child(argv, log_path, closing))
         self._children.add(pid)
         self._say({"pid": pid})

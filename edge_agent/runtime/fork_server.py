@@ -97,7 +97,8 @@ class ForkServer:
         self._exits: dict[int, int] = {}
         self._gone = False  # the server's stdout closed: no more notices
         self._ask = threading.Lock()
-        self._reader = threading.Thread(target=self._read, args=(self._process.stdout,), name="fork-server-reader",
+        self._stdout: IO[bytes] = self._process.stdout
+        self._reader = threading.Thread(target=self._read, args=(self._stdout,), name="fork-server-reader",
                                         daemon=True)
         self._reader.start()
 
@@ -158,6 +159,8 @@ class ForkServer:
             self._process.kill()
             self._process.wait()
         self._reader.join(timeout=grace_s)
+        if not self._reader.is_alive():
+            self._stdout.close()
 
     def _tail(self, lines: int = 15) -> str:
         try:
