@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="also start the dashboard, print its address, and keep the fleet up after the jobs "
                          "until Ctrl-C")
     up.add_argument("--dashboard-port", type=_port, default=8050, metavar="P", help="its HTTP port (default 8050)")
+    _spawn_option(solve, up)
 
     _add_experiment(commands)
     _add_dashboard(commands)
@@ -123,6 +124,13 @@ def _add_dashboard(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     dashboard.add_argument("--port", type=_port, default=8050, help="HTTP port (default 8050; 0: any free port)")
     _metrics_option(dashboard)
+
+
+def _spawn_option(*commands: argparse.ArgumentParser) -> None:
+    for command in commands:
+        command.add_argument("--spawn", choices=["exec", "fork"], default="exec",
+                             help="how agent processes start: exec, a new interpreter each (default); fork, from "
+                                  "one pre-imported fork server (fast fleet start; docs/lean-agents.md)")
 
 
 def _metrics_option(command: argparse.ArgumentParser) -> None:
@@ -181,7 +189,7 @@ def _solve(args: argparse.Namespace) -> int:
         options = RunOptions(run_id=uuid.uuid4().hex[:12], seed=args.seed, shuffle=args.shuffle)
         structlog.contextvars.bind_contextvars(run=options.run_id, scenario=str(path))
         if args.carrier == "mqtt":
-            reports.append(run_over_mqtt(_plan(scenario, str(path), options), args.broker))
+            reports.append(run_over_mqtt(_plan(scenario, str(path), options), args.broker, spawn=args.spawn))
         else:
             reports.append(asyncio.run(solve(scenario, options)))
         structlog.contextvars.clear_contextvars()
@@ -320,9 +328,9 @@ def _fleet(args: argparse.Namespace) -> int:
     else:
         if args.dashboard:  # the results are printed while the fleet and its page stay up
             reports = run_fleet(spec, devices, args.broker, dashboard_port=args.dashboard_port,
-                                hold=lambda reports: _hold(reports, args))
+                                hold=lambda reports: _hold(reports, args), spawn=args.spawn)
             return worst_exit_code(r.status for r in reports)
-        reports = run_fleet(spec, devices, args.broker)
+        reports = run_fleet(spec, devices, args.broker, spawn=args.spawn)
     end_status_line()
     if args.json:
         print(json.dumps([r.to_json() for r in reports]))

@@ -79,3 +79,18 @@ def test_commands_that_are_not_edge_agent_are_still_executed(tmp_path: Path) -> 
         child = group.start("echo", ["/bin/sh", "-c", "echo hello"])
         assert child.process.wait(timeout=30) == 0
     assert (tmp_path / "echo.log").read_text() == "hello\n"
+
+
+@pytest.mark.parametrize("scenario", ["ieee14_dispatch_admm.yaml", "ieee14_dispatch_primal_dual.yaml"])
+def test_the_cli_solves_over_mqtt_with_forked_agents_like_in_process(scenario: str) -> None:
+    path = ROOT / "scenarios" / scenario
+    forked = subprocess.run([sys.executable, "-m", "edge_agent", "solve", str(path), "--carrier", "mqtt",
+                             "--spawn", "fork", "--json"], capture_output=True, text=True, timeout=150, check=False)
+    inproc = subprocess.run([sys.executable, "-m", "edge_agent", "solve", str(path), "--json"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert forked.returncode == inproc.returncode == 0, forked.stderr + inproc.stderr
+    report, expected = json.loads(forked.stdout), json.loads(inproc.stdout)
+    assert report["status"] == expected["status"]
+    assert report["iterations"] == expected["iterations"]
+    assert report["objective"] == pytest.approx(expected["objective"], rel=1e-6)
+    assert report["transport"]["carrier"] == "mqtt"
