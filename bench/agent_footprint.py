@@ -8,7 +8,9 @@
 
 **Idle agent**: ``python -m edge_agent agent --config <file>`` started on a private Mosquitto, once per
 repeat, one at a time. *Ready* is the time from starting the process until this benchmark (subscribed to
-``<prefix>/+/presence`` with a plain paho client) receives the agent's online presence record. *RSS* and
+``<prefix>/+/presence`` with a plain paho client) receives the agent's online presence record; *CPU to
+ready* the user + system time the process used by then (``/proc/<pid>/stat``: what a loaded machine does not
+change). *RSS* and
 *PSS* (``/proc/<pid>/smaps_rollup``; PSS divides shared pages among the processes sharing them) are read
 once it is present, then again after it answered one ADMM request (``admm.request`` for a 24-slot reference,
 checked against the same proximal step solved here). Two device models: a generator (closed-form step) and a
@@ -114,6 +116,12 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return fields["Rss:"], fields["Pss:"]
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used (a start-up cost that does not depend on the load)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def write_config(folder: Path, agent: str, device: dict[str, Any], url: str) -> Path:
     config = DeviceConfig.model_validate({"id": agent, "broker": url, "prefix": PREFIX, "device": device})
     data = config.model_dump(mode="json", exclude_none=True)
@@ -148,6 +156,7 @@ class IdleRow:
     model: str
     starts: int
     ready_s: float
+    cpu_at_ready_s: float
     rss_mb: float
     pss_mb: float
     rss_after_step_mb: float
@@ -156,7 +165,7 @@ class IdleRow:
 
 
 def idle(name: str, device: dict[str, Any], repeats: int, folder: Path) -> IdleRow:
-    ready, rss, pss, after, errors, loads = [], [], [], [], [], []
+    ready, cpu, rss, pss, after, errors, loads = [], [], [], [], [], [], []
     with PrivateBroker() as broker:
         watch = PresenceWatch(broker.url)
         try:
@@ -167,6 +176,7 @@ def idle(name: str, device: dict[str, Any], repeats: int, folder: Path) -> IdleR
                     started = time.monotonic()
                     child = group.start(agent, [sys.executable, "-m", "edge_agent", "agent", "--config", str(path)])
                     ready.append(watch.wait([agent], 60.0) - started)
+                    cpu.append(cpu_s(child.process.pid))
                     memory = memory_mb(child.process.pid)
                     rss.append(memory[0])
                     pss.append(memory[1])
@@ -175,8 +185,9 @@ def idle(name: str, device: dict[str, Any], repeats: int, folder: Path) -> IdleR
                     after.append(memory_mb(child.process.pid)[0])
         finally:
             watch.close()
-    return IdleRow(name, repeats, statistics.median(ready), statistics.median(rss), statistics.median(pss),
-                   statistics.median(after), max(errors), statistics.median(loads))
+    median = statistics.median
+    return IdleRow(name, repeats, median(ready), median(cpu), median(rss), median(pss), median(after), max(errors),
+                   median(loads))
 
 
 @dataclass
@@ -217,10 +228,10 @@ def markdown(idle_rows: list[IdleRow], fleet_rows: list[FleetRow], when: str) ->
     lines = [f"# Agent footprint ({when})", "", "`bench/agent_footprint.py` (method in its docstring); 2 cores "
              "shared with other work: the 1-minute load average is shown beside each figure.", "",
              "## Idle agent (medians)", "",
-             "| model | starts | ready s | RSS MB | PSS MB | RSS after 1 ADMM step MB | step error | load |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.model} | {r.starts} | {r.ready_s:.3f} | {r.rss_mb:.1f} | {r.pss_mb:.1f} | "
-              f"{r.rss_after_step_mb:.1f} | {r.step_error:.1e} | {r.load:.1f} |" for r in idle_rows]
+             "| model | starts | ready s | CPU s to ready | RSS MB | PSS MB | RSS after 1 ADMM step MB | step error "
+             "| load |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.model} | {r.starts} | {r.ready_s:.3f} | {r.cpu_at_ready_s:.2f} | {r.rss_mb:.1f} | "
+              f"{r.pss_mb:.1f} | {r.rss_after_step_mb:.1f} | {r.step_error:.1e} | {r.load:.1f} |" for r in idle_rows]
     lines += ["", "## Fleet start (generators, one run each)", "",
               "| agents | spawn | all spawned s | all present s | RSS total MB | PSS total MB | load before/after |",
               "|---|---|---|---|---|---|---|"]
