@@ -54,7 +54,6 @@ def _child(argv: list[str], log_path: str, closing: list[int]) -> int:
     os.dup2(output, 2)
     os.close(output)
     os.close(null)
-    gc.unfreeze()
     from edge_agent.cli import main  # noqa: PLC0415  (imported already: preloaded)
 
     try:
