@@ -18,9 +18,9 @@ general QP (a dense ``Q`` and two rows: OSQP).
 
 **Fleet start**: N generator agents started by a :class:`ProcessGroup` with ``spawn="exec"`` (one
 interpreter each) or ``spawn="fork"`` (forked from one pre-imported fork server); *spawned* is when the last
-process was started, *present* when the last presence record arrived (both from the first start). RSS and PSS
-are summed over the agents once all are present. Medians over repeats for the idle agents; one run per fleet.
-The load average (``os.getloadavg``) is recorded beside every figure: the machine is shared.
+process was started, *present* when the last presence record arrived (both from the first start). CPU time,
+RSS and PSS are summed over the agents once all are present. Medians over repeats for the idle agents; one run
+per fleet. The load average (``os.getloadavg``) is recorded beside every figure: the machine is shared.
 """
 
 from __future__ import annotations
@@ -196,6 +196,7 @@ class FleetRow:
     spawn: str
     spawned_s: float
     present_s: float
+    cpu_total_s: float
     rss_total_mb: float
     pss_total_mb: float
     load_before: float
@@ -217,10 +218,11 @@ def fleet(n: int, spawn: Spawn, folder: Path) -> FleetRow:
                 spawned = time.monotonic() - started
                 present = watch.wait(agents, 600.0) - started
                 memory = [memory_mb(child.process.pid) for child in group.children]
+                cpu = sum(cpu_s(child.process.pid) for child in group.children)
                 load_after = os.getloadavg()[0]
         finally:
             watch.close()
-    return FleetRow(n, spawn, spawned, present, sum(m[0] for m in memory), sum(m[1] for m in memory),
+    return FleetRow(n, spawn, spawned, present, cpu, sum(m[0] for m in memory), sum(m[1] for m in memory),
                     load_before, load_after)
 
 
@@ -233,9 +235,10 @@ def markdown(idle_rows: list[IdleRow], fleet_rows: list[FleetRow], when: str) ->
     lines += [f"| {r.model} | {r.starts} | {r.ready_s:.3f} | {r.cpu_at_ready_s:.2f} | {r.rss_mb:.1f} | "
               f"{r.pss_mb:.1f} | {r.rss_after_step_mb:.1f} | {r.step_error:.1e} | {r.load:.1f} |" for r in idle_rows]
     lines += ["", "## Fleet start (generators, one run each)", "",
-              "| agents | spawn | all spawned s | all present s | RSS total MB | PSS total MB | load before/after |",
-              "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.agents} | {r.spawn} | {r.spawned_s:.1f} | {r.present_s:.1f} | {r.rss_total_mb:.0f} | "
+              "| agents | spawn | all spawned s | all present s | agents' CPU s | RSS total MB | PSS total MB "
+              "| load before/after |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.agents} | {r.spawn} | {r.spawned_s:.1f} | {r.present_s:.1f} | {r.cpu_total_s:.0f} | "
+              f"{r.rss_total_mb:.0f} | "
               f"{r.pss_total_mb:.0f} | {r.load_before:.1f} / {r.load_after:.1f} |" for r in fleet_rows]
     return "\n".join(lines) + "\n"
 
