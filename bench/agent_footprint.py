@@ -249,7 +249,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="starts of each idle agent (median; default 5)")
     parser.add_argument("--fleets", nargs="*", default=["100:exec", "100:fork", "500:fork"], metavar="N:SPAWN",
                         help="fleet sizes and spawn methods (default 100:exec 100:fork 500:fork)")
-    parser.add_argument("--no-idle", action="store_true", help="fleets only")
+    parser.add_argument("--no-idle", action="store_true",
+                        help="fleets only (the results file keeps the idle rows of the last full run)")
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
     fleets = ["20:exec", "20:fork"] if args.quick else args.fleets
@@ -267,6 +268,9 @@ def main() -> None:
                 parser.error(f"--fleets {case}: the spawn method is exec or fork")
             fleet_rows.append(fleet(int(size), "fork" if spawn == "fork" else "exec", folder))
             print(fleet_rows[-1], flush=True)
+    kept = RESULTS / "agent-footprint.json"
+    if args.no_idle and not args.quick and kept.exists():  # the idle rows of the last full run stay in the file
+        idle_rows = [IdleRow(**row) for row in json.loads(kept.read_text(encoding="utf-8"))["idle"]]
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = markdown(idle_rows, fleet_rows, when)
     print(text)
