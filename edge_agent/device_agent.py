@@ -35,6 +35,7 @@ class DeviceAgent:
         self._context = context or RoleContext()
         self.roles: dict[str, Role] = {}  # the roles made so far, by family name
         self._met: set[str] = set()  # the families met so far (a family may give this device no role)
+        self._kinds_met: set[str] = set()
         for family in starting_families(device.kind):
             self._meet(family)
 
@@ -51,9 +52,11 @@ class DeviceAgent:
         return self.device.id
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
-        family = family_of_kind(message.kind)
-        if family is not None:
-            self._meet(family)
+        if message.kind not in self._kinds_met:  # decoded kinds only: a closed set
+            self._kinds_met.add(message.kind)
+            family = family_of_kind(message.kind)
+            if family is not None:
+                self._meet(family)
         for name, role in self.roles.items():
             if role.accepts(message):
                 try:

@@ -76,8 +76,7 @@ def families() -> tuple[Family, ...]:
     return loaded
 
 
-@cache  # the kinds asked for are those the codec decoded: a closed set
-def family_of_kind(kind: str) -> Family | None:
+def family_of_kind(kind: str) -> Family | None:  # not cached: a growing codec asks with any kind a peer sent
     """The family whose message kinds start as ``kind`` does (imported now if it was not), or None."""
     for module, registered in FAMILIES.items():
         if kind.startswith(registered.kinds):
