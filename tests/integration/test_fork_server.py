@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge_agent.errors import TransportError
+from edge_agent.errors import ConfigError, TransportError
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.processes import ProcessGroup
 
@@ -94,3 +94,8 @@ def test_the_cli_solves_over_mqtt_with_forked_agents_like_in_process(scenario: s
     assert report["iterations"] == expected["iterations"]
     assert report["objective"] == pytest.approx(expected["objective"], rel=1e-6)
     assert report["transport"]["carrier"] == "mqtt"
+
+
+def test_an_unknown_spawn_method_is_refused_naming_the_accepted_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"spawn 'thread' .* accepted: exec, fork"):
+        ProcessGroup(tmp_path, spawn="thread")  # type: ignore[arg-type]

@@ -139,3 +139,26 @@ async def test_roles_are_made_on_first_contact_and_from_the_start_for_a_compute_
     assert generator.roles == {}
     node = DeviceAgent(ComputeNode(id="n", kind="compute-node"))
     assert list(node.roles) == ["scheduling"]
+
+
+CLOSED_FORM = """
+import json, sys
+import numpy as np
+from edge_agent.devices import FlexibleLoad, Generator, OneToMany
+from edge_agent.solvers.qp import ProximalSolver
+devices = [Generator(id="g", kind="generator", p_min=5, p_max=80, cost_linear=2, cost_quadratic=0.04),
+           OneToMany(id="o", kind="one-to-many", capacity=8, eta=[1.0, -0.5, 0.3], penalty=[0.1, 0.0, -0.2]),
+           FlexibleLoad(id="f", kind="flexible-load", p_max=4, energy=10)]
+methods = []
+for device in devices:
+    problem = device.local_problem(6)
+    solver = ProximalSolver(problem, 1.0)
+    solver.solve(np.linspace(-3, 3, problem.size), 1.0)
+    methods.append(solver.method)
+print(json.dumps({"methods": methods, "loaded": sorted({m.split(".")[0] for m in sys.modules} & {"osqp", "scipy"})}))
+"""
+
+
+def test_the_admm_step_of_a_generator_a_one_to_many_device_and_a_flexible_load_imports_no_qp_solver() -> None:
+    result = json.loads(_run(CLOSED_FORM))
+    assert result == {"methods": ["closed form"] * 3, "loaded": []}
