@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,49 @@ def test_the_cli_solves_over_mqtt_with_forked_agents_like_in_process(scenario: s
 def test_an_unknown_spawn_method_is_refused_naming_the_accepted_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"spawn 'thread' .* accepted: exec, fork"):
         ProcessGroup(tmp_path, spawn="thread")  # type: ignore[arg-type]
+
+
+LAUNCHER = """
+import sys
+from pathlib import Path
+from edge_agent.runtime.processes import ProcessGroup
+folder, url = Path(sys.argv[1]), sys.argv[2]
+group = ProcessGroup(folder, spawn="fork")
+for config in sys.argv[3:]:
+    group.start(Path(config).stem, [sys.executable, "-m", "edge_agent", "agent", "--config", config, "--broker", url])
+print("pids", *(c.process.pid for c in group.children), flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_a_killed_launcher_takes_the_fork_server_and_its_agents_with_it(
+    broker: PrivateBroker, prefix: str, tmp_path: Path
+) -> None:
+    configs = []
+    for name in ("k1", "k2"):
+        configs.append(tmp_path / f"{name}.yaml")
+        configs[-1].write_text(f"id: {name}\nprefix: {prefix}\ndevice: {{kind: generator, p_max: 5}}\n")
+    with subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path), broker.url, *map(str, configs)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True) as launcher:
+        assert launcher.stdout is not None
+        line = next(line for line in launcher.stdout if line.startswith("pids "))  # after the launcher's own logs
+        pids = [int(pid) for pid in line.split()[1:]]
+        assert len(pids) == 2
+        server = _parent(pids[0])
+        launcher.kill()  # SIGKILL: no teardown code runs in the launcher
+    deadline = time.monotonic() + 60
+    assert [pid for pid in [server, *pids] if not _ends(pid, deadline)] == []
+
+
+def _ends(pid: int, deadline: float) -> bool:
+    """Wait (on a pidfd: readable once the process has exited) until ``pid`` ends or ``deadline`` passes."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([handle], [], [], max(0.0, deadline - time.monotonic()))
+    finally:
+        os.close(handle)
+    return bool(readable)
