@@ -74,6 +74,7 @@ class _Server:
     def __init__(self, requests: IO[bytes], answers: IO[bytes]) -> None:
         self._requests, self._answers = requests, answers
         self._children: set[int] = set()
+        self._private: list[int] = []
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
@@ -110,13 +111,15 @@ class _Server:
             self._say({"error": f"fork failed: {error}"})
             return
         if pid == 0:
-            closing = [self._wake_read, self._wake_write]  # stdin and stdout are replaced by the child
+            # the server's own descriptors; stdin and stdout are replaced by the child
+            closing = [self._wake_read, self._wake_write, *self._private]
             os._exit(_child(argv, log_path, closing))
         self._children.add(pid)
         self._say({"pid": pid})
 
     def serve(self) -> None:
         selector = selectors.DefaultSelector()
+        self._private.append(selector.fileno())
         selector.register(self._requests.fileno(), selectors.EVENT_READ, "requests")
         selector.register(self._wake_read, selectors.EVENT_READ, "wake")
         pending = b""
