@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_experiment(commands)
     _add_dashboard(commands)
+    _add_ros2_bridge(commands)
     add_provision_parser(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
@@ -268,6 +269,42 @@ def _dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ros2_bridge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bridge = commands.add_parser(
+        "ros2-bridge", help="show the fleet to ROS 2 (Jazzy, rmw_zenoh) and take setpoints from it (extra: ros2)",
+        description="Publishes device diagnostics, run progress and run results as ROS 2 topics on Zenoh in "
+                    "rmw_zenoh's layout, and submits setpoints read on /edge_agent/setpoint as jobs (docs/ros2.md).")
+    bridge.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                        help="mqtt://[user@]host:port (a user: the provisioned operator role)")
+    bridge.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+    bridge.add_argument("--zenoh-connect", nargs="+", default=["tcp/localhost:7447"], metavar="ENDPOINT",
+                        help="Zenoh endpoints to connect to (default tcp/localhost:7447, the rmw_zenohd router)")
+    bridge.add_argument("--zenoh-listen", nargs="*", default=["tcp/localhost:0"], metavar="ENDPOINT",
+                        help="Zenoh endpoints to listen on (default tcp/localhost:0; none: give the option alone)")
+    bridge.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID of the ROS 2 graph (default 0)")
+    bridge.add_argument("--period", type=float, default=1.0, metavar="S",
+                        help="publish every device's diagnostics every S seconds (default 1)")
+    bridge.add_argument("--job-timeout", type=float, default=600.0, metavar="S",
+                        help="give up on a setpoint's job after S seconds (default 600)")
+
+
+def _ros2_bridge(args: argparse.Namespace) -> int:
+    try:
+        from edge_agent.ros2.bridge import BridgeOptions, Ros2Bridge, run_bridge  # noqa: PLC0415  (the ros2 extra)
+    except ImportError as error:
+        raise ConfigError(f"the ROS 2 bridge needs its extra: pip install 'edge-agent[ros2]' ({error})") from None
+    options = BridgeOptions(prefix=args.prefix, domain_id=args.domain_id, connect=tuple(args.zenoh_connect),
+                            listen=tuple(args.zenoh_listen), period_s=args.period, job_timeout_s=args.job_timeout)
+
+    def ready(bridge: Ros2Bridge) -> None:
+        print(f"ros2-bridge: fleet {args.prefix!r} on {redact_url(args.broker)} -> ROS 2 domain {args.domain_id} "
+              f"over Zenoh ({' '.join(args.zenoh_connect)}); setpoints on {bridge.setpoint_key}; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+
+    asyncio.run(run_bridge(args.broker, options, ready=ready))
+    return 0
+
+
 def _schedule(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if not isinstance(scenario, SchedulingScenario):
@@ -412,7 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
-                    "provision": run_provision, "dashboard": _dashboard}
+                    "provision": run_provision, "dashboard": _dashboard,
+                    "ros2-bridge": _ros2_bridge}
         return commands[args.command](args)
     except ConfigError as error:
         end_status_line()
