@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,7 @@ __all__ = ["NODE_NAME", "BridgeOptions", "Ros2Bridge", "RosTopics", "run_bridge"
 log = structlog.get_logger("edge_agent.ros2")
 NODE_NAME = "edge_agent_bridge"
 INBOX_LIMIT = 64
+_ENDPOINT = re.compile(r"^[a-z][a-z0-9-]*/\S+$")
 
 
 @dataclass(frozen=True)
@@ -87,16 +89,26 @@ class BridgeOptions:
 def zenoh_config(options: BridgeOptions) -> zenoh.Config:
     """A peer session connecting to ``options.connect`` (rmw_zenoh's default: the router on localhost:7447),
     multicast scouting off as in rmw_zenoh's default session configuration."""
+    for option, endpoints in (("--zenoh-connect", options.connect), ("--zenoh-listen", options.listen)):
+        for endpoint in endpoints:
+            if not _ENDPOINT.match(endpoint):
+                raise ConfigError(f"{option} {endpoint!r}: a Zenoh endpoint <protocol>/<address>, e.g. "
+                                  "tcp/192.168.1.10:7447 or tcp/localhost:7447")
     config = zenoh.Config()
-    for key, value, option in (("mode", "peer", None), ("scouting/multicast/enabled", False, None),
-                               ("connect/endpoints", list(options.connect), "--zenoh-connect"),
-                               ("listen/endpoints", list(options.listen), "--zenoh-listen")):
+    for key, value in (("mode", "peer"), ("scouting/multicast/enabled", False),
+                       ("connect/endpoints", list(options.connect)), ("listen/endpoints", list(options.listen))):
         try:
             config.insert_json5(key, json.dumps(value))
         except zenoh.ZError as error:
-            raise ConfigError(f"{option}: {value}: not a Zenoh endpoint such as tcp/192.168.1.10:7447 ({error})"
-                              ) from None
+            raise ConfigError(f"the Zenoh configuration refused {key} = {value}: {_short(error)}") from None
     return config
+
+
+def _short(error: zenoh.ZError) -> str:
+    """Zenoh's message without the source location it appends."""
+    text = str(error)
+    found = re.search(r'msg: "(.*?)(?: at /[^"]*)?"', text)
+    return (found.group(1) if found else text.split(" at /", maxsplit=1)[0])[:300]
 
 
 class _Publication:
@@ -313,7 +325,7 @@ async def run_bridge(
         session = await asyncio.to_thread(zenoh.open, config)
     except zenoh.ZError as error:
         raise ConfigError(f"cannot open a Zenoh session (--zenoh-connect {' '.join(options.connect)}, "
-                          f"--zenoh-listen {' '.join(options.listen)}): {error}") from None
+                          f"--zenoh-listen {' '.join(options.listen) or '(none)'}): {_short(error)}") from None
     try:
         state = FleetState(Topics(options.prefix), now=time.time)
 

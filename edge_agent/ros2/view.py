@@ -55,11 +55,11 @@ def run_progress(state: FleetState, run: str, new_points: list[list[float | None
     """The ``RunProgress`` of ``run`` after a progress record (``new_points``: its ``[round, primal, dual]``)."""
     view = state.runs[run]
     header = view.header
-    max_iterations = header.get("max_iterations")
+    max_iterations = header.get("max_iterations")  # None: no budget (-1 on the wire)
     return RUN_PROGRESS.new(
         stamp=stamp(now), run=view.run, job=_text(header.get("job")), algorithm=_text(header.get("algorithm")),
         driver=view.driver, status=_text(header.get("status")), iteration=_count(header.get("iteration")),
-        max_iterations=max_iterations if isinstance(max_iterations, int) else -1,
+        max_iterations=_int64(max_iterations),
         participants=_count(header.get("participants")), present=_count(header.get("present")),
         started_at=_float(header.get("started_at")), elapsed_s=_float(header.get("elapsed_s")),
         rounds=np.array([_count(p[0]) for p in new_points], dtype=np.uint32),
@@ -79,7 +79,7 @@ def run_result(state: FleetState, run: str, now: float) -> Any:
     return RUN_RESULT.new(
         stamp=stamp(now), run=view.run, job=_text(view.header.get("job")), driver=view.driver,
         status=_text(result.get("status")), error=_text(result.get("error")), objective=_float(result.get("objective")),
-        iterations=iterations if isinstance(iterations, int) else -1, wall_s=_float(result.get("wall_s")),
+        iterations=_int64(iterations), wall_s=_float(result.get("wall_s")),
         aggregate=np.array([_float(v) for v in aggregate] if isinstance(aggregate, list) else [], dtype=np.float64),
         devices=list(devices),
         device_costs=np.array([_float(v.get("cost")) if isinstance(v, dict) else math.nan for v in devices.values()],
@@ -97,6 +97,11 @@ def _text(value: object) -> str:
 
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32 else 0
+
+
+def _int64(value: object) -> int:
+    """A count for an ``int64`` field: -1 when absent or out of range."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else -1
 
 
 def _float(value: object) -> float:
