@@ -22,6 +22,7 @@ from edge_agent.ros2.interfaces import (
     RUN_RESULT,
     SETPOINT,
     STRING,
+    RosType,
     decode,
     encode,
     message_files,
@@ -49,6 +50,9 @@ def test_the_shipped_msg_files_parse_and_are_registered() -> None:
 def test_type_names_and_hashes_are_the_ones_rmw_zenoh_uses() -> None:
     assert STRING.dds_name == "std_msgs::msg::dds_::String_"
     assert STRING.type_hash == STRING_HASH
+    # a type with nested types: the hash ROS 2 Jazzy nodes on rmw_zenoh put in their /cmd_vel keys
+    assert RosType("geometry_msgs/msg/Twist").type_hash == (
+        "RIHS01_9c45bf16fe0983d80e3cfe750d6835843d265a9a6c46bd2e609fcddde6fb8d2a")
     assert RUN_PROGRESS.dds_name == "edge_agent_msgs::msg::dds_::RunProgress_"
     for kind in (DIAGNOSTIC_ARRAY, RUN_PROGRESS, RUN_RESULT, SETPOINT):
         assert kind.type_hash.startswith("RIHS01_")
