@@ -31,13 +31,14 @@ from edge_agent.algorithms.admm.job import AdmmJobSpec
 from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import BrokerAddress, Inbound, redact_url
 from edge_agent.carrier.topics import Topics
+from edge_agent.clock import Clock, LoopClock
 from edge_agent.dashboard.state import FleetState
 from edge_agent.errors import ConfigError, EdgeAgentError, first_own_error
 from edge_agent.results import RunReport
 from edge_agent.ros2 import view
 from edge_agent.ros2.interfaces import DIAGNOSTIC_ARRAY, RUN_PROGRESS, RUN_RESULT, SETPOINT, STRING, RosType, encode
 from edge_agent.ros2.keys import Attachment, Entity, node_token, validate_topic
-from edge_agent.ros2.setpoints import SetpointRefused, job_of
+from edge_agent.ros2.setpoints import MAX_PAYLOAD, SetpointRefused, job_of
 from edge_agent.runtime.fleet import submit_jobs
 from edge_agent.runtime.services import COORDINATOR_ID, serve_until_signalled
 
@@ -136,7 +137,7 @@ class Ros2Bridge:
     """The fleet's state into ROS 2 messages on Zenoh; setpoints from ROS 2 into jobs.
 
     ``submit`` runs one job and returns its reports (``submit_jobs`` against the broker); ``now`` is the wall
-    clock (seconds since the epoch) stamped on the messages.
+    clock (seconds since the epoch) stamped on the messages, ``clock`` paces the periodic diagnostics.
     """
 
     def __init__(
@@ -145,9 +146,13 @@ class Ros2Bridge:
         state: FleetState,
         options: BridgeOptions,
         submit: Callable[[AdmmJobSpec], Awaitable[list[RunReport]]],
+        *,
         now: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self.state, self.options, self._session, self._submit, self._now = state, options, session, submit, now
+        self._clock: Clock = clock or LoopClock()
+        self._stopped = False
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(INBOX_LIMIT)
         self._loop = asyncio.get_running_loop()
         self._tasks: asyncio.TaskGroup | None = None
@@ -178,7 +183,7 @@ class Ros2Bridge:
         """A record from the broker: fold it, publish what changed (never raises: the link's callback)."""
         route = self.state.topics.parse(message.topic)
         events = self.state.receive(message.topic, message.payload)
-        if route is None or not events:
+        if route is None or not events or self._stopped:
             return
         now = self._now()
         try:
@@ -193,6 +198,8 @@ class Ros2Bridge:
                     self._put(self.options.topics.run_result, view.run_result(self.state, event["run"], now), now)
         except zenoh.ZError as error:  # a closed session while stopping: the next change publishes again
             log.warning("ros2.publish_failed", error=str(error))
+        except (ValueError, TypeError, OverflowError) as error:  # a record the ROS 2 types cannot carry
+            log.warning("ros2.record_not_published", topic=message.topic, error=str(error))
 
     def _put(self, topic: str, message: Any, now: float) -> None:
         self._publications[topic].put(message, int(now * 1e9))
@@ -206,12 +213,14 @@ class Ros2Bridge:
     async def _periodic(self) -> None:
         while True:
             self.publish_devices()
-            await asyncio.sleep(self.options.period_s)
+            await self._clock.sleep(self.options.period_s)
 
     # -- the setpoint side ---------------------------------------------------------------------------------
     def _on_sample(self, sample: zenoh.Sample) -> None:
         """Zenoh's thread: hand the sample to the loop (nothing else happens here)."""
-        key, payload = str(sample.key_expr), sample.payload.to_bytes()
+        key = str(sample.key_expr)
+        # an oversized sample is not copied: an empty payload stands for it and is refused as too short
+        payload = sample.payload.to_bytes() if len(sample.payload) <= MAX_PAYLOAD else b""
         with contextlib.suppress(RuntimeError):  # the loop is closed: the bridge is stopping
             self._loop.call_soon_threadsafe(self._enqueue, key, payload)
 
@@ -220,7 +229,8 @@ class Ros2Bridge:
             self._inbox.put_nowait((key, payload))
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("ros2.setpoint_dropped", reason="the bridge's queue is full", dropped=self.dropped)
+            if self.dropped & (self.dropped - 1) == 0:  # 1, 2, 4, 8...: a flood is not echoed line by line
+                log.warning("ros2.setpoints_dropped", reason="the bridge's queue is full", dropped=self.dropped)
 
     async def _read_setpoints(self) -> None:
         while True:
@@ -299,6 +309,7 @@ class Ros2Bridge:
 
     def stop(self) -> None:
         """Cancel the bridge's tasks, withdraw its liveliness tokens and its Zenoh entities."""
+        self._stopped = True
         for task in list(self._own):
             task.cancel()
         self._subscriber.undeclare()

@@ -21,6 +21,7 @@ from edge_agent.algorithms.admm.job import AdmmJobSpec
 from edge_agent.carrier.mqtt_options import Inbound
 from edge_agent.carrier.presence import PresenceRecord
 from edge_agent.carrier.topics import Topics
+from edge_agent.clock import ManualClock
 from edge_agent.dashboard.state import FleetState
 from edge_agent.errors import ConfigError, RunTimeout
 from edge_agent.results import RunReport
@@ -95,10 +96,10 @@ async def _answering(job: AdmmJobSpec) -> list[RunReport]:
 
 @contextlib.asynccontextmanager
 async def _with_bridge(session: Any, state: FleetState, submit: Submit, max_jobs: int = 4,
-                       ) -> AsyncIterator[tuple[Ros2Bridge, _Peer]]:
+                       clock: ManualClock | None = None) -> AsyncIterator[tuple[Ros2Bridge, _Peer]]:
     peer = _Peer(session)
-    bridge = Ros2Bridge(session, state, BridgeOptions(connect=(), listen=(), period_s=3600, max_jobs=max_jobs),
-                        submit, now=lambda: 7.5)
+    bridge = Ros2Bridge(session, state, BridgeOptions(connect=(), listen=(), period_s=2.0, max_jobs=max_jobs),
+                        submit, now=lambda: 7.5, clock=clock or ManualClock())
     async with asyncio.TaskGroup() as tasks:
         bridge.start(tasks)
         try:
@@ -181,6 +182,17 @@ async def test_a_record_from_the_broker_is_published_at_once_and_tokens_leave_on
     await asyncio.wait_for(withdrawn(), timeout=10)
     assert sum("/NN/" in key for key in tokens) == 1
     assert sum("/MP/" in key for key in tokens) == 4
+
+
+async def test_every_agent_is_published_again_each_period(session: Any) -> None:
+    clock = ManualClock()
+    async with _with_bridge(session, _fleet(), _answering, clock=clock) as (_, peer):
+        first = await peer.next("/diagnostics", DIAGNOSTIC_ARRAY)
+        await clock.advance(2.0)
+        second = await peer.next("/diagnostics", DIAGNOSTIC_ARRAY)
+    assert [s.hardware_id for s in first.status] == ["gen-1", "gen-2", "coordinator"]
+    assert [s.hardware_id for s in second.status] == ["gen-1", "gen-2", "coordinator"]
+    assert [s.values[0].value for s in second.status] == ["generator", "generator", ""]
 
 
 def test_options_out_of_range_are_refused_naming_the_option() -> None:
