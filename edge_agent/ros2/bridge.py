@@ -1,7 +1,8 @@
-"""``edge-agent ros2-bridge``: the fleet as a ROS 2 node on Zenoh, in rmw_zenoh's layout (ROS 2 Jazzy).
+"""The bridge: the fleet as a ROS 2 node on Zenoh, in rmw_zenoh's layout (ROS 2 Jazzy).
 
-One MQTT link reads the fleet where it is observable (retained presence and device records, run progress, retained
-run reports) into the dashboard's :class:`FleetState`; every change becomes a ROS 2 message published on Zenoh
+The process (:mod:`.service`) hands it every record its MQTT link reads (retained presence and device records, run
+progress, retained run reports); the dashboard's :class:`FleetState` folds them, and every change becomes a ROS 2
+message published on Zenoh
 (:mod:`.view`, :mod:`.keys`), and the whole device table is published again every ``period_s`` (diagnostics are
 periodic in ROS). Setpoints read on Zenoh are checked (:mod:`.setpoints`) and submitted to the coordinator
 service as the jobs ``edge-agent submit`` sends; what became of each is said on the status topic.
@@ -16,100 +17,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
 import zenoh
 
 from edge_agent.algorithms.admm.job import AdmmJobSpec
-from edge_agent.carrier.mqtt import MqttLink
-from edge_agent.carrier.mqtt_options import BrokerAddress, Inbound, redact_url
-from edge_agent.carrier.topics import Topics
+from edge_agent.carrier.mqtt_options import Inbound
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.dashboard.state import FleetState
-from edge_agent.errors import ConfigError, EdgeAgentError, first_own_error
+from edge_agent.errors import EdgeAgentError
 from edge_agent.results import RunReport
 from edge_agent.ros2 import view
 from edge_agent.ros2.interfaces import DIAGNOSTIC_ARRAY, RUN_PROGRESS, RUN_RESULT, SETPOINT, STRING, RosType, encode
-from edge_agent.ros2.keys import Attachment, Entity, node_token, validate_topic
+from edge_agent.ros2.keys import Attachment, Entity, node_token
+from edge_agent.ros2.options import BridgeOptions
 from edge_agent.ros2.setpoints import MAX_PAYLOAD, SetpointRefused, job_of
-from edge_agent.runtime.fleet import submit_jobs
-from edge_agent.runtime.services import COORDINATOR_ID, serve_until_signalled
+from edge_agent.runtime.services import COORDINATOR_ID
 
-__all__ = ["NODE_NAME", "BridgeOptions", "Ros2Bridge", "RosTopics", "run_bridge"]
+__all__ = ["INBOX_LIMIT", "NODE_NAME", "Ros2Bridge"]
 
 log = structlog.get_logger("edge_agent.ros2")
 NODE_NAME = "edge_agent_bridge"
 INBOX_LIMIT = 64
-_ENDPOINT = re.compile(r"^[a-z][a-z0-9-]*/\S+$")
-
-
-@dataclass(frozen=True)
-class RosTopics:
-    """The ROS 2 topics of the bridge (fully qualified names)."""
-
-    diagnostics: str = "/diagnostics"
-    run_progress: str = "/edge_agent/run_progress"
-    run_result: str = "/edge_agent/run_result"
-    setpoint: str = "/edge_agent/setpoint"
-    setpoint_status: str = "/edge_agent/setpoint_status"
-
-    def __post_init__(self) -> None:
-        for field, name in vars(self).items():
-            validate_topic(name, f"the {field} topic")
-
-
-@dataclass(frozen=True)
-class BridgeOptions:
-    """What ``edge-agent ros2-bridge`` takes besides the broker."""
-
-    prefix: str = "edge"
-    domain_id: int = 0
-    connect: tuple[str, ...] = ("tcp/localhost:7447",)
-    listen: tuple[str, ...] = ("tcp/localhost:0",)
-    period_s: float = 1.0
-    job_timeout_s: float = 600.0
-    max_jobs: int = 4
-    topics: RosTopics = RosTopics()
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.domain_id <= 232:
-            raise ConfigError(f"--domain-id {self.domain_id}: ROS 2 domain ids are 0-232")
-        if not self.period_s > 0:
-            raise ConfigError(f"--period {self.period_s}: a positive number of seconds")
-        if self.max_jobs < 1:
-            raise ConfigError(f"--max-jobs {self.max_jobs}: at least 1")
-
-
-def zenoh_config(options: BridgeOptions) -> zenoh.Config:
-    """A peer session connecting to ``options.connect`` (rmw_zenoh's default: the router on localhost:7447),
-    multicast scouting off as in rmw_zenoh's default session configuration."""
-    for option, endpoints in (("--zenoh-connect", options.connect), ("--zenoh-listen", options.listen)):
-        for endpoint in endpoints:
-            if not _ENDPOINT.match(endpoint):
-                raise ConfigError(f"{option} {endpoint!r}: a Zenoh endpoint <protocol>/<address>, e.g. "
-                                  "tcp/192.168.1.10:7447 or tcp/localhost:7447")
-    config = zenoh.Config()
-    for key, value in (("mode", "peer"), ("scouting/multicast/enabled", False),
-                       ("connect/endpoints", list(options.connect)), ("listen/endpoints", list(options.listen))):
-        try:
-            config.insert_json5(key, json.dumps(value))
-        except zenoh.ZError as error:
-            raise ConfigError(f"the Zenoh configuration refused {key} = {value}: {_short(error)}") from None
-    return config
-
-
-def _short(error: zenoh.ZError) -> str:
-    """Zenoh's message without the source location it appends."""
-    text = str(error)
-    found = re.search(r'msg: "(.*?)(?: at /[^"]*)?"', text)
-    return (found.group(1) if found else text.split(" at /", maxsplit=1)[0])[:300]
 
 
 class _Publication:
@@ -317,52 +249,3 @@ class Ros2Bridge:
         for publication in self._publications.values():
             publication.close()
         self._node.undeclare()
-
-
-async def run_bridge(
-    broker: str,
-    options: BridgeOptions,
-    *,
-    ready: Callable[[Ros2Bridge], None] | None = None,
-) -> None:
-    """Bridge the fleet under ``options.prefix`` on ``broker`` to ROS 2 until SIGINT/SIGTERM.
-
-    With a user in the URL (``mqtt://operator@host``, password from ``EDGE_AGENT_MQTT_PASSWORD_FILE``) the bridge
-    reads the fleet and submits setpoints as that user: give it the provisioned ``operator`` role.
-    """
-    address = BrokerAddress.parse(broker)
-    config = zenoh_config(options)
-    try:
-        session = await asyncio.to_thread(zenoh.open, config)
-    except zenoh.ZError as error:
-        raise ConfigError(f"cannot open a Zenoh session (--zenoh-connect {' '.join(options.connect)}, "
-                          f"--zenoh-listen {' '.join(options.listen) or '(none)'}): {_short(error)}") from None
-    try:
-        state = FleetState(Topics(options.prefix), now=time.time)
-
-        async def submit(job: AdmmJobSpec) -> list[RunReport]:
-            return await submit_jobs([job], broker, options.prefix, options.job_timeout_s,
-                                     wait_for=job.participants)
-
-        bridge = Ros2Bridge(session, state, options, submit)
-        view_id = f"{address.username}-ros2-view" if address.username else f"ros2-bridge-{secrets.token_hex(4)}"
-        link = MqttLink(broker, client_id=view_id,
-                        on_message=bridge.on_mqtt, on_connected=lambda: None)
-        for topic_filter in state.filters():
-            link.subscribe(topic_filter)
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                await link.start(tasks)
-                await link.subscriptions_settled()
-                bridge.start(tasks)
-                if ready is not None:
-                    ready(bridge)
-                await serve_until_signalled("ros2_bridge", broker=redact_url(broker), domain_id=options.domain_id,
-                                            zenoh_connect=list(options.connect))
-                bridge.stop()
-                await link.close()
-        except BaseExceptionGroup as group:
-            raise first_own_error(group) from None
-    finally:
-        session.close()
-

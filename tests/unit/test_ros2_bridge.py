@@ -25,9 +25,11 @@ from edge_agent.clock import ManualClock
 from edge_agent.dashboard.state import FleetState
 from edge_agent.errors import ConfigError, RunTimeout
 from edge_agent.results import RunReport
-from edge_agent.ros2.bridge import BridgeOptions, Ros2Bridge, RosTopics, zenoh_config
+from edge_agent.ros2.bridge import Ros2Bridge
 from edge_agent.ros2.interfaces import DIAGNOSTIC_ARRAY, SETPOINT, STRING, RosType, decode, encode
 from edge_agent.ros2.keys import data_key
+from edge_agent.ros2.options import BridgeOptions, RosTopics
+from edge_agent.ros2.service import zenoh_config
 
 TOPICS = Topics("edge")
 Submit = Callable[[AdmmJobSpec], Awaitable[list[RunReport]]]
