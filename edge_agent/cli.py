@@ -290,9 +290,7 @@ def _add_ros2_bridge(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 def _ros2_bridge(args: argparse.Namespace) -> int:
     try:
-        from edge_agent.ros2.bridge import Ros2Bridge  # noqa: PLC0415  (the ros2 extra, only here)
-        from edge_agent.ros2.options import BridgeOptions  # noqa: PLC0415
-        from edge_agent.ros2.service import run_bridge  # noqa: PLC0415
+        from edge_agent.ros2 import BridgeOptions, Ros2Bridge, run_bridge  # noqa: PLC0415  (the ros2 extra, only here)
     except ImportError as error:
         raise ConfigError(f"the ROS 2 bridge needs its extra: pip install 'edge-agent[ros2]' ({error})") from None
     options = BridgeOptions(prefix=args.prefix, domain_id=args.domain_id, connect=tuple(args.zenoh_connect),
