@@ -275,7 +275,7 @@ def _add_ros2_bridge(commands: argparse._SubParsersAction[argparse.ArgumentParse
         description="Publishes device diagnostics, run progress and run results as ROS 2 topics on Zenoh in "
                     "rmw_zenoh's layout, and submits setpoints read on /edge_agent/setpoint as jobs (docs/ros2.md).")
     bridge.add_argument("--broker", default="mqtt://127.0.0.1:1883",
-                        help="mqtt://[user@]host:port (a user: the provisioned operator role)")
+                        help="mqtt://[user@]host:port of the fleet's broker (docs/ros2.md: brokers with users)")
     bridge.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
     bridge.add_argument("--zenoh-connect", nargs="+", default=["tcp/localhost:7447"], metavar="ENDPOINT",
                         help="Zenoh endpoints to connect to (default tcp/localhost:7447, the rmw_zenohd router)")

@@ -67,8 +67,8 @@ async def run_bridge(
 ) -> None:
     """Bridge the fleet under ``options.prefix`` on ``broker`` to ROS 2 until SIGINT/SIGTERM.
 
-    With a user in the URL (``mqtt://operator@host``, password from ``EDGE_AGENT_MQTT_PASSWORD_FILE``) the bridge
-    reads the fleet and submits setpoints as that user: give it the provisioned ``operator`` role.
+    The bridge reads the whole fleet and submits jobs as one user (the URL's, else none): no provisioned role
+    allows both yet (``docs/ros2.md``, brokers with users).
     """
     address = BrokerAddress.parse(broker)
     config = zenoh_config(options)
