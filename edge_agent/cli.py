@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="log every round and run event (default: warnings and progress of long runs)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    solve = commands.add_parser("solve", help="run scenario file(s) and print the results")
+    solve = _with_spawn(commands.add_parser("solve", help="run scenario file(s) and print the results"))
     solve.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario YAML file(s)")
     solve.add_argument("--carrier", choices=["inproc", "mqtt"], default="inproc",
                        help="inproc: one asyncio loop (default); mqtt: one OS process per participant over Mosquitto")
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
     fleet = commands.add_parser("fleet", help="emulated fleets: one process per device on a broker")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
-    up = fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down")
+    up = _with_spawn(fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down"))
     up.add_argument("fleet_file", type=Path, metavar="FLEET", help="fleet YAML file")
     up.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
     up.add_argument("--carrier", choices=["mqtt", "inproc"], default="mqtt",
@@ -94,10 +94,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="also start the dashboard, print its address, and keep the fleet up after the jobs "
                          "until Ctrl-C")
     up.add_argument("--dashboard-port", type=_port, default=8050, metavar="P", help="its HTTP port (default 8050)")
-    _spawn_option(solve, up)
 
     _add_experiment(commands)
     _add_dashboard(commands)
+    _add_ros2_bridge(commands)
     add_provision_parser(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
@@ -126,11 +126,11 @@ def _add_dashboard(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     _metrics_option(dashboard)
 
 
-def _spawn_option(*commands: argparse.ArgumentParser) -> None:
-    for command in commands:
-        command.add_argument("--spawn", choices=["exec", "fork"], default="exec",
-                             help="how agent processes start: exec, a new interpreter each (default); fork, from "
-                                  "one pre-imported fork server (fast fleet start; docs/lean-agents.md)")
+def _with_spawn(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    command.add_argument("--spawn", choices=["exec", "fork"], default="exec",
+                         help="how agent processes start: exec, a new interpreter each (default); fork, from one "
+                              "pre-imported fork server (fast fleet start; docs/lean-agents.md)")
+    return command
 
 
 def _metrics_option(command: argparse.ArgumentParser) -> None:
@@ -283,6 +283,42 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     asyncio.run(run_dashboard(args.broker, args.prefix, args.host, args.port, metrics_port=args.metrics_port,
                               ready=ready))
+    return 0
+
+
+def _add_ros2_bridge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bridge = commands.add_parser(
+        "ros2-bridge", help="show the fleet to ROS 2 (Jazzy, rmw_zenoh) and take setpoints from it (extra: ros2)",
+        description="Publishes device diagnostics, run progress and run results as ROS 2 topics on Zenoh in "
+                    "rmw_zenoh's layout, and submits setpoints read on /edge_agent/setpoint as jobs (docs/ros2.md).")
+    bridge.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                        help="mqtt://[user@]host:port of the fleet's broker (docs/ros2.md: brokers with users)")
+    bridge.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+    bridge.add_argument("--zenoh-connect", nargs="+", default=["tcp/localhost:7447"], metavar="ENDPOINT",
+                        help="Zenoh endpoints to connect to (default tcp/localhost:7447, the rmw_zenohd router)")
+    bridge.add_argument("--zenoh-listen", nargs="*", default=["tcp/localhost:0"], metavar="ENDPOINT",
+                        help="Zenoh endpoints to listen on (default tcp/localhost:0; none: give the option alone)")
+    bridge.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID of the ROS 2 graph (default 0)")
+    bridge.add_argument("--period", type=float, default=1.0, metavar="S",
+                        help="publish every device's diagnostics every S seconds (default 1)")
+    bridge.add_argument("--job-timeout", type=float, default=600.0, metavar="S",
+                        help="give up on a setpoint's job after S seconds (default 600)")
+
+
+def _ros2_bridge(args: argparse.Namespace) -> int:
+    try:
+        from edge_agent.ros2 import BridgeOptions, Ros2Bridge, run_bridge  # noqa: PLC0415  (the ros2 extra, only here)
+    except ImportError as error:
+        raise ConfigError(f"the ROS 2 bridge needs its extra: pip install 'edge-agent[ros2]' ({error})") from None
+    options = BridgeOptions(prefix=args.prefix, domain_id=args.domain_id, connect=tuple(args.zenoh_connect),
+                            listen=tuple(args.zenoh_listen), period_s=args.period, job_timeout_s=args.job_timeout)
+
+    def ready(bridge: Ros2Bridge) -> None:
+        print(f"ros2-bridge: fleet {args.prefix!r} on {redact_url(args.broker)} -> ROS 2 domain {args.domain_id} "
+              f"over Zenoh ({' '.join(args.zenoh_connect)}); setpoints on {bridge.setpoint_key}; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+
+    asyncio.run(run_bridge(args.broker, options, ready=ready))
     return 0
 
 
@@ -442,7 +478,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
-                    "provision": run_provision, "dashboard": _dashboard}
+                    "provision": run_provision, "dashboard": _dashboard,
+                    "ros2-bridge": _ros2_bridge}
         return commands[args.command](args)
     except ConfigError as error:
         end_status_line()
