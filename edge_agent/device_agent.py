@@ -42,8 +42,8 @@ class DeviceAgent:
     def _meet(self, family: Family) -> None:
         if family.name in self._met:
             return
-        self._met.add(family.name)
         role = None if family.role is None else family.role(self.device, self._context)
+        self._met.add(family.name)  # only once made: a family that failed to is asked again next time
         if role is not None:
             self.roles[family.name] = role
 
@@ -52,21 +52,31 @@ class DeviceAgent:
         return self.device.id
 
     async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
-        if message.kind not in self._kinds_met:  # decoded kinds only: a closed set
-            self._kinds_met.add(message.kind)
-            family = family_of_kind(message.kind)
-            if family is not None:
-                self._meet(family)
+        try:
+            self._meet_kind(message.kind)
+        except Exception as error:  # a family that cannot make this device's role: as a role failing
+            self._failed(carrier, message, envelope, "registry", error)
+            return
         for name, role in self.roles.items():
             if role.accepts(message):
                 try:
                     await role.handle(carrier, message, envelope)
                 except Exception as error:
-                    self.failures += 1
-                    reason = f"{self.id!r} could not handle {message.kind!r}: {type(error).__name__}: {error}"[:2000]
-                    log.warning("device.handler_failed", participant=self.id, family=name, kind=message.kind,
-                                sender=envelope.sender, error=reason)
-                    if envelope.receiver != GOSSIP and envelope.in_reply_to is None:
-                        carrier.reply(Refusal(reason=reason), envelope)
+                    self._failed(carrier, message, envelope, name, error)
                 return
         log.warning("device.unexpected_message", participant=self.id, kind=message.kind, sender=envelope.sender)
+
+    def _meet_kind(self, kind: str) -> None:
+        if kind not in self._kinds_met:  # decoded kinds only: a closed set
+            family = family_of_kind(kind)
+            if family is not None:
+                self._meet(family)
+            self._kinds_met.add(kind)
+
+    def _failed(self, carrier: Carrier, message: Message, envelope: Envelope, family: str, error: Exception) -> None:
+        self.failures += 1
+        reason = f"{self.id!r} could not handle {message.kind!r}: {type(error).__name__}: {error}"[:2000]
+        log.warning("device.handler_failed", participant=self.id, family=family, kind=message.kind,
+                    sender=envelope.sender, error=reason)
+        if envelope.receiver != GOSSIP and envelope.in_reply_to is None:
+            carrier.reply(Refusal(reason=reason), envelope)

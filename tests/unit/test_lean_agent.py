@@ -3,6 +3,7 @@ a family loads on the first message of one of its kinds, and the device then ans
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent import registry
+from edge_agent import device_agent, registry
 from edge_agent.algorithms.admm import AdmmRequest
 from edge_agent.algorithms.consensus.job import ConsensusCollect
+from edge_agent.carrier.base import Carrier
+from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import ComputeNode, Generator
 from edge_agent.errors import ProtocolError
-from edge_agent.messages import Envelope, Refusal
+from edge_agent.messages import Envelope, Message, Refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("numpy", "scipy", "osqp", "edge_agent.algorithms", "edge_agent.solvers", "edge_agent.runtime.host",
@@ -162,3 +165,33 @@ print(json.dumps({"methods": methods, "loaded": sorted({m.split(".")[0] for m in
 def test_the_admm_step_of_a_generator_a_one_to_many_device_and_a_flexible_load_imports_no_qp_solver() -> None:
     result = json.loads(_run(CLOSED_FORM))
     assert result == {"methods": ["closed form"] * 3, "loaded": []}
+
+
+async def test_a_family_that_cannot_make_the_devices_role_is_answered_with_a_refusal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    family = registry.family_of_kind("admm.request")
+    assert family is not None
+
+    def broken(device: object, context: object) -> None:
+        raise ValueError("no role today")
+
+    failing = dataclasses.replace(family, role=broken)
+    monkeypatch.setattr(device_agent, "family_of_kind", lambda kind: failing if kind.startswith("admm.") else None)
+    agent = DeviceAgent(Generator(id="g", kind="generator", p_max=10))
+    async with InProcNetwork() as network:
+        network.add(agent)
+        asker = network.add(_Asker())
+        for _ in range(2):  # asked again, refused again: the agent keeps serving
+            answer = await asker.request(AdmmRequest(round=0, rho=1.0, reference=np.zeros(2)), "g", timeout=1.0)
+            assert isinstance(answer, Refusal)
+            assert "no role today" in answer.reason
+    assert agent.failures == 2
+    assert agent.roles == {}
+
+
+class _Asker:
+    id = "asker"
+
+    async def handle(self, carrier: Carrier, message: Message, envelope: Envelope) -> None:
+        return None
