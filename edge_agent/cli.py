@@ -28,7 +28,7 @@ from edge_agent.report import format_report
 from edge_agent.results import RunReport, exit_code, worst_exit_code
 from edge_agent.runtime.device_config import load_device_config
 from edge_agent.runtime.fleet import load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
-from edge_agent.runtime.host import launch, run_over_mqtt
+from edge_agent.runtime.host import launch, run_over_mqtt, run_over_zenoh
 from edge_agent.runtime.inproc import solve
 from edge_agent.runtime.services import run_agent, run_coordinator, serve_until_signalled
 
@@ -47,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
 
     solve = commands.add_parser("solve", help="run scenario file(s) and print the results")
     solve.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario YAML file(s)")
-    solve.add_argument("--carrier", choices=["inproc", "mqtt"], default="inproc",
-                       help="inproc: one asyncio loop (default); mqtt: one OS process per participant over Mosquitto")
+    solve.add_argument("--carrier", choices=["inproc", "mqtt", "zenoh"], default="inproc",
+                       help="inproc: one asyncio loop (default); mqtt: one OS process per participant over Mosquitto; "
+                            "zenoh: one OS process per participant, Zenoh peers, no broker (extra: zenoh)")
     solve.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
     solve.add_argument("--json", action="store_true", help="print the machine-readable result instead of a table")
     solve.add_argument("--out", type=Path, help="also write the JSON result to this file")
@@ -59,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     agent = commands.add_parser("agent", help="run one device agent process (until SIGTERM/SIGINT)")
     agent.add_argument("--config", type=Path, required=True, help="device configuration YAML")
     agent.add_argument("--broker", help="mqtt://host:port, overrides the configuration's broker")
+    agent.add_argument("--carrier", choices=["mqtt", "zenoh"],
+                       help="overrides the configuration's carrier (zenoh: its `zenoh:` block; docs/zenoh.md)")
     _metrics_option(agent)
 
     coordinator = commands.add_parser("coordinator", help="run the coordinator service (until SIGTERM/SIGINT)")
@@ -183,6 +186,10 @@ def _solve(args: argparse.Namespace) -> int:
         structlog.contextvars.bind_contextvars(run=options.run_id, scenario=str(path))
         if args.carrier == "mqtt":
             reports.append(run_over_mqtt(_plan(scenario, str(path), options), args.broker))
+        elif args.carrier == "zenoh":
+            if args.broker:
+                raise ConfigError("--broker is for --carrier mqtt; over Zenoh the agents are peers (no broker)")
+            reports.append(run_over_zenoh(_plan(scenario, str(path), options)))
         else:
             reports.append(asyncio.run(solve(scenario, options)))
         structlog.contextvars.clear_contextvars()
@@ -208,7 +215,7 @@ def _plan(scenario: ScenarioModel, source: str, options: RunOptions) -> Plan:
     family = family_of(scenario)
     if family.plan is None:
         over_mqtt = ", ".join(f.name for f in families() if f.plan is not None)
-        raise ConfigError(f"--carrier mqtt runs the families {over_mqtt}; {family.name} runs in process only",
+        raise ConfigError(f"--carrier mqtt/zenoh runs the families {over_mqtt}; {family.name} runs in process only",
                           source=source)
     try:
         return family.plan(scenario, options)
@@ -243,7 +250,10 @@ def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) ->
 
 
 def _agent(args: argparse.Namespace) -> int:
-    asyncio.run(run_agent(load_device_config(args.config), args.broker, metrics_port=args.metrics_port))
+    config = load_device_config(args.config)
+    if args.carrier is not None:
+        config = config.model_copy(update={"carrier": args.carrier})
+    asyncio.run(run_agent(config, args.broker, metrics_port=args.metrics_port))
     return 0
 
 

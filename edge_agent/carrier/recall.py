@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -112,6 +112,8 @@ class Connection(Protocol):
     def stats(self) -> ConnectionStats: ...
 
     def add(self, participant: Participant) -> Carrier: ...
+
+    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]: ...
 
     def online(self, excluding: str | None = None) -> list[str]: ...
 

@@ -247,17 +247,35 @@ class ZenohConnection:
     async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
         await self.presence.wait_for(agents, within_s, self.clock, online=False)
 
-    async def settled(self, within_s: float = 5.0) -> None:
-        """Wait until every session that answers knows the subscriptions declared here so far: each peer's
-        ping queryable answers after it processed what this session sent before the query (one link, in order)."""
+    async def settled(self, within_s: float = 10.0) -> None:
+        """Wait until every session of the fleet that answers knows the subscriptions declared here so far, and
+        (peer mode) the peers form a full mesh: peers do not forward for each other, so two that are not linked
+        yet (one still retrying the other's endpoint) would lose what they send each other.
+
+        Every session answers on its ping key with its mode and its number of peers; it answers after it
+        processed what this session sent before the query (one link, in order). :class:`TransportError` if the
+        mesh is not complete within ``within_s``.
+        """
         session = self._open_session()
 
-        def ask() -> int:
-            return sum(1 for _ in session.get(self.topics.ping_all(), target=zenoh.QueryTarget.ALL,
-                                              consolidation=zenoh.ConsolidationMode.NONE, timeout=within_s))
+        def ask() -> list[bytes]:
+            replies = session.get(self.topics.ping_all(), target=zenoh.QueryTarget.ALL,
+                                  consolidation=zenoh.ConsolidationMode.NONE, timeout=min(within_s, 5.0))
+            return [reply.ok.payload.to_bytes() for reply in replies if reply.ok is not None]
 
-        answers = await asyncio.to_thread(ask)
-        log.debug("zenoh.settled", node=self.node, answers=answers)
+        deadline = asyncio.get_running_loop().time() + within_s
+        while True:
+            answers = await asyncio.to_thread(ask)
+            peers = [int(a.removeprefix(b"peer:")) for a in answers if a.startswith(b"peer:") and a[5:].isdigit()]
+            short = sum(1 for count in peers if count < len(answers) - 1)
+            if not short:
+                log.debug("zenoh.settled", node=self.node, sessions=len(answers))
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                msg = (f"{short} of {len(answers)} Zenoh sessions of {self.topics.prefix!r} are not linked to every "
+                       f"other within {within_s:g} s (peers do not forward for each other: check listen/connect)")
+                raise TransportError(msg)
+            await asyncio.sleep(0.05)  # links still forming: Zenoh retries their endpoints; nothing to wait on
 
     # -- sending -------------------------------------------------------------------------------
     def transmit(self, envelope: Envelope) -> None:
@@ -350,7 +368,11 @@ class ZenohConnection:
         self._loop.call_soon_threadsafe(self._on_alive, str(sample.key_expr), sample.kind == zenoh.SampleKind.PUT)
 
     def _answer_ping(self, query: zenoh.Query) -> None:
-        query.reply(self.topics.ping(self.node), b"")
+        """``peer:<number of linked peers>`` (peer mode) or ``client``: what :meth:`settled` checks."""
+        session = self._session
+        if session is not None:
+            answer = f"peer:{len(list(session.info.peers_zid()))}" if self.options.mode == "peer" else "client"
+            query.reply(self.topics.ping(self.node), answer.encode())
 
     # -- on the loop ---------------------------------------------------------------------------
     def _on_alive(self, key: str, alive: bool) -> None:

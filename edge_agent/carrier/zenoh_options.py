@@ -48,7 +48,10 @@ class ZenohOptions(StrictModel):
     def config_items(self) -> list[tuple[str, str]]:
         """``(key, JSON5 value)`` pairs of the session's Zenoh configuration."""
         items = [("mode", json.dumps(self.mode)), ("connect/endpoints", json.dumps(list(self.connect))),
-                 ("scouting/multicast/enabled", json.dumps(self.multicast_scouting))]
+                 ("scouting/multicast/enabled", json.dumps(self.multicast_scouting)),
+                 # an endpoint not listening yet (a peer still starting) is tried again soon, then every second
+                 ("connect/retry", json.dumps({"period_init_ms": 100, "period_max_ms": 1000,
+                                               "period_increase_factor": 2}))]
         if self.mode == "peer" or self.listen:
             items.append(("listen/endpoints", json.dumps(list(self.listen))))
         return items

@@ -21,10 +21,12 @@ from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import redact_url
+from edge_agent.carrier.recall import Connection
 from edge_agent.device_agent import DeviceAgent
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.family import RoleContext
 from edge_agent.messages import Envelope, Message
+from edge_agent.runtime.connect import zenoh_connection
 from edge_agent.runtime.device_config import DeviceConfig
 from edge_agent.runtime.progress import ProgressPublisher, RetainedRuns, RunProgress, run_id
 
@@ -186,7 +188,14 @@ async def serve_until_signalled(what: str, **fields: object) -> None:
 
 
 async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_port: int | None = None) -> None:
-    """Serve one device until signalled."""
+    """Serve one device until signalled, over MQTT or (``carrier: zenoh``) over Zenoh."""
+    if config.carrier == "zenoh":
+        if broker is not None or metrics_port is not None:
+            given = "--broker" if broker is not None else "--metrics-port"
+            raise ConfigError(f"{given} is for a device on MQTT; this one runs over Zenoh (carrier: zenoh)")
+        async with zenoh_connection(config.zenoh, config.prefix, config.client_id or config.id) as connection:
+            await _serve_device(connection, config, None, f"zenoh {config.zenoh.mode}")
+        return
     credentials = config.credentials
     url = config.broker_url(broker)  # mqtt:// with a CA or client certificate is refused, naming the field
     password = credentials.password()
@@ -198,32 +207,37 @@ async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_por
         username=credentials.username or (config.id if password is not None else None),
         password=password,
         tls=credentials.tls_context(),
-    ) as connection:
+    ) as mqtt:
+        await _serve_device(mqtt, config, _serve_metrics(metrics_port, mqtt), redact_url(url))
 
-        async def publish(name: str, record: Message) -> None:
-            try:
-                await connection.publish_raw(connection.topics.record(config.id, name),
-                                             record.model_dump_json().encode(), retain=True)
-            except EdgeAgentError as error:  # the next change publishes the whole record again
-                log.warning("agent.record_not_published", agent=config.id, record=name, error=str(error))
 
-        def on_record(name: str, record: Message) -> None:
-            connection.spawn(publish(name, record), f"publish-{name}")
+async def _serve_device(connection: Connection, config: DeviceConfig, metrics: ServedMetrics | None,
+                        where: str) -> None:
+    """Host the device's agent on ``connection``, publish its records, and serve until signalled."""
 
-        async def announce() -> None:
-            identity = json.dumps({"id": config.id, "kind": config.device.kind}).encode()
-            try:
-                await connection.publish_raw(connection.topics.record(config.id, "device"), identity, retain=True)
-            except EdgeAgentError as error:  # dashboards then show the device without its kind
-                log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
+    async def publish(name: str, record: Message) -> None:
+        try:
+            await connection.publish_raw(connection.topics.record(config.id, name),
+                                         record.model_dump_json().encode(), retain=True)
+        except EdgeAgentError as error:  # the next change publishes the whole record again
+            log.warning("agent.record_not_published", agent=config.id, record=name, error=str(error))
 
-        connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
-        # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
-        connection.spawn(announce(), "publish-device")
-        metrics = _serve_metrics(metrics_port, connection)
-        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=redact_url(url))
-        if metrics is not None:
-            metrics.close()
+    def on_record(name: str, record: Message) -> None:
+        connection.spawn(publish(name, record), f"publish-{name}")
+
+    async def announce() -> None:
+        identity = json.dumps({"id": config.id, "kind": config.device.kind}).encode()
+        try:
+            await connection.publish_raw(connection.topics.record(config.id, "device"), identity, retain=True)
+        except EdgeAgentError as error:  # dashboards then show the device without its kind
+            log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
+
+    connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
+    # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
+    connection.spawn(announce(), "publish-device")
+    await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=where)
+    if metrics is not None:
+        metrics.close()
 
 
 async def run_coordinator(
