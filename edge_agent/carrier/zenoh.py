@@ -413,7 +413,7 @@ class ZenohConnection:
             return
         if route.kind == "gossip":
             for pid in sorted(self._gossip_subscribers.get(route.sender, ())):
-                self._deliver(self.carriers[pid], envelope.model_copy(update={"receiver": pid}))
+                self._deliver(self.carriers[pid], envelope)  # receiver stays GOSSIP, as in process
             return
         carrier = self.carriers.get(envelope.receiver)
         if carrier is None:
