@@ -27,7 +27,7 @@ from edge_agent.registry import families, family_of, family_running, load_scenar
 from edge_agent.report import format_report
 from edge_agent.results import RunReport, exit_code, worst_exit_code
 from edge_agent.runtime.device_config import load_device_config
-from edge_agent.runtime.fleet import load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
+from edge_agent.runtime.fleet import load_fleet, load_jobs, run_fleet, run_fleet_inproc, run_fleet_zenoh, submit_jobs
 from edge_agent.runtime.host import launch, run_over_mqtt, run_over_zenoh
 from edge_agent.runtime.inproc import solve
 from edge_agent.runtime.services import run_agent, run_coordinator, serve_until_signalled
@@ -94,8 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     up = fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down")
     up.add_argument("fleet_file", type=Path, metavar="FLEET", help="fleet YAML file")
     up.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
-    up.add_argument("--carrier", choices=["mqtt", "inproc"], default="mqtt",
-                    help="mqtt: one process per device (default); inproc: the same jobs in this process")
+    up.add_argument("--carrier", choices=["mqtt", "inproc", "zenoh"], default="mqtt",
+                    help="mqtt: one process per device (default); inproc: the same jobs in this process; zenoh: one "
+                         "process per device as Zenoh peers, the coordinator in this process (extra: zenoh)")
     up.add_argument("--json", action="store_true", help="print the results as a JSON list instead of tables")
     up.add_argument("--plot", type=Path, metavar="PNG", help="draw the convergence of every job into this PNG")
     up.add_argument("--dashboard", action="store_true",
@@ -307,6 +308,11 @@ def _fleet(args: argparse.Namespace) -> int:
     spec, devices = load_fleet(args.fleet_file)
     if args.carrier == "inproc":
         reports = asyncio.run(run_fleet_inproc(spec, devices))
+    elif args.carrier == "zenoh":
+        if args.broker or args.dashboard:
+            raise ConfigError(f"{'--broker' if args.broker else '--dashboard'} is for --carrier mqtt; over Zenoh "
+                              "the devices are peers (no broker) and the dashboard reads MQTT (docs/zenoh.md)")
+        reports = run_fleet_zenoh(spec, devices)
     else:
         if args.dashboard:  # the results are printed while the fleet and its page stay up
             reports = run_fleet(spec, devices, args.broker, dashboard_port=args.dashboard_port,

@@ -389,7 +389,7 @@ class ZenohConnection:
         except ProtocolError as error:
             self._reject(key, str(error), 0)
             return
-        log.info("zenoh.presence", agent=agent, node=node, online=alive)
+        log.debug("zenoh.presence", agent=agent, node=node, online=alive)
         if alive and before != session and agent not in self.carriers:
             self._resend(agent)
 

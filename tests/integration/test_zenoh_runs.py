@@ -3,6 +3,7 @@ with SIGKILL is seen leaving through its liveliness tokens."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 from edge_agent.family import RunOptions
 from edge_agent.registry import family_of, load_scenario
 from edge_agent.runtime.connect import zenoh_connection
+from edge_agent.runtime.device_config import DeviceConfig
+from edge_agent.runtime.fleet import FleetSpec, run_fleet_inproc, run_fleet_zenoh
 from edge_agent.runtime.host import agent_configs, launch, zenoh_device_processes
 from edge_agent.runtime.inproc import solve
 
@@ -60,3 +63,20 @@ async def test_a_peer_killed_with_sigkill_is_seen_leaving_through_liveliness(pre
             processes.kill(names[0])
             await connection.wait_absent([names[0]], within_s=15)
             assert connection.online() == sorted(names[1:])
+
+
+async def test_a_fleet_over_zenoh_gives_the_in_process_results(prefix: str) -> None:
+    zenoh_or_skip()
+    spec = FleetSpec.model_validate({
+        "prefix": prefix,
+        "devices": [{"id": f"gen-{i}", "prefix": prefix,
+                     "device": {"kind": "generator", "p_max": 80, "cost_linear": 2.0 + i, "cost_quadratic": 0.04}}
+                    for i in (1, 2)],
+        "jobs": [{"name": "pair", "algorithm": "admm-sharing", "target": [100], "priorities": [100],
+                  "participants": ["gen-1", "gen-2"]}]})
+    devices = [d for d in spec.devices if isinstance(d, DeviceConfig)]
+    expected = await run_fleet_inproc(spec, devices)
+    reports = await asyncio.to_thread(run_fleet_zenoh, spec, devices)  # runs its own loop, as `fleet up` does
+    assert [(r.status, r.iterations) for r in reports] == [(r.status, r.iterations) for r in expected]
+    for pid, part in expected[0].participants.items():
+        np.testing.assert_allclose(reports[0].participants[pid]["x"], part["x"], rtol=0, atol=ATOL, err_msg=pid)
