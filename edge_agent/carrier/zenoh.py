@@ -157,10 +157,14 @@ class ZenohConnection:
         except zenoh.ZError as error:
             raise TransportError(f"cannot open the Zenoh session ({self._where()}): {error}") from None
         session = self._session
-        self._declared[self.topics.alive_all()] = session.liveliness().declare_subscriber(
-            self.topics.alive_all(), self._guard(self._from_liveliness), history=True)
-        ping = self.topics.ping(self.node)
-        self._declared[ping] = session.declare_queryable(ping, self._guard(self._answer_ping))
+        try:
+            self._declared[self.topics.alive_all()] = session.liveliness().declare_subscriber(
+                self.topics.alive_all(), self._guard(self._from_liveliness), history=True)
+            ping = self.topics.ping(self.node)
+            self._declared[ping] = session.declare_queryable(ping, self._guard(self._answer_ping))
+        except zenoh.ZError as error:
+            await self._close()
+            raise TransportError(f"the Zenoh session of {self.node!r} refused a declaration: {error}") from None
         tasks = self._tasks = asyncio.TaskGroup()
         await tasks.__aenter__()
         log.debug("zenoh.opened", node=self.node, mode=self.options.mode, zid=str(session.info.zid()))
