@@ -193,6 +193,11 @@ async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_por
         if broker is not None or metrics_port is not None:
             given = "--broker" if broker is not None else "--metrics-port"
             raise ConfigError(f"{given} is for a device on MQTT; this one runs over Zenoh (carrier: zenoh)")
+        zenoh = config.zenoh
+        if not (zenoh.listen or zenoh.connect or zenoh.multicast_scouting):
+            msg = (f"device {config.id!r} runs over Zenoh but its `zenoh:` block gives no listen or connect endpoint "
+                   "and multicast_scouting is off: it could reach nobody (docs/zenoh.md)")
+            raise ConfigError(msg)
         async with zenoh_connection(config.zenoh, config.prefix, config.client_id or config.id) as connection:
             await _serve_device(connection, config, None, f"zenoh {config.zenoh.mode}")
         return

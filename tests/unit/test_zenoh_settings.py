@@ -49,3 +49,11 @@ def test_solve_over_zenoh_takes_no_broker(capsys: pytest.CaptureFixture[str]) ->
                  "--broker", "mqtt://127.0.0.1:1883"])
     assert code == 2
     assert "--broker is for --carrier mqtt" in capsys.readouterr().err
+
+
+def test_an_agent_over_zenoh_that_could_reach_nobody_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "gen-1.yaml"
+    path.write_text("id: gen-1\ndevice: {kind: generator, p_max: 80, cost_linear: 2.0}\n", encoding="utf-8")
+    assert main(["agent", "--config", str(path), "--carrier", "zenoh"]) == 2
+    assert "gives no listen or connect endpoint and multicast_scouting is off" in capsys.readouterr().err
