@@ -32,9 +32,8 @@ import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-import numpy as np
 import structlog
 
 from edge_agent.carrier.base import GOSSIP, Carrier, Participant
@@ -50,6 +49,9 @@ from edge_agent.codec import Codec
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, TransportError, first_own_error
 from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope, Message
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ConnectionStats", "MqttCarrier", "MqttConnection"]
 

@@ -19,20 +19,23 @@ from edge_agent.errors import ConfigError
 
 if TYPE_CHECKING:
     from edge_agent.carrier.zenoh import ZenohConnection
+    from edge_agent.codec import Codec
 
 __all__ = ["Where", "describe", "free_ports", "open_connection", "zenoh_connection"]
 
 Where = str | ZenohOptions  # an MQTT broker URL, or how a Zenoh session reaches its peers
 
 
-def zenoh_connection(options: ZenohOptions, prefix: str, node: str | None) -> ZenohConnection:
-    """A :class:`~edge_agent.carrier.zenoh.ZenohConnection`; :class:`ConfigError` if the extra is missing."""
+def zenoh_connection(options: ZenohOptions, prefix: str, node: str | None, codec: Codec | None = None
+                     ) -> ZenohConnection:
+    """A :class:`~edge_agent.carrier.zenoh.ZenohConnection` (``codec``: the registry's, unless given);
+    :class:`ConfigError` if the extra is missing."""
     try:
         from edge_agent.carrier.zenoh import ZenohConnection  # noqa: PLC0415  (the optional zenoh extra)
     except ImportError as error:
         msg = f"the Zenoh carrier needs its extra: pip install 'edge-agent[zenoh]' ({error})"
         raise ConfigError(msg) from None
-    return ZenohConnection(options, codec=registry.codec(), prefix=prefix, node=node)
+    return ZenohConnection(options, codec=codec or registry.codec(), prefix=prefix, node=node)
 
 
 def open_connection(where: Where, prefix: str, node: str | None, mqtt: MqttOptions | None = None

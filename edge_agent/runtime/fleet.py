@@ -45,7 +45,7 @@ from edge_agent.results import RunReport
 from edge_agent.runtime.connect import zenoh_connection
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.host import device_processes, wait_for_agents, zenoh_device_processes
-from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.runtime.processes import ProcessGroup, Spawn
 from edge_agent.runtime.progress import RunProgress
 from edge_agent.runtime.services import COORDINATOR_ID, OPERATOR_ID, CoordinatorService
 
@@ -135,14 +135,16 @@ def run_fleet(
     *,
     dashboard_port: int | None = None,
     hold: Callable[[list[RunReport]], None] | None = None,
+    spawn: Spawn = "exec",
 ) -> list[RunReport]:
     """Run the fleet's jobs over MQTT with one process per device; return one report per job.
 
     With ``dashboard_port`` a dashboard process serves the fleet's page on ``127.0.0.1:<port>`` (its address is
     logged and printed before the jobs start); ``hold`` is called with the reports while everything still runs
-    (``fleet up --dashboard`` waits there for Ctrl-C).
+    (``fleet up --dashboard`` waits there for Ctrl-C). ``spawn``: how the processes start (``fork``: from one
+    pre-imported fork server, ``docs/lean-agents.md``).
     """
-    with device_processes(devices, broker_url) as (url, processes):
+    with device_processes(devices, broker_url, spawn=spawn) as (url, processes):
         log.info("fleet.started", broker=url, private_broker=broker_url is None, devices=len(devices),
                  processes=f"one per device ({len(devices)}) and the coordinator service")
         processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",

@@ -35,7 +35,7 @@ from edge_agent.results import RunReport
 from edge_agent.runtime.broker import PrivateBroker
 from edge_agent.runtime.connect import Where, describe, free_ports, open_connection
 from edge_agent.runtime.device_config import DeviceConfig
-from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.runtime.processes import ProcessGroup, Spawn
 from edge_agent.runtime.progress import RunProgress, RunResult, history_points, run_id
 
 __all__ = [
@@ -89,16 +89,19 @@ def agent_configs(plan: Plan, prefix: str = "edge", client_tag: str | None = Non
             for device in plan.agents()]
 
 
-def run_over_mqtt(plan: Plan, broker_url: str | None = None, *, prefix: str | None = None) -> RunReport:
+def run_over_mqtt(
+    plan: Plan, broker_url: str | None = None, *, prefix: str | None = None, spawn: Spawn = "exec"
+) -> RunReport:
     """Run ``plan`` with one agent process per agent; tear everything down whatever happens.
 
     On a private broker the prefix is ``edge``; on a broker of the caller's (``broker_url``) it is a fresh
     ``edge-solve-<token>`` unless given, and the agents' MQTT client ids carry the token, so that the agents
-    started here never take the topics or the sessions of devices that are already there.
+    started here never take the topics or the sessions of devices that are already there. ``spawn``: how the
+    agent processes start (:class:`ProcessGroup`; ``fork``: from one pre-imported fork server).
     """
     tag = None if broker_url is None else secrets.token_hex(4)
     prefix = prefix or ("edge" if tag is None else f"edge-solve-{tag}")
-    with device_processes(agent_configs(plan, prefix, tag), broker_url) as (url, processes):
+    with device_processes(agent_configs(plan, prefix, tag), broker_url, spawn=spawn) as (url, processes):
         return asyncio.run(launch(plan, url, prefix, processes=processes))
 
 
@@ -162,7 +165,7 @@ async def _announce(connection: Connection, progress: RunProgress, result: RunRe
 
 @contextmanager
 def device_processes(
-    devices: Sequence[DeviceConfig], broker_url: str | None = None
+    devices: Sequence[DeviceConfig], broker_url: str | None = None, *, spawn: Spawn = "exec"
 ) -> Iterator[tuple[str, ProcessGroup]]:
     """A private broker (unless ``broker_url`` is given) and one ``edge-agent agent`` process per device.
 
@@ -172,7 +175,7 @@ def device_processes(
     with ExitStack() as stack:
         work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-fleet-")))
         url = broker_url or stack.enter_context(PrivateBroker()).url
-        processes = stack.enter_context(ProcessGroup(work_dir))
+        processes = stack.enter_context(ProcessGroup(work_dir, spawn=spawn))
         start_device_agents(processes, devices, url)
         yield url, processes
 
