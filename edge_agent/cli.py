@@ -201,7 +201,7 @@ def _solve(args: argparse.Namespace) -> int:
         elif args.carrier == "zenoh":
             if args.broker:
                 raise ConfigError("--broker is for --carrier mqtt; over Zenoh the agents are peers (no broker)")
-            reports.append(run_over_zenoh(_plan(scenario, str(path), options)))
+            reports.append(run_over_zenoh(_plan(scenario, str(path), options), spawn=args.spawn))
         else:
             reports.append(asyncio.run(solve(scenario, options)))
         structlog.contextvars.clear_contextvars()
@@ -385,7 +385,7 @@ def _fleet(args: argparse.Namespace) -> int:
         if args.broker or args.dashboard:
             raise ConfigError(f"{'--broker' if args.broker else '--dashboard'} is for --carrier mqtt; over Zenoh "
                               "the devices are peers (no broker) and the dashboard reads MQTT (docs/zenoh.md)")
-        reports = run_fleet_zenoh(spec, devices)
+        reports = run_fleet_zenoh(spec, devices, spawn=args.spawn)
     else:
         if args.dashboard:  # the results are printed while the fleet and its page stay up
             reports = run_fleet(spec, devices, args.broker, dashboard_port=args.dashboard_port,

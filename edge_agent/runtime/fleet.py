@@ -201,10 +201,10 @@ async def submit_jobs(
                                 processes=processes)
 
 
-def run_fleet_zenoh(spec: FleetSpec, devices: Sequence[DeviceConfig]) -> list[RunReport]:
+def run_fleet_zenoh(spec: FleetSpec, devices: Sequence[DeviceConfig], *, spawn: Spawn = "exec") -> list[RunReport]:
     """The fleet's jobs over Zenoh: one agent process per device (peers in a full mesh on 127.0.0.1, no broker)
     and the coordinator service hosted in this process, beside the operator that submits the jobs to it."""
-    with zenoh_device_processes(devices) as (launcher, processes):
+    with zenoh_device_processes(devices, spawn=spawn) as (launcher, processes):
         log.info("fleet.started", carrier="zenoh", devices=len(devices),
                  processes=f"one per device ({len(devices)}); the coordinator runs in this process")
         return asyncio.run(_zenoh_jobs(spec, launcher, devices, processes))

@@ -105,10 +105,10 @@ def run_over_mqtt(
         return asyncio.run(launch(plan, url, prefix, processes=processes))
 
 
-def run_over_zenoh(plan: Plan, *, prefix: str = "edge") -> RunReport:
+def run_over_zenoh(plan: Plan, *, prefix: str = "edge", spawn: Spawn = "exec") -> RunReport:
     """Run ``plan`` with one agent process per agent, all Zenoh peers on 127.0.0.1 (no broker); tear everything
-    down whatever happens."""
-    with zenoh_device_processes(agent_configs(plan, prefix)) as (options, processes):
+    down whatever happens. ``spawn``: how the agent processes start (as for :func:`run_over_mqtt`)."""
+    with zenoh_device_processes(agent_configs(plan, prefix), spawn=spawn) as (options, processes):
         return asyncio.run(launch(plan, options, prefix, processes=processes))
 
 
@@ -181,7 +181,8 @@ def device_processes(
 
 
 @contextmanager
-def zenoh_device_processes(devices: Sequence[DeviceConfig]) -> Iterator[tuple[ZenohOptions, ProcessGroup]]:
+def zenoh_device_processes(devices: Sequence[DeviceConfig], *, spawn: Spawn = "exec"
+                           ) -> Iterator[tuple[ZenohOptions, ProcessGroup]]:
     """One ``edge-agent agent`` process per device, each a Zenoh peer on a free port of 127.0.0.1 connected to
     the launcher's port and to every earlier device's (so no link waits on gossip); yields the launcher's session
     options and the process group, and stops every process on leaving."""
@@ -193,7 +194,7 @@ def zenoh_device_processes(devices: Sequence[DeviceConfig]) -> Iterator[tuple[Ze
         for i, device in enumerate(devices)]
     with ExitStack() as stack:
         work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-fleet-")))
-        processes = stack.enter_context(ProcessGroup(work_dir))
+        processes = stack.enter_context(ProcessGroup(work_dir, spawn=spawn))
         start_device_agents(processes, peers, None)
         yield ZenohOptions(listen=(launcher,)), processes
 
