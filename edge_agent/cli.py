@@ -42,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
 
     solve = _with_spawn(commands.add_parser("solve", help="run scenario file(s) and print the results"))
     solve.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario YAML file(s)")
-    solve.add_argument("--carrier", choices=["inproc", "mqtt"], default="inproc",
-                       help="inproc: one asyncio loop (default); mqtt: one OS process per participant over Mosquitto")
+    solve.add_argument("--carrier", choices=["inproc", "mqtt", "zenoh"], default="inproc",
+                       help="inproc: one asyncio loop (default); mqtt: one OS process per participant over Mosquitto; "
+                            "zenoh: one OS process per participant, Zenoh peers, no broker (extra: zenoh)")
     solve.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
     solve.add_argument("--json", action="store_true", help="print the machine-readable result instead of a table")
     solve.add_argument("--out", type=Path, help="also write the JSON result to this file")
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     agent = commands.add_parser("agent", help="run one device agent process (until SIGTERM/SIGINT)")
     agent.add_argument("--config", type=Path, required=True, help="device configuration YAML")
     agent.add_argument("--broker", help="mqtt://host:port, overrides the configuration's broker")
-    _metrics_option(agent)
+    _agent_options(agent)
 
     coordinator = commands.add_parser("coordinator", help="run the coordinator service (until SIGTERM/SIGINT)")
     coordinator.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
@@ -86,8 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     up = _with_spawn(fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down"))
     up.add_argument("fleet_file", type=Path, metavar="FLEET", help="fleet YAML file")
     up.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
-    up.add_argument("--carrier", choices=["mqtt", "inproc"], default="mqtt",
-                    help="mqtt: one process per device (default); inproc: the same jobs in this process")
+    up.add_argument("--carrier", choices=["mqtt", "inproc", "zenoh"], default="mqtt",
+                    help="mqtt: one process per device (default); inproc: the same jobs in this process; zenoh: one "
+                         "process per device as Zenoh peers, the coordinator in this process (extra: zenoh)")
     up.add_argument("--json", action="store_true", help="print the results as a JSON list instead of tables")
     up.add_argument("--plot", type=Path, metavar="PNG", help="draw the convergence of every job into this PNG")
     up.add_argument("--dashboard", action="store_true",
@@ -103,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
     return parser
+
+
+def _agent_options(agent: argparse.ArgumentParser) -> None:
+    agent.add_argument("--carrier", choices=["mqtt", "zenoh"],
+                       help="overrides the configuration's carrier (zenoh: its `zenoh:` block; docs/zenoh.md)")
+    _metrics_option(agent)
 
 
 def _port(text: str) -> int:
@@ -176,7 +184,7 @@ _EXPERIMENT_OPTIONS = {"scheduling": ("resources", "horizon", "window", "tasks",
 
 def _solve(args: argparse.Namespace) -> int:
     from edge_agent.registry import load_scenario  # noqa: PLC0415  (see the imports)
-    from edge_agent.runtime.host import run_over_mqtt  # noqa: PLC0415
+    from edge_agent.runtime.host import run_over_mqtt, run_over_zenoh  # noqa: PLC0415
     from edge_agent.runtime.inproc import solve  # noqa: PLC0415
 
     if (args.json or args.out) and len(args.scenarios) > 1:
@@ -190,6 +198,10 @@ def _solve(args: argparse.Namespace) -> int:
         structlog.contextvars.bind_contextvars(run=options.run_id, scenario=str(path))
         if args.carrier == "mqtt":
             reports.append(run_over_mqtt(_plan(scenario, str(path), options), args.broker, spawn=args.spawn))
+        elif args.carrier == "zenoh":
+            if args.broker:
+                raise ConfigError("--broker is for --carrier mqtt; over Zenoh the agents are peers (no broker)")
+            reports.append(run_over_zenoh(_plan(scenario, str(path), options), spawn=args.spawn))
         else:
             reports.append(asyncio.run(solve(scenario, options)))
         structlog.contextvars.clear_contextvars()
@@ -259,7 +271,10 @@ def _agent(args: argparse.Namespace) -> int:
     from edge_agent.runtime.agent import run_agent  # noqa: PLC0415  (see the imports)
     from edge_agent.runtime.device_config import load_device_config  # noqa: PLC0415
 
-    asyncio.run(run_agent(load_device_config(args.config), args.broker, metrics_port=args.metrics_port))
+    config = load_device_config(args.config)
+    if args.carrier is not None:
+        config = config.model_copy(update={"carrier": args.carrier})
+    asyncio.run(run_agent(config, args.broker, metrics_port=args.metrics_port))
     return 0
 
 
@@ -356,11 +371,21 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
-    from edge_agent.runtime.fleet import load_fleet, run_fleet, run_fleet_inproc  # noqa: PLC0415  (see the imports)
+    from edge_agent.runtime.fleet import (  # noqa: PLC0415  (see the imports)
+        load_fleet,
+        run_fleet,
+        run_fleet_inproc,
+        run_fleet_zenoh,
+    )
 
     spec, devices = load_fleet(args.fleet_file)
     if args.carrier == "inproc":
         reports = asyncio.run(run_fleet_inproc(spec, devices))
+    elif args.carrier == "zenoh":
+        if args.broker or args.dashboard:
+            raise ConfigError(f"{'--broker' if args.broker else '--dashboard'} is for --carrier mqtt; over Zenoh "
+                              "the devices are peers (no broker) and the dashboard reads MQTT (docs/zenoh.md)")
+        reports = run_fleet_zenoh(spec, devices, spawn=args.spawn)
     else:
         if args.dashboard:  # the results are printed while the fleet and its page stay up
             reports = run_fleet(spec, devices, args.broker, dashboard_port=args.dashboard_port,

@@ -60,8 +60,15 @@ def test_algorithms_import_no_transport_and_no_host() -> None:
                  "edge_agent.carrier.mqtt_options", "edge_agent.carrier.loop_socket", "edge_agent.carrier.topics",
                  "edge_agent.carrier.presence", "edge_agent.codec", "edge_agent.registry", "edge_agent.device_agent",
                  "edge_agent.runtime", "edge_agent.cli", "edge_agent.scheduling_experiment",
-                 "edge_agent.rcdcop_experiment", "paho")
+                 "edge_agent.rcdcop_experiment", "paho", "zenoh", "edge_agent.carrier.zenoh",
+                 "edge_agent.carrier.zenoh_options")
     assert _violations(_importers("edge_agent.algorithms"), forbidden) == []
+
+
+def test_only_the_zenoh_carrier_imports_zenoh_outside_the_ros2_bridge() -> None:
+    importers = sorted(name for name, imports in MODULES.items() if not name.startswith("edge_agent.ros2.")
+                       and any(target == "zenoh" or target.startswith("zenoh.") for target in imports))
+    assert importers == ["edge_agent.carrier.zenoh"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
