@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import logging
 import os
@@ -56,7 +57,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -77,7 +78,7 @@ from edge_agent.devices import Generator
 from edge_agent.errors import EdgeAgentError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.runtime import PrivateBroker
-from edge_agent.runtime.processes import ChildProcess, ProcessGroup
+from edge_agent.runtime.processes import SPAWN_METHODS, ChildProcess, ProcessGroup, Spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -570,7 +571,8 @@ async def _wait_present(connection: MqttConnection, ids: list[str], group: Proce
             return True
 
 
-def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Path, budget_s: float) -> AdmmCase:
+def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Path, budget_s: float,
+                   spawn: Spawn = "exec") -> AdmmCase:
     """N agent processes; those not present within ``budget_s`` of the first spawn are killed (the cap)."""
 
     async def measure(group: ProcessGroup) -> AdmmCase:
@@ -589,8 +591,8 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
             complete = await _wait_present(hub, ids, group, started + budget_s)
             online = set(hub.online())
             present = [i for i in ids if i in online]
-            case = AdmmCase(f"{n} processes", n, len(present), time.perf_counter() - started, spawn_s=spawn_s,
-                            load=load)
+            case = AdmmCase(f"{n} processes" + ("" if spawn == "exec" else f" ({spawn})"), n, len(present),
+                            time.perf_counter() - started, spawn_s=spawn_s, load=load)
             rss = [r for c in group.children if (r := _rss_mb(c.process.pid)) is not None]
             case.rss_mb_median = statistics.median(rss) if rss else None
             if not complete:
@@ -604,7 +606,7 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
                                   agents=[c.process.pid for c in group.children if c.process.poll() is None])
             return case
 
-    with ProcessGroup(work_dir) as group:
+    with ProcessGroup(work_dir, spawn=spawn) as group:
         case = asyncio.run(measure(group))
         running = [c for c in group.children if c.process.poll() is None]
         stopping = time.perf_counter()
@@ -789,15 +791,16 @@ def admm_ratios(cases: list[dict[str, Any]]) -> list[str]:
           c["round_ms_median"] for c in cases}
     lines: list[str] = []
     for (hosting, n), ms in by.items():
-        if hosting != f"{n} processes" or ms is None:
+        if not hosting.startswith(f"{n} processes") or ms is None:
             continue
         one, inproc = by.get(("one process", n)), by.get(("in process", n))
         if one is None and inproc is None:
             continue
         if not lines:
             lines = ["", f"Ratios (target {ADMM_RATIO_TARGET:g}x against one process, issue 17):", "",
-                     "| N | processes / one process (MQTT) | processes / in process |", "|---:|---:|---:|"]
-        lines.append(f"| {n} | {_fmt(ms / one if one else None)}x | {_fmt(ms / inproc if inproc else None)}x |")
+                     "| agent processes | processes / one process (MQTT) | processes / in process |",
+                     "|---|---:|---:|"]
+        lines.append(f"| {hosting} | {_fmt(ms / one if one else None)}x | {_fmt(ms / inproc if inproc else None)}x |")
     return lines
 
 
@@ -854,7 +857,7 @@ def preflight() -> None:
 VARIANT_KEYS = ("raw_callbacks", "raw_asyncio", "carrier", "raw_2proc", "carrier_2proc")
 
 
-def admm_section(plan: Plan, url: str, work_dir: Path) -> list[dict[str, Any]]:
+def admm_section(plan: Plan, url: str, work_dir: Path, spawns: Sequence[Spawn] = ("exec",)) -> list[dict[str, Any]]:
     """Section 2: every ADMM case of ``plan`` (in process, one process over MQTT, N agent processes)."""
     cases: list[AdmmCase] = []
     for n in plan.admm_inproc:
@@ -864,11 +867,11 @@ def admm_section(plan: Plan, url: str, work_dir: Path) -> list[dict[str, Any]]:
         progress(f"ADMM, {n} devices in one process")
         cases.append(admm_one_process(url, n, plan.admm_rounds, plan.admm_repeats))
         progress(f"  {_fmt(cases[-1].round_ms_median, 1)} ms per round, startup {_fmt(cases[-1].startup_s)} s")
-    for n in plan.admm_processes:
-        progress(f"ADMM, {n} agent processes (startup budget {plan.process_budget_s:g} s)")
+    for n, spawn in itertools.product(plan.admm_processes, spawns):
+        progress(f"ADMM, {n} agent processes, {spawn} (startup budget {plan.process_budget_s:g} s)")
         try:
             case = admm_processes(url, n, rounds=plan.admm_rounds, repeats=plan.admm_repeats,
-                                  work_dir=work_dir, budget_s=plan.process_budget_s)
+                                  work_dir=work_dir, budget_s=plan.process_budget_s, spawn=spawn)
         except EdgeAgentError as error:  # e.g. an agent that exits: report it, keep the other results
             first_line = str(error).splitlines()[0]
             case = AdmmCase(f"{n} processes", n, 0, None, load=os.getloadavg()[0], note=f"failed: {first_line}")
@@ -879,7 +882,7 @@ def admm_section(plan: Plan, url: str, work_dir: Path) -> list[dict[str, Any]]:
 
 
 def run(plan: Plan, quick: bool, *, latency_only: bool = False, admm_only: bool = False,
-        variant_keys: Sequence[str] = VARIANT_KEYS) -> dict[str, Any]:
+        variant_keys: Sequence[str] = VARIANT_KEYS, spawns: Sequence[Spawn] = ("exec",)) -> dict[str, Any]:
     preflight()
     broker_binary = shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
     report: dict[str, Any] = {"quick": quick, "machine": machine_info(broker_binary)}
@@ -891,7 +894,7 @@ def run(plan: Plan, quick: bool, *, latency_only: bool = False, admm_only: bool 
         work_dir = Path(tmp)
         host, port = "127.0.0.1", broker.port
         if admm_only:
-            report["admm"] = admm_section(plan, broker.url, work_dir)
+            report["admm"] = admm_section(plan, broker.url, work_dir, spawns)
             report["machine"]["load_end"] = list(os.getloadavg())
             return report
         variants: dict[str, tuple[str, Callable[[], Latency]]] = {
@@ -921,7 +924,7 @@ def run(plan: Plan, quick: bool, *, latency_only: bool = False, admm_only: bool 
             report["machine"]["load_end"] = list(os.getloadavg())
             return report
 
-        report["admm"] = admm_section(plan, broker.url, work_dir)
+        report["admm"] = admm_section(plan, broker.url, work_dir, spawns)
 
         progress(f"idle agent process: {plan.agent_starts} starts")
         starts = agent_starts(broker.url, plan.agent_starts, work_dir)
@@ -1009,6 +1012,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(written only with --output)")
     parser.add_argument("--admm-sizes", default=None,
                         help="comma-separated N for section 2, both hostings (default 10,100; --quick: 10 and 3)")
+    parser.add_argument("--spawn", default="exec",
+                        help="comma-separated ways to start the agent processes of section 2: exec, fork or both "
+                             "(default exec)")
     parser.add_argument("--variants", default=",".join(VARIANT_KEYS),
                         help=f"comma-separated latency variants (default all: {','.join(VARIANT_KEYS)}); "
                              "a subset writes no results file")
@@ -1034,7 +1040,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     subset = set(keys) != set(VARIANT_KEYS)
     if subset and not args.latency_only:
         parser.error("--variants needs --latency-only")
-    report = run(plan, args.quick, latency_only=args.latency_only, admm_only=args.admm_only, variant_keys=keys)
+    spawns = [cast(Spawn, way.strip()) for way in args.spawn.split(",") if way.strip()]
+    if not spawns or set(spawns) - set(SPAWN_METHODS):
+        parser.error(f"--spawn takes {' or '.join(SPAWN_METHODS)} (comma-separated), got {args.spawn!r}")
+    report = run(plan, args.quick, latency_only=args.latency_only, admm_only=args.admm_only, variant_keys=keys,
+                 spawns=spawns)
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(report, indent=2) + "\n")
     if subset:
