@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import structlog
 
-from edge_agent.carrier.base import GOSSIP, Carrier, Participant
+from edge_agent.carrier.base import GOSSIP, Participant
 from edge_agent.carrier.eager import start_eagerly
 from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
 from edge_agent.carrier.outages import Outages
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
-from edge_agent.carrier.recall import ConnectionStats, KeptReply, Recall, counted_in_thread
+from edge_agent.carrier.recall import ConnectionCarrier, ConnectionStats, KeptReply, Recall
 from edge_agent.carrier.topics import Route, RouteKind, Topics
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
@@ -60,17 +60,12 @@ log = structlog.get_logger("edge_agent.mqtt")
 _REPLY_ROUTES_KEPT = 4096
 
 
-class MqttCarrier(Carrier):
+class MqttCarrier(ConnectionCarrier["MqttConnection"]):
     """One participant's view of an :class:`MqttConnection`."""
 
     def __init__(self, connection: MqttConnection, participant: Participant) -> None:
-        super().__init__(participant, connection.clock, connection.run_id)
-        self._connection = connection
+        super().__init__(connection, participant)
         self._requesting = False
-
-    @property
-    def outages(self) -> Outages:
-        return self._connection.outages
 
     def request(self, body: Message, receiver: str, timeout: float) -> asyncio.Future[Message]:
         self._requesting = True  # _transmit adds an MQTT 5 response topic and correlation data
@@ -81,29 +76,6 @@ class MqttCarrier(Carrier):
 
     def _transmit(self, envelope: Envelope) -> None:  # a request that cannot leave is released by request()
         self._connection.transmit(envelope, expects_reply=self._requesting)
-
-    def subscribe(self, senders: Iterable[str]) -> None:
-        self._connection.subscribe_gossip(self.id, senders)
-
-    def unsubscribe(self, senders: Iterable[str]) -> None:
-        self._connection.unsubscribe_gossip(self.id, senders)
-
-    def others(self) -> list[str]:
-        return self._connection.online(excluding=self.id)
-
-    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        return self._connection.spawn(coroutine, name)
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return await counted_in_thread(self._connection.stats, function, *args)
-
-    async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
-        """Wait until ``agents`` are online; :class:`RunTimeout` naming those still missing."""
-        await self._connection.wait_present(agents, within_s)
-
-    async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
-        """Wait until ``agents`` are offline; :class:`RunTimeout` naming those still online."""
-        await self._connection.wait_absent(agents, within_s)
 
 
 class MqttConnection:

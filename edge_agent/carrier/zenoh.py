@@ -51,11 +51,11 @@ from typing import Any, Self, TypeVar
 import structlog
 import zenoh
 
-from edge_agent.carrier.base import GOSSIP, Carrier, Participant
+from edge_agent.carrier.base import GOSSIP, Participant
 from edge_agent.carrier.eager import start_eagerly
 from edge_agent.carrier.outages import Outages
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
-from edge_agent.carrier.recall import ConnectionStats, KeptReply, Recall, counted_in_thread
+from edge_agent.carrier.recall import ConnectionCarrier, ConnectionStats, KeptReply, Recall
 from edge_agent.carrier.topics import Route, Topics
 from edge_agent.carrier.zenoh_options import ZenohOptions
 from edge_agent.clock import Clock, LoopClock
@@ -70,40 +70,8 @@ T = TypeVar("T")
 log = structlog.get_logger("edge_agent.zenoh")
 
 
-class ZenohCarrier(Carrier):
+class ZenohCarrier(ConnectionCarrier["ZenohConnection"]):
     """One participant's view of a :class:`ZenohConnection`."""
-
-    def __init__(self, connection: ZenohConnection, participant: Participant) -> None:
-        super().__init__(participant, connection.clock, connection.run_id)
-        self._connection = connection
-
-    @property
-    def outages(self) -> Outages:
-        return self._connection.outages
-
-    def _transmit(self, envelope: Envelope) -> None:
-        self._connection.transmit(envelope)
-
-    def subscribe(self, senders: Iterable[str]) -> None:
-        self._connection.subscribe_gossip(self.id, senders)
-
-    def unsubscribe(self, senders: Iterable[str]) -> None:
-        self._connection.unsubscribe_gossip(self.id, senders)
-
-    def others(self) -> list[str]:
-        return self._connection.online(excluding=self.id)
-
-    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        return self._connection.spawn(coroutine, name)
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return await counted_in_thread(self._connection.stats, function, *args)
-
-    async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
-        await self._connection.wait_present(agents, within_s)
-
-    async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
-        await self._connection.wait_absent(agents, within_s)
 
 
 class ZenohConnection:
