@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--broker", help="mqtt://host:port, overrides the configuration's broker")
     _metrics_option(agent)
 
+    _add_host(commands)
+
     coordinator = commands.add_parser("coordinator", help="run the coordinator service (until SIGTERM/SIGINT)")
     coordinator.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
     coordinator.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
@@ -117,6 +119,14 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
     return port
+
+
+def _add_host(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    host = commands.add_parser(
+        "host", help="run many device agents in this process, each on its own MQTT connection (until SIGTERM/SIGINT)")
+    host.add_argument("--configs", type=Path, required=True, metavar="DIR",
+                      help="folder of device configuration files (*.yaml), all checked before any connects")
+    host.add_argument("--broker", help="mqtt://host:port, overrides every configuration's broker")
 
 
 def _add_dashboard(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -244,6 +254,13 @@ def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) ->
 
 def _agent(args: argparse.Namespace) -> int:
     asyncio.run(run_agent(load_device_config(args.config), args.broker, metrics_port=args.metrics_port))
+    return 0
+
+
+def _host(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.hosted import load_config_dir, run_host  # noqa: PLC0415  (only this command needs it)
+
+    asyncio.run(run_host(load_config_dir(args.configs, args.broker), args.broker))
     return 0
 
 
@@ -410,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
     try:
-        commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
+        commands = {"solve": _solve, "schema": _schema, "agent": _agent, "host": _host, "coordinator": _coordinator,
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
                     "provision": run_provision, "dashboard": _dashboard}
         return commands[args.command](args)

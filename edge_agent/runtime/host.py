@@ -14,7 +14,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from edge_agent.runtime.processes import ProcessGroup
 from edge_agent.runtime.progress import RunProgress, RunResult, history_points, run_id
 
 __all__ = [
+    "HOSTED_PROCESS",
     "MqttHost",
     "agent_configs",
     "device_processes",
@@ -147,9 +148,10 @@ async def _announce(connection: MqttConnection, progress: RunProgress, result: R
 
 @contextmanager
 def device_processes(
-    devices: Sequence[DeviceConfig], broker_url: str | None = None
+    devices: Sequence[DeviceConfig], broker_url: str | None = None, hosted: Collection[str] = ()
 ) -> Iterator[tuple[str, ProcessGroup]]:
-    """A private broker (unless ``broker_url`` is given) and one ``edge-agent agent`` process per device.
+    """A private broker (unless ``broker_url`` is given) and one ``edge-agent agent`` process per device, except
+    the devices named in ``hosted``: one ``edge-agent host`` process serves them all, each on its own connection.
 
     Yields the broker URL and the process group; on leaving, every process and the broker are stopped and
     the temporary directory (agent configurations and logs) is removed, whatever happened.
@@ -158,19 +160,36 @@ def device_processes(
         work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-fleet-")))
         url = broker_url or stack.enter_context(PrivateBroker()).url
         processes = stack.enter_context(ProcessGroup(work_dir))
-        start_device_agents(processes, devices, url)
+        start_device_agents(processes, devices, url, hosted)
         yield url, processes
 
 
-def start_device_agents(processes: ProcessGroup, devices: Sequence[DeviceConfig], broker_url: str) -> None:
-    """One ``edge-agent agent`` process per device, on ``broker_url``; configs and logs in the group's directory."""
+HOSTED_PROCESS = "hosted"  # the name of the process serving a fleet's hosted devices (its log: hosted.log)
+
+
+def start_device_agents(
+    processes: ProcessGroup, devices: Sequence[DeviceConfig], broker_url: str, hosted: Collection[str] = ()
+) -> None:
+    """One ``edge-agent agent`` process per device, on ``broker_url``, and one ``edge-agent host`` process for the
+    devices named in ``hosted``; configs and logs in the group's directory."""
+    hosted_dir = processes.log_dir / "hosted-configs"
     for device in devices:
-        config_path = processes.log_dir / f"{device.id}.yaml"
-        data = device.model_dump(mode="json", exclude_none=True)
-        data["broker"] = broker_url
-        data["device"].pop("id", None)
-        config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        if device.id in hosted:
+            hosted_dir.mkdir(exist_ok=True)
+            _write_config(hosted_dir / f"{device.id}.yaml", device, broker_url)
+            continue
+        config_path = _write_config(processes.log_dir / f"{device.id}.yaml", device, broker_url)
         processes.start(device.id, [sys.executable, "-m", "edge_agent", "agent", "--config", str(config_path)])
+    if hosted_dir.exists():
+        processes.start(HOSTED_PROCESS, [sys.executable, "-m", "edge_agent", "host", "--configs", str(hosted_dir)])
+
+
+def _write_config(path: Path, device: DeviceConfig, broker_url: str) -> Path:
+    data = device.model_dump(mode="json", exclude_none=True)
+    data["broker"] = broker_url
+    data["device"].pop("id", None)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
 
 
 async def wait_for_agents(

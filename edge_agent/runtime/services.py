@@ -7,11 +7,12 @@ ride through broker restarts (the connection reconnects and restores its subscri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -35,6 +36,7 @@ __all__ = [
     "COORDINATOR_ID",
     "OPERATOR_ID",
     "CoordinatorService",
+    "device_connection",
     "run_agent",
     "run_coordinator",
     "serve_until_signalled",
@@ -187,6 +189,21 @@ async def serve_until_signalled(what: str, **fields: object) -> None:
 
 async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_port: int | None = None) -> None:
     """Serve one device until signalled."""
+    async with device_connection(config, broker) as connection:
+        # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
+        metrics = _serve_metrics(metrics_port, connection)
+        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind,
+                                    broker=redact_url(config.broker_url(broker)))
+        if metrics is not None:
+            metrics.close()
+
+
+@contextlib.asynccontextmanager
+async def device_connection(config: DeviceConfig, broker: str | None = None) -> AsyncIterator[MqttConnection]:
+    """One device on its own MQTT connection (client id, credentials, Last Will, presence), serving its roles
+    until the block is left (then a clean leave). Its connection reads only the presence records it needs, not
+    every device's (``docs/fleet-scale.md``). Used by ``edge-agent agent`` and, many at once, by ``edge-agent
+    host``."""
     credentials = config.credentials
     url = config.broker_url(broker)  # mqtt:// with a CA or client certificate is refused, naming the field
     password = credentials.password()
@@ -198,6 +215,7 @@ async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_por
         username=credentials.username or (config.id if password is not None else None),
         password=password,
         tls=credentials.tls_context(),
+        watch_presence=False,
     ) as connection:
 
         async def publish(name: str, record: Message) -> None:
@@ -218,12 +236,8 @@ async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_por
                 log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
 
         connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
-        # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
         connection.spawn(announce(), "publish-device")
-        metrics = _serve_metrics(metrics_port, connection)
-        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=redact_url(url))
-        if metrics is not None:
-            metrics.close()
+        yield connection
 
 
 async def run_coordinator(
