@@ -48,19 +48,26 @@ def load_config_dir(directory: Path, broker: str | None = None) -> list[DeviceCo
     for path in paths:
         try:
             config = load_device_config(path)
+        except ConfigError as error:
+            problems.append(str(error))
+            continue
+        try:
             config.broker_url(broker)
+        except ValueError as error:  # --broker against the file's credentials
+            problems.append(f"{path}: {error}")
+            continue
+        try:
             config.credentials.password()
             config.credentials.tls_context()
         except ConfigError as error:
-            problems.append(str(error) if error.source else f"{path}: {error}")
-        else:
-            loaded.append((path, config))
+            problems.append(f"{path}: credentials: {error}")
+            continue
+        loaded.append((path, config))
     problems += _repeated(loaded, lambda c: c.id, "id") + _repeated(loaded, lambda c: c.client_id or c.id,
                                                                      "client_id (default: the id)")
     if problems:
-        listed = "\n  ".join(problems)
-        msg = (f"{len(problems)} problem(s) in the device configurations of {directory}; nothing was started:"
-               f"\n  {listed}")
+        listed = "\n".join("  " + problem.replace("\n", "\n    ") for problem in problems)
+        msg = f"{len(problems)} problem(s) in the device configurations of {directory}; nothing was started:\n{listed}"
         raise ConfigError(msg)
     return [config for _, config in loaded]
 
