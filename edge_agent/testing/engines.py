@@ -95,6 +95,11 @@ class NatsMqttServer:
     def log_path(self) -> Path:
         return self.directory / "nats.log"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (its CPU time in ``/proc``), else None."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
     def start(self) -> Self:
         missing = nats_missing()
         if missing is not None:
