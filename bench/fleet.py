@@ -17,10 +17,11 @@ agent`` per device; ``hosted``, one ``edge-agent host`` serving all of them), on
 
 The fleet: N generators with ``p_max ~ U(5, 20)``, cost ``a P + b P^2``, ``a ~ U(1, 5)``, ``b ~ U(0.01, 0.1)``
 (seeded by N) sharing a demand of 0.6 of their capacity, priority 100 (so the balance is met exactly), rho 0.5.
-Process mode is left out where the fleet would not fit in memory (the RSS per process measured at a smaller N
-times N above 70 % of the available memory); the reason is in the table. ``--engines`` adds NATS's MQTT listener
-(a private ``nats-server``) and RabbitMQ's MQTT plugin (the machine's service) at N = 100, hosted, both in MQTT
-3.1.1 (``docs/brokers.md``). Every case runs ``--repeats`` times; the table shows medians and the load average
+Process mode is left out where the fleet would not fit in memory (the PSS per process measured at a smaller N,
+so that shared pages count once, times N above 70 % of the available memory); the reason is in the table.
+``--engines`` adds NATS's MQTT listener (a private ``nats-server``) and RabbitMQ's MQTT plugin (the machine's
+service) at N = 100, hosted, both in MQTT 3.1.1 (``docs/brokers.md``). Every case runs ``--repeats`` times (the
+process mode ``--process-repeats`` times, 2 by default); the table shows medians and the load average
 (``os.getloadavg``) at the start of each case.
 """
 
@@ -160,7 +161,7 @@ def _median(rows: list[dict[str, Any]], key: str) -> Any:
 
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    rss_per_process_mb: float | None = None
+    pss_per_process_mb: float | None = None
     cases = [(n, mode, "mosquitto") for n in args.sizes for mode in args.modes]
     if args.engines:
         for engine, missing in (("nats", nats_missing()), ("rabbitmq", rabbitmq_missing())):
@@ -170,18 +171,18 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 rows.append({"n": ENGINE_N, "mode": "hosted", "engine": engine, "skipped": missing})
     for n, mode, engine in cases:
         scenario = fleet(n)
-        if mode == "processes" and rss_per_process_mb is not None:
-            needed_kb = rss_per_process_mb * 1024 * n
+        if mode == "processes" and pss_per_process_mb is not None:
+            needed_kb = pss_per_process_mb * 1024 * n
             if needed_kb > MEMORY_SHARE * _available_kb():
                 rows.append({"n": n, "mode": mode, "engine": engine, "skipped": (
-                    f"{n} processes of {rss_per_process_mb:.0f} MB RSS need {needed_kb / 2**20:.1f} GB, over "
+                    f"{n} processes of {pss_per_process_mb:.0f} MB PSS need {needed_kb / 2**20:.1f} GB, over "
                     f"{MEMORY_SHARE:.0%} of the {_available_kb() / 2**20:.1f} GB available")})
                 continue
         central = solve_sharing([d.local_problem(1) for d in scenario.participants], np.array(scenario.target),
                                 np.array(scenario.priorities)).objective
         load = os.getloadavg()[0]
         runs = []
-        for repeat in range(args.repeats):
+        for repeat in range(args.process_repeats if mode == "processes" else args.repeats):
             inproc = asyncio.run(solve(scenario, RunOptions(run_id=f"inproc-{repeat}")))
             run = _case(scenario, mode, engine)
             run["inproc_round_ms"] = 1000 * inproc.wall_s / max(1, inproc.iterations)
@@ -195,7 +196,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         row |= {key: _median(runs, key) for key in runs[0]}
         rows.append(row)
         if mode == "processes":
-            rss_per_process_mb = row["rss_mb_per_device"]
+            pss_per_process_mb = row["pss_mb_per_device"]
     return rows
 
 
@@ -220,12 +221,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=None, metavar="N")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--process-repeats", type=int, default=2, help="repeats of the process mode (slow)")
     parser.add_argument("--engines", action="store_true", help=f"also NATS and RabbitMQ at N = {ENGINE_N}, hosted")
     parser.add_argument("--quick", action="store_true", help="N = 10, 100 once; print only")
     parser.add_argument("--out", type=Path, default=RESULTS / "fleet", help="results path without suffix")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.repeats = args.sizes or list(QUICK_SIZES), 1
+        args.sizes, args.repeats, args.process_repeats = args.sizes or list(QUICK_SIZES), 1, 1
     args.sizes = args.sizes or list(SIZES)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     rows = measure(args)
