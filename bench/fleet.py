@@ -48,6 +48,7 @@ from edge_agent import registry
 from edge_agent.algorithms.admm.plan import admm_plan
 from edge_agent.algorithms.admm.scenario import AdmmSharingScenario
 from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.errors import EdgeAgentError
 from edge_agent.family import RunOptions
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.host import agent_configs, launch, start_device_agents, wait_for_agents
@@ -184,7 +185,13 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         runs = []
         for repeat in range(args.process_repeats if mode == "processes" else args.repeats):
             inproc = asyncio.run(solve(scenario, RunOptions(run_id=f"inproc-{repeat}")))
-            run = _case(scenario, mode, engine)
+            try:
+                run = _case(scenario, mode, engine)
+            except EdgeAgentError as error:  # reported in the table, the other cases still run
+                runs = []
+                rows.append({"n": n, "mode": mode, "engine": engine, "skipped": f"failed: {str(error)[:300]}"})
+                print(f"  N={n} {mode} {engine} #{repeat + 1}: failed: {error}", flush=True)
+                break
             run["inproc_round_ms"] = 1000 * inproc.wall_s / max(1, inproc.iterations)
             run["inproc_rounds"] = inproc.iterations
             run["ratio"] = run["round_ms"] / run["inproc_round_ms"]
@@ -192,6 +199,8 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             runs.append(run)
             print(f"  N={n} {mode} {engine} #{repeat + 1}: " + ", ".join(
                 f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.items()), flush=True)
+        if not runs:
+            continue
         row = {"n": n, "mode": mode, "engine": engine, "load": load, "repeats": len(runs)}
         row |= {key: _median(runs, key) for key in runs[0]}
         rows.append(row)

@@ -30,6 +30,7 @@ from typing import Self
 from urllib.parse import urlsplit
 
 __all__ = [
+    "MQTT_MAX_ACK_PENDING",
     "RABBITMQ_MQTT_ENV",
     "NatsCluster",
     "NatsMqttServer",
@@ -42,6 +43,10 @@ HOST = "127.0.0.1"
 RABBITMQ_MQTT_ENV = "EDGE_AGENT_RABBITMQ_MQTT_URL"
 _RABBITMQ_DEFAULT = "mqtt://guest:guest@127.0.0.1:1884?protocol=3.1.1"  # scripts/setup.sh dev sets this listener
 _START_TIMEOUT_S = 10.0
+# NATS splits a session's 65,535 packet ids among its QoS 1 subscriptions, max_ack_pending (default 1,024) each, so
+# a session holds at most 63 of them by default and the 64th SUBSCRIBE is refused. Under MQTT 3.1.1 a launcher
+# subscribes to the presence topic of every agent it waits for (docs/brokers.md): 64 lets one session hold 1,023.
+MQTT_MAX_ACK_PENDING = 64
 
 
 def _free_port() -> int:
@@ -94,7 +99,8 @@ class NatsMqttServer:
         config.write_text(
             f'server_name: "ea-test"\nlisten: "{HOST}:{self.port}"\n'
             f'jetstream {{ store_dir: "{self.directory / "js"}" }}\n'
-            f'mqtt {{ listen: "{HOST}:{self.mqtt_port}" }}\n', encoding="utf-8")
+            f'mqtt {{ listen: "{HOST}:{self.mqtt_port}", max_ack_pending: {MQTT_MAX_ACK_PENDING} }}\n',
+            encoding="utf-8")
         self.config = config
 
     @property
