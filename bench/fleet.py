@@ -182,7 +182,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         central = solve_sharing([d.local_problem(1) for d in scenario.participants], np.array(scenario.target),
                                 np.array(scenario.priorities)).objective
         load = os.getloadavg()[0]
-        runs = []
+        runs: list[dict[str, Any]] = []
         for repeat in range(args.process_repeats if mode == "processes" else args.repeats):
             inproc = asyncio.run(solve(scenario, RunOptions(run_id=f"inproc-{repeat}")))
             try:
