@@ -181,7 +181,8 @@ def start_device_agents(
         config_path = _write_config(processes.log_dir / f"{device.id}.yaml", device, broker_url)
         processes.start(device.id, [sys.executable, "-m", "edge_agent", "agent", "--config", str(config_path)])
     if hosted_dir.exists():
-        processes.start(HOSTED_PROCESS, [sys.executable, "-m", "edge_agent", "host", "--configs", str(hosted_dir)])
+        processes.start(HOSTED_PROCESS, [sys.executable, "-m", "edge_agent", "host", "--configs", str(hosted_dir)],
+                        devices=sum(1 for device in devices if device.id in hosted))
 
 
 def _write_config(path: Path, device: DeviceConfig, broker_url: str) -> Path:
