@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge_agent.cli import main
 from edge_agent.errors import ConfigError
@@ -68,3 +69,17 @@ def test_a_fleet_hosts_only_its_own_devices() -> None:
         "gen-1"}
     with pytest.raises(ConfigError, match=r"hosted: \['gen-7'\] are not fleet devices"):
         FleetSpec.model_validate({"devices": [device], "jobs": [job], "hosted": ["gen-7"]})
+
+
+def test_the_cluster_compose_file_gives_every_node_what_the_node_file_reads() -> None:
+    root = Path(__file__).resolve().parents[2] / "deploy/cluster"
+    wanted = set(re.findall(r"\$([A-Z_]+)", (root / "nats-node.conf").read_text()))
+    services = yaml.safe_load((root / "compose.yaml").read_text())["services"]
+    nodes = {name: service for name, service in services.items() if name.startswith("nats-")}
+    assert len(nodes) >= 2
+    for name, service in nodes.items():
+        assert set(service["environment"]) == wanted, name
+        assert service["environment"]["NODE_NAME"] == name
+        assert service["environment"]["ROUTE"].startswith("nats-route://nats-")
+    assert "nats-1" in services["devices"]["command"][-1]
+    assert "nats-2" in services["coordinator"]["command"][-1]
