@@ -159,9 +159,9 @@ def run_fleet(
     """
     hosted = spec.hosted_ids(devices)
     with device_processes(devices, broker_url, hosted) as (url, processes):
+        host = f", one hosting {len(hosted)} devices" if hosted else ""
         log.info("fleet.started", broker=url, private_broker=broker_url is None, devices=len(devices),
-                 processes=f"one per device ({len(devices) - len(hosted)}), one hosting {len(hosted)} devices "
-                           "and the coordinator service")
+                 processes=f"one per device ({len(devices) - len(hosted)}){host} and the coordinator service")
         processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
                                          "--broker", url, "--prefix", spec.prefix])
         if dashboard_port is not None:
