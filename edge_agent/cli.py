@@ -15,22 +15,17 @@ from typing import Any
 
 import structlog
 
-from edge_agent.algorithms.scheduling.plan import SchedulingPlan
-from edge_agent.algorithms.scheduling.scenario import SchedulingScenario
 from edge_agent.carrier.mqtt_options import redact_url
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.family import Plan, RunOptions, ScenarioModel
 from edge_agent.ids import validate_id
 from edge_agent.logs import configure_logging, end_status_line
 from edge_agent.provision import add_provision_parser, run_provision
-from edge_agent.registry import families, family_of, family_running, load_scenario, scenario_schema
-from edge_agent.report import format_report
 from edge_agent.results import RunReport, exit_code, worst_exit_code
-from edge_agent.runtime.device_config import load_device_config
-from edge_agent.runtime.fleet import load_fleet, load_jobs, run_fleet, run_fleet_inproc, submit_jobs
-from edge_agent.runtime.host import launch, run_over_mqtt
-from edge_agent.runtime.inproc import solve
-from edge_agent.runtime.services import run_agent, run_coordinator, serve_until_signalled
+
+# Each command imports what it runs (the registry and its families, the hosts) inside its function: an agent
+# process (`edge-agent agent`) so loads no algorithm, no numpy and no solver until a message needs one
+# (docs/lean-agents.md). `tests/unit/test_lean_agent.py` keeps it so.
 
 __all__ = ["main"]
 
@@ -45,10 +40,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="log every round and run event (default: warnings and progress of long runs)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    solve = commands.add_parser("solve", help="run scenario file(s) and print the results")
+    solve = _with_spawn(commands.add_parser("solve", help="run scenario file(s) and print the results"))
     solve.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario YAML file(s)")
-    solve.add_argument("--carrier", choices=["inproc", "mqtt"], default="inproc",
-                       help="inproc: one asyncio loop (default); mqtt: one OS process per participant over Mosquitto")
+    solve.add_argument("--carrier", choices=["inproc", "mqtt", "zenoh"], default="inproc",
+                       help="inproc: one asyncio loop (default); mqtt: one OS process per participant over Mosquitto; "
+                            "zenoh: one OS process per participant, Zenoh peers, no broker (extra: zenoh)")
     solve.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
     solve.add_argument("--json", action="store_true", help="print the machine-readable result instead of a table")
     solve.add_argument("--out", type=Path, help="also write the JSON result to this file")
@@ -59,9 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     agent = commands.add_parser("agent", help="run one device agent process (until SIGTERM/SIGINT)")
     agent.add_argument("--config", type=Path, required=True, help="device configuration YAML")
     agent.add_argument("--broker", help="mqtt://host:port, overrides the configuration's broker")
-    _metrics_option(agent)
-
-    _add_host(commands)
+    _agent_options(agent)
 
     coordinator = commands.add_parser("coordinator", help="run the coordinator service (until SIGTERM/SIGINT)")
     coordinator.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
@@ -90,11 +84,12 @@ def _parser() -> argparse.ArgumentParser:
 
     fleet = commands.add_parser("fleet", help="emulated fleets: one process per device on a broker")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
-    up = fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down")
+    up = _with_spawn(fleet_commands.add_parser("up", help="start the fleet, run its jobs, print results, tear it down"))
     up.add_argument("fleet_file", type=Path, metavar="FLEET", help="fleet YAML file")
     up.add_argument("--broker", help="mqtt://host:port of an existing broker (default: start a private one)")
-    up.add_argument("--carrier", choices=["mqtt", "inproc"], default="mqtt",
-                    help="mqtt: one process per device (default); inproc: the same jobs in this process")
+    up.add_argument("--carrier", choices=["mqtt", "inproc", "zenoh"], default="mqtt",
+                    help="mqtt: one process per device (default); inproc: the same jobs in this process; zenoh: one "
+                         "process per device as Zenoh peers, the coordinator in this process (extra: zenoh)")
     up.add_argument("--json", action="store_true", help="print the results as a JSON list instead of tables")
     up.add_argument("--plot", type=Path, metavar="PNG", help="draw the convergence of every job into this PNG")
     up.add_argument("--dashboard", action="store_true",
@@ -102,13 +97,18 @@ def _parser() -> argparse.ArgumentParser:
                          "until Ctrl-C")
     up.add_argument("--dashboard-port", type=_port, default=8050, metavar="P", help="its HTTP port (default 8050)")
 
-    _add_experiment(commands)
-    _add_dashboard(commands)
-    add_provision_parser(commands)
+    for add in (_add_host, _add_experiment, _add_dashboard, _add_ros2_bridge, add_provision_parser):
+        add(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
     return parser
+
+
+def _agent_options(agent: argparse.ArgumentParser) -> None:
+    agent.add_argument("--carrier", choices=["mqtt", "zenoh"],
+                       help="overrides the configuration's carrier (zenoh: its `zenoh:` block; docs/zenoh.md)")
+    _metrics_option(agent)
 
 
 def _port(text: str) -> int:
@@ -138,6 +138,13 @@ def _add_dashboard(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     dashboard.add_argument("--port", type=_port, default=8050, help="HTTP port (default 8050; 0: any free port)")
     _metrics_option(dashboard)
+
+
+def _with_spawn(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    command.add_argument("--spawn", choices=["exec", "fork"], default="exec",
+                         help="how agent processes start: exec, a new interpreter each (default); fork, from one "
+                              "pre-imported fork server (fast fleet start; docs/lean-agents.md)")
+    return command
 
 
 def _metrics_option(command: argparse.ArgumentParser) -> None:
@@ -182,6 +189,10 @@ _EXPERIMENT_OPTIONS = {"scheduling": ("resources", "horizon", "window", "tasks",
 
 
 def _solve(args: argparse.Namespace) -> int:
+    from edge_agent.registry import load_scenario  # noqa: PLC0415  (see the imports)
+    from edge_agent.runtime.host import run_over_mqtt, run_over_zenoh  # noqa: PLC0415
+    from edge_agent.runtime.inproc import solve  # noqa: PLC0415
+
     if (args.json or args.out) and len(args.scenarios) > 1:
         raise ConfigError("--json and --out take a single scenario; run one scenario per call")
     scenarios = [load_scenario(path) for path in args.scenarios]  # validate all before running any
@@ -192,7 +203,11 @@ def _solve(args: argparse.Namespace) -> int:
         options = RunOptions(run_id=uuid.uuid4().hex[:12], seed=args.seed, shuffle=args.shuffle)
         structlog.contextvars.bind_contextvars(run=options.run_id, scenario=str(path))
         if args.carrier == "mqtt":
-            reports.append(run_over_mqtt(_plan(scenario, str(path), options), args.broker))
+            reports.append(run_over_mqtt(_plan(scenario, str(path), options), args.broker, spawn=args.spawn))
+        elif args.carrier == "zenoh":
+            if args.broker:
+                raise ConfigError("--broker is for --carrier mqtt; over Zenoh the agents are peers (no broker)")
+            reports.append(run_over_zenoh(_plan(scenario, str(path), options), spawn=args.spawn))
         else:
             reports.append(asyncio.run(solve(scenario, options)))
         structlog.contextvars.clear_contextvars()
@@ -215,6 +230,8 @@ def _writable(path: Path | None) -> None:
 
 
 def _plan(scenario: ScenarioModel, source: str, options: RunOptions) -> Plan:
+    from edge_agent.registry import families, family_of  # noqa: PLC0415  (see the imports)
+
     family = family_of(scenario)
     if family.plan is None:
         over_mqtt = ", ".join(f.name for f in families() if f.plan is not None)
@@ -228,6 +245,8 @@ def _plan(scenario: ScenarioModel, source: str, options: RunOptions) -> Plan:
 
 def _plot(reports: list[RunReport], path: Path) -> None:
     """Draws the runs' figure through their family (all runs of one family; most families draw one run)."""
+    from edge_agent.registry import family_running  # noqa: PLC0415  (see the imports)
+
     named = {family_running(r.algorithm).name: family_running(r.algorithm) for r in reports}
     if len(named) != 1:
         raise ConfigError(f"--plot draws runs of one family at a time, not {', '.join(sorted(named))}")
@@ -239,6 +258,8 @@ def _plot(reports: list[RunReport], path: Path) -> None:
 
 
 def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) -> None:
+    from edge_agent.report import format_report  # noqa: PLC0415  (see the imports)
+
     end_status_line()
     for index, report in enumerate(reports):
         payload = report.to_json()
@@ -253,7 +274,13 @@ def _print_reports(reports: list[RunReport], as_json: bool, out: Path | None) ->
 
 
 def _agent(args: argparse.Namespace) -> int:
-    asyncio.run(run_agent(load_device_config(args.config), args.broker, metrics_port=args.metrics_port))
+    from edge_agent.runtime.agent import run_agent  # noqa: PLC0415  (see the imports)
+    from edge_agent.runtime.device_config import load_device_config  # noqa: PLC0415
+
+    config = load_device_config(args.config)
+    if args.carrier is not None:
+        config = config.model_copy(update={"carrier": args.carrier})
+    asyncio.run(run_agent(config, args.broker, metrics_port=args.metrics_port))
     return 0
 
 
@@ -265,6 +292,8 @@ def _host(args: argparse.Namespace) -> int:
 
 
 def _coordinator(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.services import run_coordinator  # noqa: PLC0415  (see the imports)
+
     operators = [validate_id(name.strip(), "--operators id") for name in args.operators.split(",") if name.strip()]
     asyncio.run(run_coordinator(args.broker, args.prefix, operators=operators, metrics_port=args.metrics_port))
     return 0
@@ -285,7 +314,49 @@ def _dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ros2_bridge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bridge = commands.add_parser(
+        "ros2-bridge", help="show the fleet to ROS 2 (Jazzy, rmw_zenoh) and take setpoints from it (extra: ros2)",
+        description="Publishes device diagnostics, run progress and run results as ROS 2 topics on Zenoh in "
+                    "rmw_zenoh's layout, and submits setpoints read on /edge_agent/setpoint as jobs (docs/ros2.md).")
+    bridge.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                        help="mqtt://[user@]host:port of the fleet's broker (docs/ros2.md: brokers with users)")
+    bridge.add_argument("--prefix", default="edge", help="topic prefix of the fleet")
+    bridge.add_argument("--zenoh-connect", nargs="+", default=["tcp/localhost:7447"], metavar="ENDPOINT",
+                        help="Zenoh endpoints to connect to (default tcp/localhost:7447, the rmw_zenohd router)")
+    bridge.add_argument("--zenoh-listen", nargs="*", default=["tcp/localhost:0"], metavar="ENDPOINT",
+                        help="Zenoh endpoints to listen on (default tcp/localhost:0; none: give the option alone)")
+    bridge.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID of the ROS 2 graph (default 0)")
+    bridge.add_argument("--period", type=float, default=1.0, metavar="S",
+                        help="publish every device's diagnostics every S seconds (default 1)")
+    bridge.add_argument("--job-timeout", type=float, default=600.0, metavar="S",
+                        help="give up on a setpoint's job after S seconds (default 600)")
+
+
+def _ros2_bridge(args: argparse.Namespace) -> int:
+    try:
+        from edge_agent.ros2 import BridgeOptions, Ros2Bridge, run_bridge  # noqa: PLC0415  (the ros2 extra, only here)
+    except ImportError as error:
+        raise ConfigError(f"the ROS 2 bridge needs its extra: pip install 'edge-agent[ros2]' ({error})") from None
+    options = BridgeOptions(prefix=args.prefix, domain_id=args.domain_id, connect=tuple(args.zenoh_connect),
+                            listen=tuple(args.zenoh_listen), period_s=args.period, job_timeout_s=args.job_timeout)
+
+    def ready(bridge: Ros2Bridge) -> None:
+        print(f"ros2-bridge: fleet {args.prefix!r} on {redact_url(args.broker)} -> ROS 2 domain {args.domain_id} "
+              f"over Zenoh ({' '.join(args.zenoh_connect)}); setpoints on {bridge.setpoint_key}; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+
+    asyncio.run(run_bridge(args.broker, options, ready=ready))
+    return 0
+
+
 def _schedule(args: argparse.Namespace) -> int:
+    from edge_agent.algorithms.scheduling.plan import SchedulingPlan  # noqa: PLC0415  (see the imports)
+    from edge_agent.algorithms.scheduling.scenario import SchedulingScenario  # noqa: PLC0415
+    from edge_agent.registry import load_scenario  # noqa: PLC0415
+    from edge_agent.runtime.agent import serve_until_signalled  # noqa: PLC0415
+    from edge_agent.runtime.host import launch  # noqa: PLC0415
+
     scenario = load_scenario(args.scenario)
     if not isinstance(scenario, SchedulingScenario):
         raise ConfigError(f"schedule takes a scheduling scenario, not {scenario.algorithm!r}",
@@ -303,6 +374,8 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.fleet import load_jobs, submit_jobs  # noqa: PLC0415  (see the imports)
+
     jobs = load_jobs(args.job_file)
     reports = asyncio.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
                                       wait_for=sorted({p for job in jobs for p in job.participants})))
@@ -311,15 +384,27 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.fleet import (  # noqa: PLC0415  (see the imports)
+        load_fleet,
+        run_fleet,
+        run_fleet_inproc,
+        run_fleet_zenoh,
+    )
+
     spec, devices = load_fleet(args.fleet_file)
     if args.carrier == "inproc":
         reports = asyncio.run(run_fleet_inproc(spec, devices))
+    elif args.carrier == "zenoh":
+        if args.broker or args.dashboard:
+            raise ConfigError(f"{'--broker' if args.broker else '--dashboard'} is for --carrier mqtt; over Zenoh "
+                              "the devices are peers (no broker) and the dashboard reads MQTT (docs/zenoh.md)")
+        reports = run_fleet_zenoh(spec, devices, spawn=args.spawn)
     else:
         if args.dashboard:  # the results are printed while the fleet and its page stay up
             reports = run_fleet(spec, devices, args.broker, dashboard_port=args.dashboard_port,
-                                hold=lambda reports: _hold(reports, args))
+                                hold=lambda reports: _hold(reports, args), spawn=args.spawn)
             return worst_exit_code(r.status for r in reports)
-        reports = run_fleet(spec, devices, args.broker)
+        reports = run_fleet(spec, devices, args.broker, spawn=args.spawn)
     end_status_line()
     if args.json:
         print(json.dumps([r.to_json() for r in reports]))
@@ -395,6 +480,8 @@ def _rcdcop_experiment(args: argparse.Namespace, out: Path) -> list[Path]:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from edge_agent.registry import scenario_schema  # noqa: PLC0415  (see the imports)
+
     text = json.dumps(scenario_schema(), indent=2) + "\n"
     if args.out:
         _writable(args.out)
@@ -429,7 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "host": _host, "coordinator": _coordinator,
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
-                    "provision": run_provision, "dashboard": _dashboard}
+                    "provision": run_provision, "dashboard": _dashboard,
+                    "ros2-bridge": _ros2_bridge}
         return commands[args.command](args)
     except ConfigError as error:
         end_status_line()

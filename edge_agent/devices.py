@@ -8,16 +8,19 @@ charging). A target is the net power the fleet must deliver per slot.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
-from edge_agent.algorithms.admm.flex_actor import one_to_many_problem
 from edge_agent.config import StrictModel
 from edge_agent.errors import ConfigError
 from edge_agent.ids import AgentId
-from edge_agent.solvers.qp import ConvexQP
+
+if TYPE_CHECKING:
+    from edge_agent.solvers.qp import ConvexQP
+
+# numpy and the local problems load with the first ADMM step, not with the configuration: an idle agent
+# process stays small (docs/lean-agents.md); hence the imports inside ``local_problem``.
 
 __all__ = ["AgentDevice", "Battery", "ComputeNode", "DeviceSpec", "FlexibleLoad", "Generator", "GenericQP", "OneToMany",
            "join_carried"]
@@ -43,6 +46,10 @@ class Generator(_Device):
     cost_quadratic: float = Field(0.0, ge=0, description="must be >= 0 (convex cost)")
 
     def local_problem(self, horizon: int) -> ConvexQP:
+        import numpy as np  # noqa: PLC0415  (see the module's imports)
+
+        from edge_agent.solvers.qp import ConvexQP  # noqa: PLC0415
+
         return ConvexQP(
             owner=self.id,
             lb=np.full(horizon, self.p_min),
@@ -75,6 +82,10 @@ class Battery(_Device):
         return self
 
     def local_problem(self, horizon: int) -> ConvexQP:
+        import numpy as np  # noqa: PLC0415  (see the module's imports)
+
+        from edge_agent.solvers.qp import ConvexQP  # noqa: PLC0415
+
         cumulative = np.tril(np.ones((horizon, horizon))) * self.slot_hours
         lo = np.full(horizon, self.energy_initial - self.energy_max)
         hi = np.full(horizon, self.energy_initial - self.energy_min)
@@ -102,6 +113,10 @@ class FlexibleLoad(_Device):
     discomfort_cost: float = Field(0.0, ge=0, description="adds discomfort_cost * p[t]^2 per slot")
 
     def local_problem(self, horizon: int) -> ConvexQP:
+        import numpy as np  # noqa: PLC0415  (see the module's imports)
+
+        from edge_agent.solvers.qp import ConvexQP  # noqa: PLC0415
+
         return ConvexQP(
             owner=self.id,
             lb=np.full(horizon, -self.p_max),
@@ -125,6 +140,8 @@ class OneToMany(_Device):
         return len(self.eta)
 
     def local_problem(self, horizon: int) -> ConvexQP:
+        from edge_agent.algorithms.admm.flex_actor import one_to_many_problem  # noqa: PLC0415  (as numpy above)
+
         return one_to_many_problem(self.id, self.capacity, self.eta, self.penalty)
 
 
@@ -144,6 +161,10 @@ class GenericQP(_Device):
         return len(self.lb)
 
     def local_problem(self, horizon: int) -> ConvexQP:
+        import numpy as np  # noqa: PLC0415  (see the module's imports)
+
+        from edge_agent.solvers.qp import ConvexQP  # noqa: PLC0415
+
         empty = np.zeros(0)
         return ConvexQP(
             owner=self.id,

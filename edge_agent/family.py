@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
 from edge_agent.carrier.base import Carrier, Host, Network
 from edge_agent.errors import ConfigError
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from edge_agent.devices import AgentDevice
 
 __all__ = ["Family", "Plan", "Role", "RoleContext", "RunOptions", "ScenarioModel", "one_run"]
@@ -41,6 +41,8 @@ class RunOptions:
     codec_check: bool = False  # in-process: every envelope goes through the wire codec and back
 
     def rng(self) -> np.random.Generator:
+        import numpy as np  # noqa: PLC0415  (the seam is imported by idle agent processes, which need no numpy)
+
         return np.random.default_rng(self.seed)
 
 

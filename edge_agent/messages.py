@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SerializeAsAny, WithJsonSchema
 
 from edge_agent.ids import ID_PATTERN, AgentId
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["SCHEMA_VERSION", "WIRE_IDS", "Envelope", "FloatMatrix", "FloatVector", "Message", "Refusal", "as_array"]
 
@@ -32,6 +34,8 @@ def as_array(value: Any, ndim: int) -> NDArray[np.float64]:
 
     Raises ``ValueError`` (which pydantic reports with the field's path) on anything else.
     """
+    import numpy as np  # noqa: PLC0415  (numpy loads with the first array, not with the envelope: lean agents)
+
     if isinstance(value, dict):
         try:
             raw = base64.b64decode(value["b64"], validate=True)
@@ -67,6 +71,8 @@ def as_array(value: Any, ndim: int) -> NDArray[np.float64]:
 
 
 def _pack(array: NDArray[np.float64]) -> dict[str, Any]:
+    import numpy as np  # noqa: PLC0415  (see as_array)
+
     data = np.ascontiguousarray(array, dtype="<f8")
     return {"dtype": "<f8", "shape": list(data.shape), "b64": base64.b64encode(data.tobytes()).decode()}
 
@@ -75,8 +81,9 @@ def _array_type(ndim: int) -> Any:
     items: dict[str, Any] = {"type": "number"}
     for _ in range(ndim):
         items = {"type": "array", "items": items}
+    # the runtime type is opaque to pydantic (the validator builds the array), so numpy is not imported here
     return Annotated[
-        NDArray[np.float64],
+        Any,
         PlainValidator(lambda value: as_array(value, ndim)),
         PlainSerializer(_pack, when_used="json"),
         WithJsonSchema(items),

@@ -1,12 +1,16 @@
 """The registered algorithm families, and everything derived from them.
 
-Adding a family is one line in :data:`FAMILIES` (the module that defines its ``FAMILY``) plus its own package
-(``docs/adding-a-family.md``). A family's module is imported when something first asks for the families.
+Adding a family is one line in :data:`FAMILIES` (the module that defines its ``FAMILY``, the prefixes of its
+message kinds, the device kinds whose agents take part from the start) plus its own package
+(``docs/adding-a-family.md``). :func:`families` imports every family; a device agent process imports none
+until a message of one of its kinds arrives (:func:`lazy_codec`, :func:`family_of_kind`,
+``docs/lean-agents.md``), so an idle agent loads no algorithm, no numpy and no solver.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Union, cast, get_args
@@ -17,44 +21,89 @@ from edge_agent.codec import Codec
 from edge_agent.config import load_yaml, parse
 from edge_agent.errors import ConfigError
 from edge_agent.family import Family, ScenarioModel
-from edge_agent.messages import Refusal
+from edge_agent.messages import Message, Refusal
 
 __all__ = [
     "FAMILIES",
+    "Registered",
     "algorithms",
     "codec",
     "families",
     "family_of",
+    "family_of_kind",
     "family_running",
+    "lazy_codec",
     "load_scenario",
     "parse_scenario",
     "scenario_schema",
+    "starting_families",
 ]
 
-FAMILIES: tuple[str, ...] = (
-    "edge_agent.algorithms.admm.family",
-    "edge_agent.algorithms.consensus.family",
-    "edge_agent.algorithms.cohda.family",
-    "edge_agent.algorithms.scheduling.family",
-    "edge_agent.algorithms.dcop.family",
-    "edge_agent.algorithms.rcdcop.family",
-    "edge_agent.algorithms.gmap.family",
-)
+
+@dataclass(frozen=True)
+class Registered:
+    """What the registry knows of a family before importing it: ``kinds``, the prefixes of its message kinds
+    (each kind of the family starts with one, no other family's does); ``devices``, the device kinds whose
+    agents take part from the start (their role is made when the agent starts, not on a first message)."""
+
+    kinds: tuple[str, ...]
+    devices: tuple[str, ...] = ()
+
+
+FAMILIES: dict[str, Registered] = {
+    "edge_agent.algorithms.admm.family": Registered(kinds=("admm.",)),
+    "edge_agent.algorithms.consensus.family": Registered(kinds=("consensus.", "primal_dual.")),
+    "edge_agent.algorithms.cohda.family": Registered(kinds=("cohda.",)),
+    "edge_agent.algorithms.scheduling.family": Registered(kinds=("sched.",), devices=("compute-node",)),
+    "edge_agent.algorithms.dcop.family": Registered(kinds=("dcop.", "dpop.")),
+    "edge_agent.algorithms.rcdcop.family": Registered(kinds=("rcdcop.",)),
+    "edge_agent.algorithms.gmap.family": Registered(kinds=("gmap.",)),
+}
+
+
+@cache
+def _family(module: str) -> Family:
+    family: Family = importlib.import_module(module).FAMILY
+    return family
 
 
 @cache
 def families() -> tuple[Family, ...]:
-    loaded = tuple(importlib.import_module(module).FAMILY for module in FAMILIES)
+    loaded = tuple(_family(module) for module in FAMILIES)
     names = [family.name for family in loaded]
     if len(set(names)) != len(names):
         raise ConfigError(f"two registered families share a name: {names}")
     return loaded
 
 
+def family_of_kind(kind: str) -> Family | None:  # not cached: a growing codec asks with any kind a peer sent
+    """The family whose message kinds start as ``kind`` does (imported now if it was not), or None."""
+    for module, registered in FAMILIES.items():
+        if kind.startswith(registered.kinds):
+            return _family(module)
+    return None
+
+
+def starting_families(device_kind: str) -> list[Family]:
+    """The families a device of ``device_kind`` takes part in from the start (imported now)."""
+    return [_family(module) for module, registered in FAMILIES.items() if device_kind in registered.devices]
+
+
+def _kinds_of(kind: str) -> tuple[type[Message], ...]:
+    family = family_of_kind(kind)
+    return () if family is None else family.messages
+
+
 @cache
 def codec() -> Codec:
     """The wire codec: the core kinds (:class:`Refusal`) and every message kind of every registered family."""
     return Codec((Refusal, *(kind for family in families() for kind in family.messages)))
+
+
+def lazy_codec() -> Codec:
+    """A wire codec that starts with the core kinds and adds a family's kinds when the first of them arrives
+    (importing the family then): what a device agent process decodes with. A new one per connection."""
+    return Codec((Refusal,), load=_kinds_of)
 
 
 def family_of(scenario: ScenarioModel) -> Family:

@@ -1,4 +1,4 @@
-"""Carriers: how participants reach each other (in one process, or over MQTT).
+"""Carriers: how participants reach each other (in one process, over MQTT, or over Zenoh).
 
 Names are imported on first use: an algorithm importing :mod:`edge_agent.carrier.base` does not load
 paho, and the in-process carrier does not load the MQTT one.
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from edge_agent.carrier.inproc import InProcCarrier, InProcNetwork, LinkModel, NetworkStats
     from edge_agent.carrier.mqtt_carrier import MqttCarrier, MqttConnection
     from edge_agent.carrier.mqtt_options import MqttOptions
+    from edge_agent.carrier.zenoh import ZenohCarrier, ZenohConnection
+    from edge_agent.carrier.zenoh_options import ZenohOptions
 
 _HOMES = {
     "Carrier": "edge_agent.carrier.base",
@@ -26,6 +28,9 @@ _HOMES = {
     "MqttCarrier": "edge_agent.carrier.mqtt_carrier",
     "MqttConnection": "edge_agent.carrier.mqtt_carrier",
     "MqttOptions": "edge_agent.carrier.mqtt_options",
+    "ZenohCarrier": "edge_agent.carrier.zenoh",
+    "ZenohConnection": "edge_agent.carrier.zenoh",
+    "ZenohOptions": "edge_agent.carrier.zenoh_options",
 }
 
 __all__ = [
@@ -38,6 +43,9 @@ __all__ = [
     "MqttOptions",
     "NetworkStats",
     "Participant",
+    "ZenohCarrier",
+    "ZenohConnection",
+    "ZenohOptions",
 ]
 
 __getattr__ = lazy_getattr(__name__, globals(), _HOMES)

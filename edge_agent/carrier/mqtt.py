@@ -33,9 +33,8 @@ import secrets
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import paho.mqtt.client as paho
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -48,6 +47,9 @@ from edge_agent.carrier._fast_path import FastPathClient, publish_properties
 from edge_agent.carrier.loop_socket import LoopSocket
 from edge_agent.carrier.mqtt_options import BrokerAddress, Inbound, MqttOptions, Will
 from edge_agent.errors import ConfigError, TransportError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["MqttLink"]
 
@@ -168,7 +170,7 @@ class MqttLink:
         self._on_refused_hook = on_refused  # (topic, reason) of a QoS 1 publish the broker refused
         self._on_lost_hook = on_lost  # a connection that was up is lost (before any reconnect)
         self._topic_of: dict[int, str] = {}  # message id -> topic, for the QoS 1 publishes not acknowledged yet
-        self._rng = rng or np.random.default_rng()
+        self._rng = rng  # None: a fresh generator at the first reconnect (numpy loads only then: lean agents)
         self._filters: list[str] = []
         self._acks: dict[int, asyncio.Future[int]] = {}
         self._subacks: dict[int, asyncio.Future[None]] = {}
@@ -336,6 +338,10 @@ class MqttLink:
             self._socket.flush()
 
     def _jitter(self, delay: float) -> float:
+        if self._rng is None:
+            import numpy as np  # noqa: PLC0415  (see __init__)
+
+            self._rng = np.random.default_rng()
         return delay * (0.5 + float(self._rng.random()))
 
     # -- publishing and subscribing -----------------------------------------------------------

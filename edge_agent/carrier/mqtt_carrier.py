@@ -29,14 +29,11 @@ import asyncio
 import contextvars
 import secrets
 import ssl
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-import numpy as np
 import structlog
 
 from edge_agent.carrier.base import GOSSIP, Carrier, Participant
@@ -45,6 +42,7 @@ from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
 from edge_agent.carrier.outages import Outages
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
+from edge_agent.carrier.recall import ConnectionStats, KeptReply, Recall, counted_in_thread
 from edge_agent.carrier.topics import Route, RouteKind, Topics
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
@@ -52,25 +50,14 @@ from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, Transp
 from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope, Message
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = ["ConnectionStats", "MqttCarrier", "MqttConnection"]
 
 T = TypeVar("T")
 log = structlog.get_logger("edge_agent.mqtt")
 _REPLY_ROUTES_KEPT = 4096
-_REPLIES_KEPT = 1024  # replies kept to answer a repeated request again
-_REPLY_BYTES_KEPT = 16 * 2**20
-
-
-@dataclass
-class ConnectionStats:
-    sent: int = 0
-    received: int = 0  # envelopes decoded and accepted (before duplicate removal)
-    duplicates: int = 0
-    rejected: int = 0
-    resent: int = 0  # requests sent again after a reconnect or a receiver's new session
-    answered_again: int = 0  # repeated requests answered from the cache of sent replies
-    blocking_calls: int = 0  # Carrier.run_blocking calls finished (local solves)
-    blocking_s: float = 0.0  # their total wall time
 
 
 class MqttCarrier(Carrier):
@@ -109,13 +96,7 @@ class MqttCarrier(Carrier):
         return self._connection.spawn(coroutine, name)
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        started = time.perf_counter()
-        try:
-            return await asyncio.to_thread(function, *args)  # the connection keeps being serviced meanwhile
-        finally:
-            stats = self._connection.stats
-            stats.blocking_calls += 1
-            stats.blocking_s += time.perf_counter() - started
+        return await counted_in_thread(self._connection.stats, function, *args)
 
     async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
         """Wait until ``agents`` are online; :class:`RunTimeout` naming those still missing."""
@@ -146,8 +127,7 @@ class MqttConnection:
         dedup_size: int = 8192,
         watch_presence: bool = True,
     ) -> None:
-        if dedup_size < 1:
-            raise ConfigError(f"dedup_size must be >= 1, got {dedup_size}")
+        self._recall = Recall(dedup_size)  # seen envelope ids, sent replies (:mod:`.recall`)
         self.topics = Topics(prefix)
         self.codec = codec
         self.node = validate_id(client_id or username or f"ea-{secrets.token_hex(6)}", "MQTT client id")
@@ -157,12 +137,7 @@ class MqttConnection:
         self.carriers: dict[str, MqttCarrier] = {}
         self.presence = PresenceTracker()
         self._gossip_subscribers: dict[str, set[str]] = {}
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._dedup_size = dedup_size
         self._correlations: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()  # (replier, request id)
-        # (request topic, request id) -> (reply topic, reply payload, correlation): answered requests
-        self._replies: OrderedDict[tuple[str, str], tuple[str, bytes, bytes | None]] = OrderedDict()
-        self._reply_bytes = 0
         self._followers: dict[str, Callable[[Route, bytes], None]] = {}  # route kind -> handler (records)
         self._was_connected = False
         self._tasks: asyncio.TaskGroup | None = None
@@ -372,17 +347,8 @@ class MqttConnection:
         self._link.publish(topic, payload, response_topic=response_topic, correlation=correlation)
         self.stats.sent += 1
         if envelope.in_reply_to is not None and receiver != GOSSIP:
-            self._keep_reply((self.topics.direct(receiver, sender), envelope.in_reply_to), topic, payload, correlation)
-
-    def _keep_reply(self, request: tuple[str, str], topic: str, payload: bytes, correlation: bytes | None) -> None:
-        old = self._replies.pop(request, None)
-        if old is not None:
-            self._reply_bytes -= len(old[1])
-        self._replies[request] = (topic, payload, correlation)
-        self._reply_bytes += len(payload)
-        while len(self._replies) > _REPLIES_KEPT or self._reply_bytes > _REPLY_BYTES_KEPT:
-            _, (_, dropped, _) = self._replies.popitem(last=False)
-            self._reply_bytes -= len(dropped)
+            self._recall.keep_reply((self.topics.direct(receiver, sender), envelope.in_reply_to),
+                                    KeptReply(topic, payload, correlation))
 
     def subscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None:
         for sender in senders:
@@ -455,7 +421,7 @@ class MqttConnection:
             return
         if route.kind == "gossip":
             for pid in sorted(self._gossip_subscribers.get(route.sender, ())):
-                self._deliver(self.carriers[pid], envelope.model_copy(update={"receiver": pid}))
+                self._deliver(self.carriers[pid], envelope)  # receiver stays GOSSIP, as in process
             return
         carrier = self.carriers.get(envelope.receiver)
         if carrier is None:
@@ -490,24 +456,21 @@ class MqttConnection:
         """Whether the envelope came before: a request answered already is answered again from the cache,
         anything else (a QoS 1 redelivery, a request still being handled) is dropped."""
         key = (topic, envelope.id)
-        if route.kind == "direct" and envelope.in_reply_to is None and key in self._replies:
-            self._answer_again(key)
+        kept = self._recall.answered(key) if route.kind == "direct" and envelope.in_reply_to is None else None
+        if kept is not None:
+            self._answer_again(key, kept)
             return True
-        if key in self._seen:
+        if not self._recall.first_time(key):
             self.stats.duplicates += 1
             log.debug("mqtt.duplicate", topic=topic, id=envelope.id)
             return True
-        self._seen[key] = None
-        if len(self._seen) > self._dedup_size:
-            self._seen.popitem(last=False)
         return False
 
-    def _answer_again(self, request: tuple[str, str]) -> None:
+    def _answer_again(self, request: tuple[str, str], kept: KeptReply) -> None:
         """A request answered already came again (its requester lost the reply, or the request was sent twice):
         the same reply, byte for byte, goes again; the handler does not run twice."""
         self.stats.duplicates += 1
-        self._replies.move_to_end(request)
-        topic, payload, correlation = self._replies[request]
+        topic, payload, correlation = kept
         try:
             self._link.publish(topic, payload, correlation=correlation)
         except TransportError as error:

@@ -85,6 +85,11 @@ class PresenceTracker:
         except ValidationError as exc:
             msg = f"malformed presence record: {exc.errors()[0]['msg']}"
             raise ProtocolError(msg, sender=agent) from None
+        self.apply(agent, record)
+
+    def apply(self, agent: str, record: PresenceRecord) -> None:
+        """Apply a record about ``agent`` (parsed, or made from a Zenoh liveliness token); :class:`ProtocolError`
+        if it claims another agent, or a session of another node."""
         if record.agent != agent:
             msg = f"presence record for {record.agent!r} published on the presence topic of {agent!r}"
             raise ProtocolError(msg, sender=agent)

@@ -16,6 +16,12 @@ prefix, so a broker ACL ``pattern readwrite <prefix>/%u/#`` both confines a devi
 authenticates the ``sender`` of every envelope it receives (the receiving carrier rejects envelopes whose
 sender differs from the topic). :func:`acl_rules` renders the matching Mosquitto ACL; ``docs/topics.md``
 describes each topic.
+
+Zenoh (:mod:`.zenoh`) uses the same names as key expressions, with ``*`` for one level where MQTT filters use
+``+`` (``Topics(prefix, wildcard="*")``), and presence as liveliness tokens rather than retained records::
+
+    <prefix>/<agent>/alive/<node>/<token>   a liveliness token per hosted agent and session of its node
+    <prefix>/<node>/ping                    a queryable per session: answered once its declarations are known
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class Topics:
     """Topic names under one ``prefix`` (one or more levels, e.g. ``"edge"`` or ``"site1/edge"``)."""
 
     prefix: str = "edge"
+    wildcard: Literal["+", "*"] = "+"  # one level in a subscription: MQTT's "+", Zenoh's "*"
 
     def __post_init__(self) -> None:
         if not _PREFIX_PATTERN.fullmatch(self.prefix):
@@ -63,7 +70,7 @@ class Topics:
 
     def inbox(self, receiver: str) -> str:
         """The subscription filter for everything sent to ``receiver``."""
-        return f"{self.prefix}/+/to/{receiver}"
+        return f"{self.prefix}/{self.wildcard}/to/{receiver}"
 
     def gossip(self, sender: str) -> str:
         return f"{self.prefix}/{sender}/gossip"
@@ -72,7 +79,7 @@ class Topics:
         return f"{self.prefix}/{agent}/presence"
 
     def presence_all(self) -> str:
-        return f"{self.prefix}/+/presence"
+        return f"{self.prefix}/{self.wildcard}/presence"
 
     def record(self, agent: str, name: str) -> str:
         """A record ``agent`` keeps about itself: ``results`` (a coordinator's job results), ``schedule`` (a
@@ -89,7 +96,30 @@ class Topics:
 
     def all_of(self, name: str) -> str:
         """The subscription filter for one record of every agent, or (``runs``) every run report."""
-        return f"{self.prefix}/+/runs/+" if name == "runs" else f"{self.prefix}/+/{name}"
+        one = self.wildcard
+        return f"{self.prefix}/{one}/runs/{one}" if name == "runs" else f"{self.prefix}/{one}/{name}"
+
+    def alive(self, agent: str, node: str, token: str) -> str:
+        """The liveliness token of ``agent`` hosted by ``node`` in the session ``token`` (Zenoh only)."""
+        return f"{self.prefix}/{agent}/alive/{node}/{token}"
+
+    def ping(self, node: str) -> str:
+        """Where a Zenoh session answers the queries that tell a peer its declarations arrived (Zenoh only)."""
+        return f"{self.prefix}/{node}/ping"
+
+    def ping_all(self) -> str:
+        return f"{self.prefix}/{self.wildcard}/ping"
+
+    def alive_all(self) -> str:
+        return f"{self.prefix}/{self.wildcard}/alive/{self.wildcard}/{self.wildcard}"
+
+    def parse_alive(self, key: str) -> tuple[str, str, str] | None:
+        """``(agent, node, token)`` of a liveliness token of this layout, or ``None`` for anything else."""
+        head = self.prefix + "/"
+        levels = key[len(head):].split("/") if key.startswith(head) else []
+        if len(levels) != 4 or levels[1] != "alive" or not all(ID_PATTERN.fullmatch(levels[i]) for i in (0, 2, 3)):
+            return None
+        return levels[0], levels[2], levels[3]
 
     def parse(self, topic: str) -> Route | None:
         """The route of a topic of this layout, or ``None`` for anything else."""

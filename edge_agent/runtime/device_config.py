@@ -13,6 +13,10 @@ credentials:                    # optional: password auth and/or client-certific
 device: {kind: generator, p_max: 80, cost_linear: 2.0, cost_quadratic: 0.04}
 ```
 
+Over Zenoh instead (``carrier: zenoh``, docs/zenoh.md) the device needs no broker: ``zenoh:`` says how its session
+reaches the others (:class:`~edge_agent.carrier.zenoh_options.ZenohOptions`), e.g.
+``zenoh: {listen: [tcp/0.0.0.0:7447], connect: [tcp/10.0.0.3:7447]}``; ``broker`` and ``credentials`` are unused.
+
 The password is never in this file or in the broker URL. ``python -m edge_agent.provision`` (broker/README.md)
 writes a file like this one for every device, next to its password file and the CA.
 """
@@ -22,11 +26,12 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, model_validator
 
 from edge_agent.carrier.mqtt_options import BrokerAddress
+from edge_agent.carrier.zenoh_options import ZenohOptions
 from edge_agent.config import StrictModel, load_yaml, parse
 from edge_agent.devices import AgentDevice
 from edge_agent.errors import ConfigError
@@ -92,6 +97,8 @@ class DeviceConfig(StrictModel):
     client_id: AgentId | None = Field(None, description="the MQTT client id (default: the device id); under the "
                                       "production ACL the broker takes the user name instead")
     credentials: Credentials = Credentials()
+    carrier: Literal["mqtt", "zenoh"] = "mqtt"
+    zenoh: ZenohOptions = ZenohOptions()
     device: AgentDevice
 
     @model_validator(mode="before")

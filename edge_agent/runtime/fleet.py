@@ -36,19 +36,22 @@ from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import BrokerAddress
+from edge_agent.carrier.recall import Connection
 from edge_agent.carrier.topics import Route
+from edge_agent.carrier.zenoh_options import ZenohOptions
 from edge_agent.config import StrictModel, load_yaml, parse
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
 from edge_agent.ids import AgentId
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
+from edge_agent.runtime.connect import zenoh_connection
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
-from edge_agent.runtime.host import device_processes, wait_for_agents
-from edge_agent.runtime.processes import ProcessGroup
+from edge_agent.runtime.host import device_processes, wait_for_agents, zenoh_device_processes
+from edge_agent.runtime.processes import ProcessGroup, Spawn
 from edge_agent.runtime.progress import RunProgress
-from edge_agent.runtime.services import COORDINATOR_ID, OPERATOR_ID
+from edge_agent.runtime.services import COORDINATOR_ID, OPERATOR_ID, CoordinatorService
 
-__all__ = ["FleetSpec", "load_fleet", "load_jobs", "run_fleet", "run_fleet_inproc", "submit_jobs"]
+__all__ = ["FleetSpec", "load_fleet", "load_jobs", "run_fleet", "run_fleet_inproc", "run_fleet_zenoh", "submit_jobs"]
 
 log = structlog.get_logger("edge_agent.fleet")
 
@@ -150,15 +153,17 @@ def run_fleet(
     *,
     dashboard_port: int | None = None,
     hold: Callable[[list[RunReport]], None] | None = None,
+    spawn: Spawn = "exec",
 ) -> list[RunReport]:
     """Run the fleet's jobs over MQTT with one process per device; return one report per job.
 
     With ``dashboard_port`` a dashboard process serves the fleet's page on ``127.0.0.1:<port>`` (its address is
     logged and printed before the jobs start); ``hold`` is called with the reports while everything still runs
-    (``fleet up --dashboard`` waits there for Ctrl-C).
+    (``fleet up --dashboard`` waits there for Ctrl-C). ``spawn``: how the processes start (``fork``: from one
+    pre-imported fork server, ``docs/lean-agents.md``).
     """
     hosted = spec.hosted_ids(devices)
-    with device_processes(devices, broker_url, hosted) as (url, processes):
+    with device_processes(devices, broker_url, hosted, spawn=spawn) as (url, processes):
         host = f", one hosting {len(hosted)} devices" if hosted else ""
         log.info("fleet.started", broker=url, private_broker=broker_url is None, devices=len(devices),
                  processes=f"one per device ({len(devices) - len(hosted)}){host} and the coordinator service")
@@ -212,19 +217,48 @@ async def submit_jobs(
                               client_id=user or f"{OPERATOR_ID}-{secrets.token_hex(4)}") as connection:
         carrier = connection.add(requester)
         connection.follow("progress", connection.topics.all_of("progress"), _progress_logger())
-        await wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
-        reports = []
-        for job in jobs:
-            started = time.perf_counter()
-            log.info("fleet.job_submitted", job=job.name, participants=len(job.participants) or "all")
-            answer = await carrier.request(AdmmJob(job=job, issued_at=time.time()), COORDINATOR_ID,
-                                           timeout=job_timeout_s)
-            if not isinstance(answer, AdmmJobResult):
-                raise ProtocolError(f"expected admm.job_result, got {answer.kind!r}", sender=COORDINATOR_ID)
-            if answer.error is not None or answer.report is None:
-                raise EdgeAgentError(f"job {job.name!r} failed on the coordinator: {answer.error}")
-            reports.append(_report_from_json(answer.report, wall_s=time.perf_counter() - started))
-        return reports
+        return await _submit_on(connection, carrier, jobs, job_timeout_s=job_timeout_s, wait_for=wait_for,
+                                processes=processes)
+
+
+def run_fleet_zenoh(spec: FleetSpec, devices: Sequence[DeviceConfig], *, spawn: Spawn = "exec") -> list[RunReport]:
+    """The fleet's jobs over Zenoh: one agent process per device (peers in a full mesh on 127.0.0.1, no broker)
+    and the coordinator service hosted in this process, beside the operator that submits the jobs to it."""
+    with zenoh_device_processes(devices, spawn=spawn) as (launcher, processes):
+        log.info("fleet.started", carrier="zenoh", devices=len(devices),
+                 processes=f"one per device ({len(devices)}); the coordinator runs in this process")
+        return asyncio.run(_zenoh_jobs(spec, launcher, devices, processes))
+
+
+async def _zenoh_jobs(spec: FleetSpec, launcher: ZenohOptions, devices: Sequence[DeviceConfig],
+                      processes: ProcessGroup) -> list[RunReport]:
+    progress = _progress_logger()
+    async with zenoh_connection(launcher, spec.prefix, "fleet") as connection:
+        connection.add(CoordinatorService(
+            connection.online, progress=lambda record: progress(Route("progress", COORDINATOR_ID),
+                                                                record.model_dump_json().encode())))
+        carrier = connection.add(_Requester(OPERATOR_ID))
+        return await _submit_on(connection, carrier, spec.jobs, job_timeout_s=spec.job_timeout_s,
+                                wait_for=[d.id for d in devices], processes=processes)
+
+
+async def _submit_on(connection: Connection, carrier: Carrier, jobs: Sequence[AdmmJobSpec], *, job_timeout_s: float,
+                     wait_for: Sequence[str], processes: ProcessGroup | None) -> list[RunReport]:
+    """Wait for the coordinator and ``wait_for``, then send it each job in turn; one report per job."""
+    await wait_for_agents(connection, [*wait_for, COORDINATOR_ID], processes)
+    await connection.settled()
+    reports = []
+    for job in jobs:
+        started = time.perf_counter()
+        log.info("fleet.job_submitted", job=job.name, participants=len(job.participants) or "all")
+        answer = await carrier.request(AdmmJob(job=job, issued_at=time.time()), COORDINATOR_ID,
+                                       timeout=job_timeout_s)
+        if not isinstance(answer, AdmmJobResult):
+            raise ProtocolError(f"expected admm.job_result, got {answer.kind!r}", sender=COORDINATOR_ID)
+        if answer.error is not None or answer.report is None:
+            raise EdgeAgentError(f"job {job.name!r} failed on the coordinator: {answer.error}")
+        reports.append(_report_from_json(answer.report, wall_s=time.perf_counter() - started))
+    return reports
 
 
 def _progress_logger(every_s: float = 1.0) -> Callable[[Route, bytes], None]:

@@ -21,8 +21,8 @@ from pathlib import Path
 import structlog
 
 from edge_agent.errors import ConfigError, EdgeAgentError, TransportError, first_own_error
+from edge_agent.runtime.agent import device_connection, serve_until_signalled
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
-from edge_agent.runtime.services import device_connection, serve_until_signalled
 
 __all__ = ["CONNECTING_AT_ONCE", "host_devices", "load_config_dir", "run_host"]
 
@@ -50,6 +50,10 @@ def load_config_dir(directory: Path, broker: str | None = None) -> list[DeviceCo
             config = load_device_config(path)
         except ConfigError as error:
             problems.append(str(error))
+            continue
+        if config.carrier != "mqtt":
+            problems.append(f"{path}: carrier: {config.carrier!r}: edge-agent host serves devices on MQTT; run this "
+                            "one with `edge-agent agent --config`")
             continue
         try:
             config.broker_url(broker)

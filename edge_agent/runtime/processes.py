@@ -2,6 +2,10 @@
 
 Children ask the kernel for SIGTERM when their parent dies (``PR_SET_PDEATHSIG`` on Linux), so even a
 ``kill -9`` of the launcher leaves no orphan agent behind.
+
+``spawn="exec"`` (the default) starts every child as a new interpreter; ``spawn="fork"`` forks the
+``edge-agent`` commands among them from one pre-imported fork server (:mod:`.fork_server`), so N agents do
+not cost N full imports in series (``docs/lean-agents.md``); other commands are still executed.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Protocol, Self
 
 import structlog
 
 from edge_agent.errors import ConfigError, TransportError
+from edge_agent.runtime.fork_server import ForkServer, forkable
 
-__all__ = ["ChildProcess", "ProcessGroup"]
+__all__ = ["SPAWN_METHODS", "ChildProcess", "ProcessGroup", "Spawn"]
+
+Spawn = Literal["exec", "fork"]
+SPAWN_METHODS: tuple[Spawn, ...] = ("exec", "fork")
 
 log = structlog.get_logger("edge_agent.fleet")
 
@@ -32,10 +40,28 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+class Process(Protocol):
+    """What a group needs of a child: a ``subprocess.Popen`` or a fork server's child."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
 @dataclass
 class ChildProcess:
     name: str
-    process: subprocess.Popen[bytes]
+    process: Process
     log_path: Path
     devices: int = 1  # agents it serves (``edge-agent host``: many), for its grace on stop
 
@@ -48,11 +74,17 @@ class ChildProcess:
 
 
 class ProcessGroup:
-    """Use as ``with ProcessGroup(log_dir) as group: group.start(name, argv)``; leaving stops them all."""
+    """Use as ``with ProcessGroup(log_dir) as group: group.start(name, argv)``; leaving stops them all.
 
-    def __init__(self, log_dir: Path) -> None:
+    ``spawn``: how ``edge-agent`` commands start (see the module docstring)."""
+
+    def __init__(self, log_dir: Path, spawn: Spawn = "exec") -> None:
+        if spawn not in SPAWN_METHODS:
+            raise ConfigError(f"spawn {spawn!r} is not a way to start processes; accepted: {', '.join(SPAWN_METHODS)}")
         self.log_dir = log_dir
+        self.spawn = spawn
         self.children: list[ChildProcess] = []
+        self._fork_server: ForkServer | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -62,11 +94,18 @@ class ProcessGroup:
 
     def start(self, name: str, argv: list[str], devices: int = 1) -> ChildProcess:
         log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as output:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509  (only calls prctl; no threads are started before)
-            )
+        command = forkable(argv) if self.spawn == "fork" else None
+        process: Process
+        if command is not None:
+            if self._fork_server is None:
+                self._fork_server = ForkServer(self.log_dir / "fork-server.log", preexec=_die_with_parent)
+            process = self._fork_server.spawn(command, log_path)
+        else:
+            with log_path.open("wb") as output:
+                process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509  (only calls prctl; no threads are started before)
+                )
         child = ChildProcess(name, process, log_path, devices)
         self.children.append(child)
         log.debug("fleet.process_started", name=name, pid=process.pid)
@@ -113,3 +152,6 @@ class ProcessGroup:
             child.process.kill()
         for child in stragglers:
             child.process.wait()
+        if self._fork_server is not None:
+            self._fork_server.close()
+            self._fork_server = None

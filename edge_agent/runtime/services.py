@@ -1,4 +1,5 @@
-"""Long-running processes: a device agent and the coordinator service, each on one MQTT connection.
+"""Long-running processes: the coordinator service here, a device agent in :mod:`.agent`, each on one MQTT
+connection.
 
 Both run until SIGTERM/SIGINT, then leave cleanly (retained offline presence, clean DISCONNECT); both
 ride through broker restarts (the connection reconnects and restores its subscriptions).
@@ -6,14 +7,9 @@ ride through broker restarts (the connection reconnects and restores its subscri
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import signal
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 
@@ -22,21 +18,15 @@ from edge_agent.algorithms.admm.job import AdmmJob, AdmmJobResult
 from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import redact_url
-from edge_agent.device_agent import DeviceAgent
 from edge_agent.errors import EdgeAgentError
-from edge_agent.family import RoleContext
 from edge_agent.messages import Envelope, Message
-from edge_agent.runtime.device_config import DeviceConfig
+from edge_agent.runtime.agent import run_agent, serve_metrics_if_asked, serve_until_signalled
 from edge_agent.runtime.progress import ProgressPublisher, RetainedRuns, RunProgress, run_id
-
-if TYPE_CHECKING:
-    from edge_agent.runtime.metrics import ServedMetrics
 
 __all__ = [
     "COORDINATOR_ID",
     "OPERATOR_ID",
     "CoordinatorService",
-    "device_connection",
     "run_agent",
     "run_coordinator",
     "serve_until_signalled",
@@ -173,73 +163,6 @@ class CoordinatorService:
             bound.warning("coordinator.run_not_published", error=str(error))
 
 
-async def serve_until_signalled(what: str, **fields: object) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    log.info(f"{what}.ready", **fields)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-    log.info(f"{what}.stopping", **fields)
-
-
-async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_port: int | None = None) -> None:
-    """Serve one device until signalled."""
-    async with device_connection(config, broker) as connection:
-        # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
-        metrics = _serve_metrics(metrics_port, connection)
-        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind,
-                                    broker=redact_url(config.broker_url(broker)))
-        if metrics is not None:
-            metrics.close()
-
-
-@contextlib.asynccontextmanager
-async def device_connection(config: DeviceConfig, broker: str | None = None) -> AsyncIterator[MqttConnection]:
-    """One device on its own MQTT connection (client id, credentials, Last Will, presence), serving its roles
-    until the block is left (then a clean leave). Its connection reads only the presence records it needs, not
-    every device's (``docs/fleet-scale.md``). Used by ``edge-agent agent`` and, many at once, by ``edge-agent
-    host``."""
-    credentials = config.credentials
-    url = config.broker_url(broker)  # mqtt:// with a CA or client certificate is refused, naming the field
-    password = credentials.password()
-    async with MqttConnection(
-        url,
-        codec=registry.codec(),
-        prefix=config.prefix,
-        client_id=config.client_id or config.id,
-        username=credentials.username or (config.id if password is not None else None),
-        password=password,
-        tls=credentials.tls_context(),
-        watch_presence=False,
-    ) as connection:
-
-        async def publish(name: str, record: Message) -> None:
-            try:
-                await connection.publish_raw(connection.topics.record(config.id, name),
-                                             record.model_dump_json().encode(), retain=True)
-            except EdgeAgentError as error:  # the next change publishes the whole record again
-                log.warning("agent.record_not_published", agent=config.id, record=name, error=str(error))
-
-        def on_record(name: str, record: Message) -> None:
-            connection.spawn(publish(name, record), f"publish-{name}")
-
-        async def announce() -> None:
-            identity = json.dumps({"id": config.id, "kind": config.device.kind}).encode()
-            try:
-                await connection.publish_raw(connection.topics.record(config.id, "device"), identity, retain=True)
-            except EdgeAgentError as error:  # dashboards then show the device without its kind
-                log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
-
-        connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
-        connection.spawn(announce(), "publish-device")
-        yield connection
-
-
 async def run_coordinator(
     broker: str,
     prefix: str = "edge",
@@ -255,7 +178,7 @@ async def run_coordinator(
         topic = connection.topics.record(id, "results")
         progress_topic = connection.topics.record(id, "progress")
         kept = RetainedRuns(runs_kept)
-        metrics = _serve_metrics(metrics_port, connection)
+        metrics = serve_metrics_if_asked(metrics_port, connection)
 
         async def publish(payload: bytes) -> int:
             return await connection.publish_raw(topic, payload, retain=True)
@@ -281,12 +204,3 @@ async def run_coordinator(
         await serve_until_signalled("coordinator", broker=redact_url(broker))
         if metrics is not None:
             metrics.close()
-
-
-def _serve_metrics(port: int | None, connection: MqttConnection) -> ServedMetrics | None:
-    """Prometheus metrics of this process on ``port`` (``--metrics-port``); imported only when asked for."""
-    if port is None:
-        return None
-    from edge_agent.runtime.metrics import serve_metrics  # noqa: PLC0415  (prometheus-client: only with --metrics-port)
-
-    return serve_metrics(port, connection)

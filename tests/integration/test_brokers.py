@@ -90,8 +90,8 @@ async def test_send_and_gossip(url: str, prefix: str) -> None:
         speaker.publish(request(3))
         speaker.send(request(4), "deaf")
         await asyncio.gather(near.received(2), far.received(2), deaf.received(2))
-    assert [(e.receiver, e.body.round) for e in near.seen] == [("near", 1), ("near", 3)]  # type: ignore[attr-defined]
-    assert [(e.receiver, e.body.round) for e in far.seen] == [("far", 1), ("far", 3)]  # type: ignore[attr-defined]
+    assert [(e.receiver, e.body.round) for e in near.seen] == [("*", 1), ("*", 3)]  # type: ignore[attr-defined]
+    assert [(e.receiver, e.body.round) for e in far.seen] == [("*", 1), ("*", 3)]  # type: ignore[attr-defined]
     assert [(e.receiver, e.body.round) for e in deaf.seen] == [("deaf", 2), ("deaf", 4)]  # type: ignore[attr-defined]
 
 

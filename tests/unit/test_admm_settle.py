@@ -64,6 +64,29 @@ def test_a_participant_is_held_only_while_its_answer_stays_put() -> None:
     assert settle.after_round(22, answers(22, late=1.0))  # the second hold lasted twice as long
 
 
+def test_within_a_hold_a_released_participant_that_settles_again_is_held_again_once() -> None:
+    settle = Settle(3, start=2, window=2, hold=20, factor=100.0, tol=1e-6)
+    assert not settle.after_round(1, answers(1))
+    assert settle.after_round(2, answers(2))  # 0 and 2 held
+    assert settle.after_round(3, answers(3, late=1.0))  # the price jumped: 2 moves, released
+    assert settle.scale.tolist() == [100.0, 1.0, 1.0]
+    assert not settle.after_round(4, answers(4, late=1.0))  # a window after the decision, but 2 moved in it
+    assert not settle.after_round(5, answers(5, late=1.0))
+    assert settle.after_round(6, answers(6, late=1.0))  # still for a whole window: held again
+    assert settle.scale.tolist() == [100.0, 1.0, 100.0]
+    assert settle.after_round(7, answers(7, late=2.0))  # moves again: released
+    assert not any(settle.after_round(k, answers(k, late=2.0)) for k in range(8, 22))  # once per hold
+    assert settle.scale.tolist() == [100.0, 1.0, 1.0]
+
+
+def test_the_last_mover_is_never_held_within_a_hold() -> None:
+    settle = Settle(2, start=2, window=2, hold=20, factor=100.0, tol=1e-6)
+    settle.after_round(1, np.array([[0.0], [1.0]]))
+    assert settle.after_round(2, np.array([[0.0], [2.0]]))  # 0 held, 1 moves
+    assert not any(settle.after_round(k, np.array([[0.0], [3.0]])) for k in range(3, 12))  # 1 stops: still a mover
+    assert settle.scale.tolist() == [100.0, 1.0]
+
+
 def test_a_dropped_participant_leaves_the_schedule_with_its_rows() -> None:
     settle = Settle(3, start=2, window=2, hold=4, factor=10.0, tol=1e-6)
     settle.after_round(1, answers(1))

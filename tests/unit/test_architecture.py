@@ -60,8 +60,15 @@ def test_algorithms_import_no_transport_and_no_host() -> None:
                  "edge_agent.carrier.mqtt_options", "edge_agent.carrier.loop_socket", "edge_agent.carrier.topics",
                  "edge_agent.carrier.presence", "edge_agent.codec", "edge_agent.registry", "edge_agent.device_agent",
                  "edge_agent.runtime", "edge_agent.cli", "edge_agent.scheduling_experiment",
-                 "edge_agent.rcdcop_experiment", "paho")
+                 "edge_agent.rcdcop_experiment", "paho", "zenoh", "edge_agent.carrier.zenoh",
+                 "edge_agent.carrier.zenoh_options")
     assert _violations(_importers("edge_agent.algorithms"), forbidden) == []
+
+
+def test_only_the_zenoh_carrier_imports_zenoh_outside_the_ros2_bridge() -> None:
+    importers = sorted(name for name, imports in MODULES.items() if not name.startswith("edge_agent.ros2.")
+                       and any(target == "zenoh" or target.startswith("zenoh.") for target in imports))
+    assert importers == ["edge_agent.carrier.zenoh"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -72,8 +79,8 @@ def test_a_family_imports_no_other_family(family: str) -> None:
 
 def test_only_the_application_layer_imports_runtime_or_cli() -> None:
     application = ("edge_agent.runtime", "edge_agent.cli", "edge_agent.__main__", "edge_agent.scheduling_experiment",
-                   "edge_agent.rcdcop_experiment",
-                   "edge_agent.provision", "edge_agent.broker_watch", "edge_agent.dashboard")
+                   "edge_agent.rcdcop_experiment", "edge_agent.fork_main",
+                   "edge_agent.provision", "edge_agent.broker_watch", "edge_agent.dashboard", "edge_agent.ros2")
     lower = {name: imports for name, imports in MODULES.items()
              if not any(name == a or name.startswith(a + ".") for a in application)}
     assert _violations(lower, ("edge_agent.runtime", "edge_agent.cli")) == []
@@ -107,3 +114,18 @@ def test_the_seed_api_layer_uses_the_engines_not_the_transports_and_nothing_belo
     assert _violations({n: i for n, i in _importers("edge_agent.dro").items() if n in networked}, hosts) == []
     others = {name: imports for name, imports in MODULES.items() if not name.startswith("edge_agent.dro")}
     assert _violations(others, ("edge_agent.dro",)) == []
+
+
+def test_the_ros2_bridge_is_an_application_module_and_the_only_user_of_rosbags() -> None:
+    """``edge_agent.ros2`` (the ROS 2 bridge) may import zenoh and rosbags; nothing else imports rosbags, among the
+    ROS 2 modules only the bridge and its process import zenoh (formats, views and checks are testable without a
+    session), and nothing but the command line imports the ROS 2 package."""
+    rosbags = sorted(name for name, imports in MODULES.items() if any(i.split(".")[0] == "rosbags" for i in imports))
+    assert rosbags
+    assert all(name.startswith("edge_agent.ros2.") for name in rosbags), rosbags
+    ros2_zenoh = sorted(name for name, imports in _importers("edge_agent.ros2").items()
+                        if any(i.split(".")[0] == "zenoh" for i in imports))
+    assert ros2_zenoh == ["edge_agent.ros2.bridge", "edge_agent.ros2.service"]
+    others = {name: imports for name, imports in MODULES.items()
+              if not name.startswith("edge_agent.ros2") and name != "edge_agent.cli"}
+    assert _violations(others, ("edge_agent.ros2",)) == []

@@ -59,7 +59,9 @@ async def test_answered_and_timed_out_requests_leave_nothing_for_the_cyclic_coll
         net.add(Echo("quiet", silent=True))
         me = net.add(Echo("me"))
         await me.request(_request(0), "a", timeout=5)  # warm up: the first request builds lasting state
-        gc.collect()
+        for _ in range(5):  # what earlier tests left (matplotlib's figures of the CLI tests) may take a few passes
+            if gc.collect() == 0:
+                break
         gc.disable()
         try:
             answered = await asyncio.gather(*(me.request(_request(k), "a", timeout=5) for k in range(200)))
