@@ -97,10 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                          "until Ctrl-C")
     up.add_argument("--dashboard-port", type=_port, default=8050, metavar="P", help="its HTTP port (default 8050)")
 
-    _add_experiment(commands)
-    _add_dashboard(commands)
-    _add_ros2_bridge(commands)
-    add_provision_parser(commands)
+    for add in (_add_host, _add_experiment, _add_dashboard, _add_ros2_bridge, add_provision_parser):
+        add(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead of stdout")
@@ -121,6 +119,14 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
     return port
+
+
+def _add_host(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    host = commands.add_parser(
+        "host", help="run many device agents in this process, each on its own MQTT connection (until SIGTERM/SIGINT)")
+    host.add_argument("--configs", type=Path, required=True, metavar="DIR",
+                      help="folder of device configuration files (*.yaml), all checked before any connects")
+    host.add_argument("--broker", help="mqtt://host:port, overrides every configuration's broker")
 
 
 def _add_dashboard(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -275,6 +281,13 @@ def _agent(args: argparse.Namespace) -> int:
     if args.carrier is not None:
         config = config.model_copy(update={"carrier": args.carrier})
     asyncio.run(run_agent(config, args.broker, metrics_port=args.metrics_port))
+    return 0
+
+
+def _host(args: argparse.Namespace) -> int:
+    from edge_agent.runtime.hosted import load_config_dir, run_host  # noqa: PLC0415  (only this command needs it)
+
+    asyncio.run(run_host(load_config_dir(args.configs, args.broker), args.broker))
     return 0
 
 
@@ -501,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
     try:
-        commands = {"solve": _solve, "schema": _schema, "agent": _agent, "coordinator": _coordinator,
+        commands = {"solve": _solve, "schema": _schema, "agent": _agent, "host": _host, "coordinator": _coordinator,
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
                     "provision": run_provision, "dashboard": _dashboard,
                     "ros2-bridge": _ros2_bridge}

@@ -68,6 +68,7 @@ class MqttCarrier(ConnectionCarrier["MqttConnection"]):
         self._requesting = False
 
     def request(self, body: Message, receiver: str, timeout: float) -> asyncio.Future[Message]:
+        self._connection.watch(receiver)  # its new sessions resend the request
         self._requesting = True  # _transmit adds an MQTT 5 response topic and correlation data
         try:
             return super().request(body, receiver, timeout)
@@ -96,6 +97,7 @@ class MqttConnection:
         rng: np.random.Generator | None = None,
         run_id: str | None = None,
         dedup_size: int = 8192,
+        watch_presence: bool = True,
     ) -> None:
         self._recall = Recall(dedup_size)  # seen envelope ids, sent replies (:mod:`.recall`)
         self.topics = Topics(prefix)
@@ -118,7 +120,12 @@ class MqttConnection:
                               username=username, password=password, tls=tls, options=options, rng=rng)
         self.options = self._link.options
         self.outages = Outages(f"the connection to the MQTT broker at {self._link.url}")
-        self._link.subscribe(self.topics.presence_all())
+        # Who watches every presence record: launchers, coordinators, dashboards. A device agent does not (N
+        # agents each reading N records made a fleet's start-up O(N^2)); it reads only the records of agents it
+        # sends requests to or waits for (:meth:`watch`).
+        self.watches_all = watch_presence
+        if watch_presence:
+            self._link.subscribe(self.topics.presence_all())
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -229,13 +236,22 @@ class MqttConnection:
         subscribed by its exact name: RabbitMQ's MQTT plugin sends retained messages only to subscriptions
         without wildcards (``docs/brokers.md``); elsewhere a record then arrives twice, which changes nothing."""
         agents = list(agents)
-        if self._link.protocol == "3.1.1":
+        if self._link.protocol == "3.1.1" or not self.watches_all:
             for agent in agents:
                 self._link.subscribe(self.topics.presence(validate_id(agent, "awaited agent id")))
         await self.presence.wait_for(agents, within_s, self.clock)
 
     async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
+        agents = list(agents)
+        for agent in agents:
+            self.watch(agent)
         await self.presence.wait_for(agents, within_s, self.clock, online=False)
+
+    def watch(self, agent: str) -> None:
+        """Follow ``agent``'s presence record (a connection that does not watch every record): its requests to
+        ``agent`` are then sent again when it comes back in a new session."""
+        if not self.watches_all:
+            self._link.subscribe(self.topics.presence(validate_id(agent, "watched agent id")))
 
     async def settled(self, within_s: float = 5.0) -> None:
         """Wait until the broker acknowledged every subscription made so far (e.g. before gossip starts)."""

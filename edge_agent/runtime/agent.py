@@ -9,8 +9,10 @@ presence, clean DISCONNECT) and rides through broker restarts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import structlog
@@ -29,7 +31,7 @@ from edge_agent.runtime.device_config import DeviceConfig
 if TYPE_CHECKING:
     from edge_agent.runtime.metrics import ServedMetrics
 
-__all__ = ["run_agent", "serve_metrics_if_asked", "serve_until_signalled"]
+__all__ = ["device_connection", "run_agent", "serve_metrics_if_asked", "serve_until_signalled"]
 
 log = structlog.get_logger("edge_agent.service")
 
@@ -63,6 +65,21 @@ async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_por
                                     registry.lazy_codec()) as connection:
             await _serve_device(connection, config, None, f"zenoh {zenoh.mode}")
         return
+    async with device_connection(config, broker) as mqtt:
+        metrics = serve_metrics_if_asked(metrics_port, mqtt)
+        # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
+        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind,
+                                    broker=redact_url(config.broker_url(broker)))
+        if metrics is not None:
+            metrics.close()
+
+
+@contextlib.asynccontextmanager
+async def device_connection(config: DeviceConfig, broker: str | None = None) -> AsyncIterator[MqttConnection]:
+    """One device on its own MQTT connection (client id, credentials, Last Will, presence), serving its roles
+    until the block is left (then a clean leave). Its connection reads only the presence records it needs, not
+    every device's (``docs/fleet-scale.md``). Used by ``edge-agent agent`` and, many at once, by ``edge-agent
+    host``."""
     credentials = config.credentials
     url = config.broker_url(broker)  # mqtt:// with a CA or client certificate is refused, naming the field
     password = credentials.password()
@@ -74,13 +91,24 @@ async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_por
         username=credentials.username or (config.id if password is not None else None),
         password=password,
         tls=credentials.tls_context(),
+        watch_presence=False,
     ) as mqtt:
-        await _serve_device(mqtt, config, serve_metrics_if_asked(metrics_port, mqtt), redact_url(url))
+        _start_device(mqtt, config)
+        yield mqtt
 
 
 async def _serve_device(connection: Connection, config: DeviceConfig, metrics: ServedMetrics | None,
                         where: str) -> None:
     """Host the device's agent on ``connection`` (MQTT or Zenoh), publish its records, serve until signalled."""
+    _start_device(connection, config)
+    # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
+    await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=where)
+    if metrics is not None:
+        metrics.close()
+
+
+def _start_device(connection: Connection, config: DeviceConfig) -> None:
+    """Host the device's agent on ``connection`` and publish its records (nothing awaited)."""
 
     async def publish(name: str, record: Message) -> None:
         try:
@@ -100,11 +128,7 @@ async def _serve_device(connection: Connection, config: DeviceConfig, metrics: S
             log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
 
     connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
-    # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
     connection.spawn(announce(), "publish-device")
-    await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=where)
-    if metrics is not None:
-        metrics.close()
 
 
 def serve_metrics_if_asked(port: int | None, connection: MqttConnection) -> ServedMetrics | None:

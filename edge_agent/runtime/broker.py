@@ -112,6 +112,11 @@ class PrivateBroker:
         return self._dir / "mosquitto.log"
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id (its CPU time in ``/proc``: ``bench/fleet.py``); None in a container or stopped."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
+    @property
     def running(self) -> bool:
         if self._container is not None:
             return True

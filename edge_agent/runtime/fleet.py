@@ -9,6 +9,7 @@ A fleet file lists devices (paths to device configuration files, relative to the
       - {id: battery-1, device: {kind: battery, power_max: 3, energy_max: 10, energy_initial: 5}}
     jobs:
       - {name: dispatch, algorithm: admm-sharing, target: [300], priorities: [100], participants: [gen-1]}
+    hosted: [battery-1]     # or `all`: served by one `edge-agent host` process, each on its own connection
 
 :func:`run_fleet` starts everything, waits until every device and the coordinator are present, submits the
 jobs one after the other, and tears everything down whatever happens (Ctrl-C, a child that dies).
@@ -23,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import structlog
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
@@ -40,6 +41,7 @@ from edge_agent.carrier.topics import Route
 from edge_agent.carrier.zenoh_options import ZenohOptions
 from edge_agent.config import StrictModel, load_yaml, parse
 from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTimeout
+from edge_agent.ids import AgentId
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
 from edge_agent.runtime.connect import zenoh_connection
@@ -61,13 +63,28 @@ class FleetSpec(StrictModel):
                   | DeviceConfig] = Field(min_length=1)
     jobs: list[AdmmJobSpec] = Field(min_length=1)
     job_timeout_s: float = Field(600.0, gt=0, description="how long to wait for each job's result")
+    hosted: list[AgentId] | Literal["all"] = Field(
+        default_factory=list, description="devices served together by one `edge-agent host` process, each on its own "
+        "connection (scale); `all`, or a list of ids; the others get one process each (realism)")
 
     @model_validator(mode="after")
     def _participants_exist(self) -> FleetSpec:
         inline = {d.id for d in self.devices if isinstance(d, DeviceConfig)}
         if len(inline) == len(self.devices):  # file references are checked once loaded
             _check_jobs(self.jobs, inline)
+            _check_hosted(self.hosted, inline)
         return self
+
+    def hosted_ids(self, devices: Sequence[DeviceConfig]) -> set[str]:
+        """The ids of ``devices`` that the host process serves."""
+        return {d.id for d in devices} if self.hosted == "all" else set(self.hosted)
+
+
+def _check_hosted(hosted: list[AgentId] | Literal["all"], devices: set[str]) -> None:
+    unknown = [] if hosted == "all" else sorted(set(hosted) - devices)
+    if unknown:
+        msg = f"hosted: {unknown} are not fleet devices; give `all` or ids among {sorted(devices)}"
+        raise ConfigError(msg)
 
 
 def _check_jobs(jobs: Sequence[AdmmJobSpec], devices: set[str]) -> None:
@@ -91,6 +108,7 @@ def load_fleet(path: Path) -> tuple[FleetSpec, list[DeviceConfig]]:
         raise ConfigError(f"device ids must be unique within a fleet; repeated: {repeated}", source=str(path))
     try:
         _check_jobs(spec.jobs, set(ids))
+        _check_hosted(spec.hosted, set(ids))
     except ConfigError as error:
         raise ConfigError(str(error), source=str(path)) from None
     return spec, devices
@@ -144,9 +162,11 @@ def run_fleet(
     (``fleet up --dashboard`` waits there for Ctrl-C). ``spawn``: how the processes start (``fork``: from one
     pre-imported fork server, ``docs/lean-agents.md``).
     """
-    with device_processes(devices, broker_url, spawn=spawn) as (url, processes):
+    hosted = spec.hosted_ids(devices)
+    with device_processes(devices, broker_url, hosted, spawn=spawn) as (url, processes):
+        host = f", one hosting {len(hosted)} devices" if hosted else ""
         log.info("fleet.started", broker=url, private_broker=broker_url is None, devices=len(devices),
-                 processes=f"one per device ({len(devices)}) and the coordinator service")
+                 processes=f"one per device ({len(devices) - len(hosted)}){host} and the coordinator service")
         processes.start(COORDINATOR_ID, [sys.executable, "-m", "edge_agent", "coordinator",
                                          "--broker", url, "--prefix", spec.prefix])
         if dashboard_port is not None:

@@ -18,7 +18,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from edge_agent.runtime.processes import ProcessGroup, Spawn
 from edge_agent.runtime.progress import RunProgress, RunResult, history_points, run_id
 
 __all__ = [
+    "HOSTED_PROCESS",
     "ConnectionHost",
     "agent_configs",
     "device_processes",
@@ -165,9 +166,11 @@ async def _announce(connection: Connection, progress: RunProgress, result: RunRe
 
 @contextmanager
 def device_processes(
-    devices: Sequence[DeviceConfig], broker_url: str | None = None, *, spawn: Spawn = "exec"
+    devices: Sequence[DeviceConfig], broker_url: str | None = None, hosted: Collection[str] = (), *,
+    spawn: Spawn = "exec"
 ) -> Iterator[tuple[str, ProcessGroup]]:
-    """A private broker (unless ``broker_url`` is given) and one ``edge-agent agent`` process per device.
+    """A private broker (unless ``broker_url`` is given) and one ``edge-agent agent`` process per device, except
+    the devices named in ``hosted``: one ``edge-agent host`` process serves them all, each on its own connection.
 
     Yields the broker URL and the process group; on leaving, every process and the broker are stopped and
     the temporary directory (agent configurations and logs) is removed, whatever happened.
@@ -176,7 +179,7 @@ def device_processes(
         work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-fleet-")))
         url = broker_url or stack.enter_context(PrivateBroker()).url
         processes = stack.enter_context(ProcessGroup(work_dir, spawn=spawn))
-        start_device_agents(processes, devices, url)
+        start_device_agents(processes, devices, url, hosted)
         yield url, processes
 
 
@@ -199,17 +202,35 @@ def zenoh_device_processes(devices: Sequence[DeviceConfig], *, spawn: Spawn = "e
         yield ZenohOptions(listen=(launcher,)), processes
 
 
-def start_device_agents(processes: ProcessGroup, devices: Sequence[DeviceConfig], broker_url: str | None) -> None:
-    """One ``edge-agent agent`` process per device, on ``broker_url`` (None: each device's own carrier settings);
-    configs and logs in the group's directory."""
+HOSTED_PROCESS = "hosted"  # the name of the process serving a fleet's hosted devices (its log: hosted.log)
+
+
+def start_device_agents(
+    processes: ProcessGroup, devices: Sequence[DeviceConfig], broker_url: str | None, hosted: Collection[str] = ()
+) -> None:
+    """One ``edge-agent agent`` process per device, on ``broker_url`` (None: each device's own carrier settings),
+    and one ``edge-agent host`` process for the devices named in ``hosted``; configs and logs in the group's
+    directory."""
+    hosted_dir = processes.log_dir / "hosted-configs"
     for device in devices:
-        config_path = processes.log_dir / f"{device.id}.yaml"
-        data = device.model_dump(mode="json", exclude_none=True)
-        if broker_url is not None:
-            data["broker"] = broker_url
-        data["device"].pop("id", None)
-        config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        if device.id in hosted:
+            hosted_dir.mkdir(exist_ok=True)
+            _write_config(hosted_dir / f"{device.id}.yaml", device, broker_url)
+            continue
+        config_path = _write_config(processes.log_dir / f"{device.id}.yaml", device, broker_url)
         processes.start(device.id, [sys.executable, "-m", "edge_agent", "agent", "--config", str(config_path)])
+    if hosted_dir.exists():
+        processes.start(HOSTED_PROCESS, [sys.executable, "-m", "edge_agent", "host", "--configs", str(hosted_dir)],
+                        devices=sum(1 for device in devices if device.id in hosted))
+
+
+def _write_config(path: Path, device: DeviceConfig, broker_url: str | None) -> Path:
+    data = device.model_dump(mode="json", exclude_none=True)
+    if broker_url is not None:
+        data["broker"] = broker_url
+    data["device"].pop("id", None)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
 
 
 async def wait_for_agents(

@@ -63,6 +63,7 @@ class ChildProcess:
     name: str
     process: Process
     log_path: Path
+    devices: int = 1  # agents it serves (``edge-agent host``: many), for its grace on stop
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -91,7 +92,7 @@ class ProcessGroup:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-    def start(self, name: str, argv: list[str]) -> ChildProcess:
+    def start(self, name: str, argv: list[str], devices: int = 1) -> ChildProcess:
         log_path = self.log_dir / f"{name}.log"
         command = forkable(argv) if self.spawn == "fork" else None
         process: Process
@@ -105,7 +106,7 @@ class ProcessGroup:
                     argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                     preexec_fn=_die_with_parent,  # noqa: PLW1509  (only calls prctl; no threads are started before)
                 )
-        child = ChildProcess(name, process, log_path)
+        child = ChildProcess(name, process, log_path, devices)
         self.children.append(child)
         log.debug("fleet.process_started", name=name, pid=process.pid)
         return child
@@ -132,13 +133,14 @@ class ProcessGroup:
     def stop(self, grace_s: float | None = None) -> None:
         """SIGTERM every child, wait up to ``grace_s``, then SIGKILL whoever is left, all at once.
 
-        The default grace grows with the number of children: a clean leave (offline presence, DISCONNECT)
-        of 100 agents on two cores was measured at 8-20 s.
+        The default grace grows with the number of agents the children serve: a clean leave (offline presence,
+        DISCONNECT) of 100 agent processes on two cores was measured at 8-20 s.
         """
         running = [c for c in self.children if c.process.poll() is None]
         for child in running:
             child.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + (grace_s if grace_s is not None else max(5.0, 0.2 * len(running)))
+        served = sum(child.devices for child in running)
+        deadline = time.monotonic() + (grace_s if grace_s is not None else max(5.0, 0.2 * served))
         stragglers = []
         for child in running:
             try:
