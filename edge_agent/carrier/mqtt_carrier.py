@@ -26,23 +26,22 @@ then publishes a retained offline record for every hosted agent and disconnects 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import secrets
 import ssl
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Self
 
 import structlog
 
 from edge_agent.carrier.base import GOSSIP, Participant
-from edge_agent.carrier.eager import start_eagerly
+from edge_agent.carrier.hosting import ConnectionCarrier, HostingConnection
 from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import Inbound, MqttOptions, Will
 from edge_agent.carrier.outages import Outages
-from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
-from edge_agent.carrier.recall import ConnectionCarrier, ConnectionStats, KeptReply, Recall
+from edge_agent.carrier.presence import PresenceRecord, session_of
+from edge_agent.carrier.recall import KeptReply
 from edge_agent.carrier.topics import Route, RouteKind, Topics
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
@@ -53,9 +52,8 @@ from edge_agent.messages import Envelope, Message
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["ConnectionStats", "MqttCarrier", "MqttConnection"]
+__all__ = ["MqttCarrier", "MqttConnection"]
 
-T = TypeVar("T")
 log = structlog.get_logger("edge_agent.mqtt")
 _REPLY_ROUTES_KEPT = 4096
 
@@ -79,8 +77,10 @@ class MqttCarrier(ConnectionCarrier["MqttConnection"]):
         self._connection.transmit(envelope, expects_reply=self._requesting)
 
 
-class MqttConnection:
+class MqttConnection(HostingConnection["MqttCarrier"]):
     """One MQTT client per process hosting any number of participants."""
+
+    transport = "mqtt"
 
     def __init__(
         self,
@@ -99,21 +99,12 @@ class MqttConnection:
         dedup_size: int = 8192,
         watch_presence: bool = True,
     ) -> None:
-        self._recall = Recall(dedup_size)  # seen envelope ids, sent replies (:mod:`.recall`)
-        self.topics = Topics(prefix)
-        self.codec = codec
-        self.node = validate_id(client_id or username or f"ea-{secrets.token_hex(6)}", "MQTT client id")
-        self.clock: Clock = clock or LoopClock()
-        self.run_id = run_id
-        self.stats = ConnectionStats()
-        self.carriers: dict[str, MqttCarrier] = {}
-        self.presence = PresenceTracker()
-        self._gossip_subscribers: dict[str, set[str]] = {}
+        super().__init__(codec=codec, topics=Topics(prefix), clock=clock or LoopClock(), run_id=run_id,
+                         node=validate_id(client_id or username or f"ea-{secrets.token_hex(6)}", "MQTT client id"),
+                         dedup_size=dedup_size)
         self._correlations: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()  # (replier, request id)
         self._followers: dict[str, Callable[[Route, bytes], None]] = {}  # route kind -> handler (records)
         self._was_connected = False
-        self._tasks: asyncio.TaskGroup | None = None
-        self._work: set[asyncio.Task[Any]] = set()  # handlers and drivers: awaited on exit, unlike reconnects
         will = Will(self.topics.presence(self.node), self._will_payload)
         self._link = MqttLink(url, client_id=self.node, on_message=self._on_message,
                               on_connected=self._connected, on_refused=self._refused, on_lost=self._lost, will=will,
@@ -159,11 +150,6 @@ class MqttConnection:
             self._tasks = None
             await self._goodbye()
 
-    async def _drain(self) -> None:
-        """Let handlers and spawned drivers finish while the connection still reconnects if it must."""
-        while busy := [t for t in self._work if not t.done()]:
-            await asyncio.wait(busy)
-
     async def _goodbye(self) -> None:
         """Retained offline records for every hosted agent, then a clean DISCONNECT (no will)."""
         if self._link.connected:
@@ -188,21 +174,6 @@ class MqttConnection:
             self._announce(pid)
         return carrier
 
-    def spawn(
-        self, coroutine: Coroutine[Any, Any, T], name: str, context: contextvars.Context | None = None
-    ) -> asyncio.Task[T]:
-        if self._tasks is None:
-            coroutine.close()
-            raise RuntimeError("the connection is not open: use `async with MqttConnection(...)`")
-        try:
-            task = self._tasks.create_task(coroutine, name=name, context=context)
-        except RuntimeError:
-            coroutine.close()
-            raise
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
-        return task
-
     # -- presence ------------------------------------------------------------------------------
     @property
     def reconnects(self) -> int:
@@ -213,11 +184,6 @@ class MqttConnection:
     def connected(self) -> bool:
         return self._link.connected
 
-    @property
-    def pending(self) -> int:
-        """Handlers and drivers still running: the connection's work queue (metrics)."""
-        return sum(1 for task in self._work if not task.done())
-
     def follow(self, kind: RouteKind, topic_filter: str, handler: Callable[[Route, bytes], None]) -> None:
         """Subscribe ``topic_filter`` (records of the layout, e.g. ``topics.all_of("progress")``) and hand every
         payload of route ``kind`` to ``handler``, which must not raise."""
@@ -225,11 +191,6 @@ class MqttConnection:
             raise ConfigError(f"route {kind!r} is the connection's own; follow records, not messages")
         self._followers[kind] = handler
         self._link.subscribe(topic_filter)
-
-    def online(self, excluding: str | None = None) -> list[str]:
-        """Agents online now (hosted here or announced by others), sorted."""
-        agents = self.presence.online | self.carriers.keys()
-        return sorted(a for a in agents if a != excluding)
 
     async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
         """Wait until ``agents`` are online. Under MQTT 3.1.1 each awaited agent's presence topic is also
@@ -239,13 +200,13 @@ class MqttConnection:
         if self._link.protocol == "3.1.1" or not self.watches_all:
             for agent in agents:
                 self._link.subscribe(self.topics.presence(validate_id(agent, "awaited agent id")))
-        await self.presence.wait_for(agents, within_s, self.clock)
+        await super().wait_present(agents, within_s)
 
     async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
         agents = list(agents)
         for agent in agents:
             self.watch(agent)
-        await self.presence.wait_for(agents, within_s, self.clock, online=False)
+        await super().wait_absent(agents, within_s)
 
     def watch(self, agent: str) -> None:
         """Follow ``agent``'s presence record (a connection that does not watch every record): its requests to
@@ -324,19 +285,13 @@ class MqttConnection:
 
     def subscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None:
         for sender in senders:
-            validate_id(sender, "gossip sender id")
-            self._gossip_subscribers.setdefault(sender, set()).add(subscriber)
-            self._link.subscribe(self.topics.gossip(sender))
+            if self._first_hearing(subscriber, sender):
+                self._link.subscribe(self.topics.gossip(sender))
 
     def unsubscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None:
         """``subscriber`` no longer hears ``senders``; the MQTT subscription goes when nobody here does."""
         for sender in senders:
-            subscribers = self._gossip_subscribers.get(sender)
-            if subscribers is None or subscriber not in subscribers:
-                continue
-            subscribers.discard(subscriber)
-            if not subscribers:
-                del self._gossip_subscribers[sender]
+            if self._last_hearing(subscriber, sender):
                 self._link.unsubscribe(self.topics.gossip(sender))
 
     async def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, within_s: float = 5.0) -> int:
@@ -392,8 +347,7 @@ class MqttConnection:
         if self._repeated(message.topic, route, envelope):
             return
         if route.kind == "gossip":
-            for pid in sorted(self._gossip_subscribers.get(route.sender, ())):
-                self._deliver(self.carriers[pid], envelope)  # receiver stays GOSSIP, as in process
+            self._deliver_gossip(route.sender, envelope)
             return
         carrier = self.carriers.get(envelope.receiver)
         if carrier is None:
@@ -407,22 +361,6 @@ class MqttConnection:
             if len(self._correlations) > _REPLY_ROUTES_KEPT:
                 self._correlations.popitem(last=False)
         self._deliver(carrier, envelope)
-
-    def _deliver(self, carrier: MqttCarrier, envelope: Envelope) -> None:
-        handler = carrier._receive(envelope)
-        if handler is None:
-            return
-        if self._tasks is None:  # arrived while shutting down, after the last handler finished
-            handler.close()
-            log.info("mqtt.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
-            return
-        rest, context = start_eagerly(handler)
-        if rest is None:
-            return
-        try:
-            self.spawn(_finish(rest), name=f"handle:{carrier.id}:{envelope.body.kind}", context=context)
-        except RuntimeError:  # the task group is shutting down and takes no new task
-            log.info("mqtt.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
 
     def _repeated(self, topic: str, route: Route, envelope: Envelope) -> bool:
         """Whether the envelope came before: a request answered already is answered again from the cache,
@@ -455,6 +393,3 @@ class MqttConnection:
         self.stats.rejected += 1
         log.warning("mqtt.rejected", topic=message.topic, reason=reason, size=len(message.payload))
 
-
-async def _finish(rest: Awaitable[None]) -> None:
-    await rest

@@ -5,8 +5,7 @@ LRU of ``(key, envelope id)``, the key being the topic or key expression it came
 it sent (a bounded cache keyed by the request's key and id, capped in count and bytes) so that a request
 that comes again after it was answered is answered again, byte for byte, without running its handler twice.
 :class:`Recall` holds both; :class:`ConnectionStats` counts what a connection did; :class:`Connection` is what
-a launcher needs of any connection that hosts participants (``runtime/host.py``), and :class:`ConnectionCarrier`
-a participant's view of one (what the MQTT and Zenoh carriers share).
+a launcher needs of any connection that hosts participants (``runtime/host.py``).
 """
 
 from __future__ import annotations
@@ -16,16 +15,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from edge_agent.carrier.base import Carrier, Participant
-from edge_agent.carrier.outages import Outages
 from edge_agent.carrier.topics import Topics
-from edge_agent.clock import Clock
 from edge_agent.errors import ConfigError
-from edge_agent.messages import Envelope
 
-__all__ = ["Connection", "ConnectionCarrier", "ConnectionStats", "KeptReply", "Recall", "counted_in_thread"]
+__all__ = ["Connection", "ConnectionStats", "KeptReply", "Recall", "counted_in_thread"]
 
 T = TypeVar("T")
 
@@ -128,74 +124,3 @@ class Connection(Protocol):
     async def wait_absent(self, agents: Iterable[str], within_s: float) -> None: ...
 
     async def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, within_s: float = 5.0) -> int: ...
-
-
-class _Hosting(Protocol):
-    """What a participant's view needs of the connection hosting it."""
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def run_id(self) -> str | None: ...
-
-    @property
-    def outages(self) -> Outages: ...
-
-    @property
-    def stats(self) -> ConnectionStats: ...
-
-    def transmit(self, envelope: Envelope) -> None: ...
-
-    def subscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None: ...
-
-    def unsubscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None: ...
-
-    def online(self, excluding: str | None = None) -> list[str]: ...
-
-    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]: ...
-
-    async def wait_present(self, agents: Iterable[str], within_s: float) -> None: ...
-
-    async def wait_absent(self, agents: Iterable[str], within_s: float) -> None: ...
-
-
-H = TypeVar("H", bound=_Hosting)
-
-
-class ConnectionCarrier(Carrier, Generic[H]):
-    """One participant's view of a connection that hosts any number of them (MQTT, Zenoh)."""
-
-    def __init__(self, connection: H, participant: Participant) -> None:
-        super().__init__(participant, connection.clock, connection.run_id)
-        self._connection = connection
-
-    @property
-    def outages(self) -> Outages:
-        return self._connection.outages
-
-    def _transmit(self, envelope: Envelope) -> None:
-        self._connection.transmit(envelope)
-
-    def subscribe(self, senders: Iterable[str]) -> None:
-        self._connection.subscribe_gossip(self.id, senders)
-
-    def unsubscribe(self, senders: Iterable[str]) -> None:
-        self._connection.unsubscribe_gossip(self.id, senders)
-
-    def others(self) -> list[str]:
-        return self._connection.online(excluding=self.id)
-
-    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        return self._connection.spawn(coroutine, name)
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return await counted_in_thread(self._connection.stats, function, *args)
-
-    async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
-        """Wait until ``agents`` are online; :class:`RunTimeout` naming those still missing."""
-        await self._connection.wait_present(agents, within_s)
-
-    async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
-        """Wait until ``agents`` are offline; :class:`RunTimeout` naming those still online."""
-        await self._connection.wait_absent(agents, within_s)

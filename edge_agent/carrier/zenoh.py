@@ -42,20 +42,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import structlog
 import zenoh
 
 from edge_agent.carrier.base import GOSSIP, Participant
-from edge_agent.carrier.eager import start_eagerly
+from edge_agent.carrier.hosting import ConnectionCarrier, HostingConnection
 from edge_agent.carrier.outages import Outages
-from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
-from edge_agent.carrier.recall import ConnectionCarrier, ConnectionStats, KeptReply, Recall
+from edge_agent.carrier.presence import PresenceRecord, session_of
+from edge_agent.carrier.recall import KeptReply
 from edge_agent.carrier.topics import Route, Topics
 from edge_agent.carrier.zenoh_options import ZenohOptions
 from edge_agent.clock import Clock, LoopClock
@@ -66,7 +65,6 @@ from edge_agent.messages import Envelope
 
 __all__ = ["ZenohCarrier", "ZenohConnection"]
 
-T = TypeVar("T")
 log = structlog.get_logger("edge_agent.zenoh")
 
 
@@ -74,8 +72,10 @@ class ZenohCarrier(ConnectionCarrier["ZenohConnection"]):
     """One participant's view of a :class:`ZenohConnection`."""
 
 
-class ZenohConnection:
+class ZenohConnection(HostingConnection["ZenohCarrier"]):
     """One Zenoh session per process hosting any number of participants."""
+
+    transport = "zenoh"
 
     def __init__(
         self,
@@ -88,24 +88,15 @@ class ZenohConnection:
         run_id: str | None = None,
         dedup_size: int = 8192,
     ) -> None:
+        super().__init__(codec=codec, topics=Topics(prefix, wildcard="*"), clock=clock or LoopClock(),
+                         run_id=run_id, node=validate_id(node or f"ea-{secrets.token_hex(6)}", "Zenoh node id"),
+                         dedup_size=dedup_size)
         self.options = options or ZenohOptions()
-        self.topics = Topics(prefix, wildcard="*")
-        self.codec = codec
-        self.node = validate_id(node or f"ea-{secrets.token_hex(6)}", "Zenoh node id")
         self.token = secrets.token_hex(6)  # this session's; a restarted process has a new one
-        self.clock: Clock = clock or LoopClock()
-        self.run_id = run_id
-        self.stats = ConnectionStats()
-        self.carriers: dict[str, ZenohCarrier] = {}
-        self.presence = PresenceTracker()
         self.outages = Outages(f"the Zenoh session of {self.node!r}")  # never lost: Zenoh reconnects by itself
-        self._recall = Recall(dedup_size)
-        self._gossip_subscribers: dict[str, set[str]] = {}
         self._declared: dict[str, Any] = {}  # key expression -> its subscriber, or an agent's liveliness token
         self._session: zenoh.Session | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: asyncio.TaskGroup | None = None
-        self._work: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -144,8 +135,7 @@ class ZenohConnection:
         assert self._tasks is not None
         if kind is None:
             try:
-                while busy := [t for t in self._work if not t.done()]:
-                    await asyncio.wait(busy)
+                await self._drain()
             except asyncio.CancelledError as cancelled:  # a task failed: the TaskGroup cancelled us
                 kind, error, tb = type(cancelled), cancelled, cancelled.__traceback__
         try:
@@ -183,42 +173,12 @@ class ZenohConnection:
         self._declared[alive] = session.liveliness().declare_token(alive)
         return carrier
 
-    def spawn(
-        self, coroutine: Coroutine[Any, Any, T], name: str, context: contextvars.Context | None = None
-    ) -> asyncio.Task[T]:
-        if self._tasks is None:
-            coroutine.close()
-            raise RuntimeError("the connection is not open: use `async with ZenohConnection(...)`")
-        try:
-            task = self._tasks.create_task(coroutine, name=name, context=context)
-        except RuntimeError:
-            coroutine.close()
-            raise
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
-        return task
-
     def _open_session(self) -> zenoh.Session:
         if self._session is None:
             raise RuntimeError("the connection is not open: use `async with ZenohConnection(...)`")
         return self._session
 
     # -- presence ------------------------------------------------------------------------------
-    @property
-    def pending(self) -> int:
-        return sum(1 for task in self._work if not task.done())
-
-    def online(self, excluding: str | None = None) -> list[str]:
-        """Agents online now (hosted here or with a live token elsewhere), sorted."""
-        agents = self.presence.online | self.carriers.keys()
-        return sorted(a for a in agents if a != excluding)
-
-    async def wait_present(self, agents: Iterable[str], within_s: float) -> None:
-        await self.presence.wait_for(agents, within_s, self.clock)
-
-    async def wait_absent(self, agents: Iterable[str], within_s: float) -> None:
-        await self.presence.wait_for(agents, within_s, self.clock, online=False)
-
     async def settled(self, within_s: float = 10.0) -> None:
         """Wait until every session of the fleet that answers knows the subscriptions declared here so far, and
         (peer mode) the peers form a full mesh: peers do not forward for each other, so two that are not linked
@@ -285,20 +245,13 @@ class ZenohConnection:
     def subscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None:
         session = self._open_session()
         for sender in senders:
-            validate_id(sender, "gossip sender id")
-            self._gossip_subscribers.setdefault(sender, set()).add(subscriber)
-            key = self.topics.gossip(sender)
-            if key not in self._declared:
+            if self._first_hearing(subscriber, sender):
+                key = self.topics.gossip(sender)
                 self._declared[key] = session.declare_subscriber(key, self._guard(self._from_subscriber))
 
     def unsubscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None:
         for sender in senders:
-            subscribers = self._gossip_subscribers.get(sender)
-            if subscribers is None or subscriber not in subscribers:
-                continue
-            subscribers.discard(subscriber)
-            if not subscribers:
-                del self._gossip_subscribers[sender]
+            if self._last_hearing(subscriber, sender):
                 declared = self._declared.pop(self.topics.gossip(sender), None)
                 if declared is not None:
                     declared.undeclare()
@@ -384,8 +337,7 @@ class ZenohConnection:
             self.stats.duplicates += 1
             return
         if route.kind == "gossip":
-            for pid in sorted(self._gossip_subscribers.get(route.sender, ())):
-                self._deliver(self.carriers[pid], envelope)  # receiver stays GOSSIP, as in process
+            self._deliver_gossip(route.sender, envelope)
             return
         carrier = self.carriers.get(envelope.receiver)
         if carrier is None:
@@ -410,26 +362,7 @@ class ZenohConnection:
             return f"envelope receiver {envelope.receiver!r} does not match the key"
         return route, envelope
 
-    def _deliver(self, carrier: ZenohCarrier, envelope: Envelope) -> None:
-        handler = carrier._receive(envelope)
-        if handler is None:
-            return
-        if self._tasks is None:
-            handler.close()
-            log.info("zenoh.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
-            return
-        rest, context = start_eagerly(handler)
-        if rest is None:
-            return
-        try:
-            self.spawn(_finish(rest), name=f"handle:{carrier.id}:{envelope.body.kind}", context=context)
-        except RuntimeError:
-            log.info("zenoh.dropped_on_close", participant=carrier.id, kind=envelope.body.kind)
-
     def _reject(self, key: str, reason: str, size: int) -> None:
         self.stats.rejected += 1
         log.warning("zenoh.rejected", key=key, reason=reason, size=size)
 
-
-async def _finish(rest: Awaitable[None]) -> None:
-    await rest
