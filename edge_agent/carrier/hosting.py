@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -26,6 +27,7 @@ from edge_agent.carrier.recall import ConnectionStats, Recall, counted_in_thread
 from edge_agent.carrier.topics import Topics
 from edge_agent.clock import Clock
 from edge_agent.codec import Codec
+from edge_agent.errors import first_own_error
 from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope
 
@@ -60,6 +62,31 @@ class HostingConnection(ABC, Generic[C]):
     @abstractmethod
     def transmit(self, envelope: Envelope) -> None: ...
 
+    def _closing(self) -> None:
+        """Called once handlers are done, before the task group closes (MQTT: stop reconnecting)."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """The transport's leave, after the task group closed (offline presence, then the session or link)."""
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._tasks is not None
+        if kind is None:
+            try:
+                await self._drain()
+            except asyncio.CancelledError as cancelled:  # a task failed: the TaskGroup cancelled us
+                kind, error, tb = type(cancelled), cancelled, cancelled.__traceback__
+        self._closing()
+        try:
+            await self._tasks.__aexit__(kind, error, tb)
+        except BaseExceptionGroup as group:
+            raise first_own_error(group) from None
+        finally:
+            self._tasks = None
+            await self._close()
+
     @abstractmethod
     def subscribe_gossip(self, subscriber: str, senders: Iterable[str]) -> None: ...
 
@@ -87,7 +114,7 @@ class HostingConnection(ABC, Generic[C]):
         return sum(1 for task in self._work if not task.done())
 
     async def _drain(self) -> None:
-        """Let handlers and spawned drivers finish (a clean exit)."""
+        """Let handlers and spawned drivers finish (a clean exit) while the transport still reconnects."""
         while busy := [t for t in self._work if not t.done()]:
             await asyncio.wait(busy)
 

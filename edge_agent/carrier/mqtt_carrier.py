@@ -30,7 +30,6 @@ import secrets
 import ssl
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import structlog
@@ -45,7 +44,7 @@ from edge_agent.carrier.recall import KeptReply
 from edge_agent.carrier.topics import Route, RouteKind, Topics
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
-from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, TransportError, first_own_error
+from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, TransportError
 from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope, Message
 
@@ -132,25 +131,10 @@ class MqttConnection(HostingConnection["MqttCarrier"]):
             raise
         return self
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._tasks is not None
-        if kind is None:
-            try:
-                await self._drain()
-            except asyncio.CancelledError as cancelled:  # a task failed: the TaskGroup cancelled us
-                kind, error, tb = type(cancelled), cancelled, cancelled.__traceback__
+    def _closing(self) -> None:
         self._link.stop_reconnecting()
-        try:
-            await self._tasks.__aexit__(kind, error, tb)
-        except BaseExceptionGroup as group:
-            raise first_own_error(group) from None
-        finally:
-            self._tasks = None
-            await self._goodbye()
 
-    async def _goodbye(self) -> None:
+    async def _close(self) -> None:
         """Retained offline records for every hosted agent, then a clean DISCONNECT (no will)."""
         if self._link.connected:
             for agent in self.carriers:

@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any, Self
 
 import structlog
@@ -59,7 +58,7 @@ from edge_agent.carrier.topics import Route, Topics
 from edge_agent.carrier.zenoh_options import ZenohOptions
 from edge_agent.clock import Clock, LoopClock
 from edge_agent.codec import Codec
-from edge_agent.errors import ConfigError, ProtocolError, TransportError, first_own_error
+from edge_agent.errors import ConfigError, ProtocolError, TransportError
 from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope
 
@@ -128,23 +127,6 @@ class ZenohConnection(HostingConnection["ZenohCarrier"]):
         await tasks.__aenter__()
         log.debug("zenoh.opened", node=self.node, mode=self.options.mode, zid=str(session.info.zid()))
         return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._tasks is not None
-        if kind is None:
-            try:
-                await self._drain()
-            except asyncio.CancelledError as cancelled:  # a task failed: the TaskGroup cancelled us
-                kind, error, tb = type(cancelled), cancelled, cancelled.__traceback__
-        try:
-            await self._tasks.__aexit__(kind, error, tb)
-        except BaseExceptionGroup as group:
-            raise first_own_error(group) from None
-        finally:
-            self._tasks = None
-            await self._close()
 
     async def _close(self) -> None:
         """Withdraw every token first (peers see the agents leave), then close the session."""
