@@ -24,7 +24,7 @@ from edge_agent.carrier.mqtt_options import BrokerAddress, Inbound, redact_url
 from edge_agent.carrier.topics import Topics
 from edge_agent.dashboard.state import Event, FleetState
 from edge_agent.errors import ConfigError
-from edge_agent.runtime.services import serve_until_signalled
+from edge_agent.runtime.agent import serve_until_signalled
 
 if TYPE_CHECKING:
     from edge_agent.runtime.metrics import ServedMetrics

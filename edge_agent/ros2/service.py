@@ -26,8 +26,8 @@ from edge_agent.errors import ConfigError, first_own_error
 from edge_agent.results import RunReport
 from edge_agent.ros2.bridge import Ros2Bridge
 from edge_agent.ros2.options import BridgeOptions
+from edge_agent.runtime.agent import serve_until_signalled
 from edge_agent.runtime.fleet import submit_jobs
-from edge_agent.runtime.services import serve_until_signalled
 
 __all__ = ["run_bridge", "zenoh_config"]
 

@@ -63,15 +63,19 @@ async def run_agent(config: DeviceConfig, broker: str | None = None, metrics_por
             raise ConfigError(msg)
         async with zenoh_connection(zenoh, config.prefix, config.client_id or config.id,
                                     registry.lazy_codec()) as connection:
-            await _serve_device(connection, config, None, f"zenoh {zenoh.mode}")
+            _start_device(connection, config)
+            await _serve(config, f"zenoh {zenoh.mode}")
         return
     async with device_connection(config, broker) as mqtt:
         metrics = serve_metrics_if_asked(metrics_port, mqtt)
-        # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
-        await serve_until_signalled("agent", agent=config.id, kind=config.device.kind,
-                                    broker=redact_url(config.broker_url(broker)))
+        await _serve(config, redact_url(config.broker_url(broker)))
         if metrics is not None:
             metrics.close()
+
+
+async def _serve(config: DeviceConfig, where: str) -> None:
+    # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
+    await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=where)
 
 
 @contextlib.asynccontextmanager
@@ -95,16 +99,6 @@ async def device_connection(config: DeviceConfig, broker: str | None = None) -> 
     ) as mqtt:
         _start_device(mqtt, config)
         yield mqtt
-
-
-async def _serve_device(connection: Connection, config: DeviceConfig, metrics: ServedMetrics | None,
-                        where: str) -> None:
-    """Host the device's agent on ``connection`` (MQTT or Zenoh), publish its records, serve until signalled."""
-    _start_device(connection, config)
-    # nothing awaited before the signal handlers are in place: once present, a SIGTERM is a clean leave
-    await serve_until_signalled("agent", agent=config.id, kind=config.device.kind, broker=where)
-    if metrics is not None:
-        metrics.close()
 
 
 def _start_device(connection: Connection, config: DeviceConfig) -> None:

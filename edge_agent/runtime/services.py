@@ -20,16 +20,14 @@ from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import redact_url
 from edge_agent.errors import EdgeAgentError
 from edge_agent.messages import Envelope, Message
-from edge_agent.runtime.agent import run_agent, serve_metrics_if_asked, serve_until_signalled
+from edge_agent.runtime.agent import serve_metrics_if_asked, serve_until_signalled
 from edge_agent.runtime.progress import ProgressPublisher, RetainedRuns, RunProgress, run_id
 
 __all__ = [
     "COORDINATOR_ID",
     "OPERATOR_ID",
     "CoordinatorService",
-    "run_agent",
     "run_coordinator",
-    "serve_until_signalled",
 ]
 
 log = structlog.get_logger("edge_agent.service")
