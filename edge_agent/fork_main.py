@@ -11,7 +11,6 @@ SIGCHLD wake-up pipe are watched by one selector.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import importlib
 import json
@@ -22,14 +21,10 @@ import sys
 import time
 from typing import IO, Any
 
-_PR_SET_PDEATHSIG = 1
+from edge_agent.runtime.processes import die_with_parent
+
 _PRELOADED = ("edge_agent.cli", "edge_agent.runtime.agent", "edge_agent.runtime.device_config",
               "edge_agent.device_agent", "edge_agent.carrier.mqtt_carrier")
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _preload() -> None:
@@ -40,7 +35,7 @@ def _preload() -> None:
 
 def _child(argv: list[str], log_path: str, closing: list[int]) -> int:
     """In the child: its own output, default signals, then the command. Returns its exit status."""
-    _die_with_parent()
+    die_with_parent()
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
@@ -163,7 +158,7 @@ class _Server:
 
 
 def main() -> None:
-    _die_with_parent()
+    die_with_parent()
     _preload()
     gc.collect()
     gc.freeze()  # the children inherit these objects: the collector leaves their pages shared

@@ -25,7 +25,7 @@ import structlog
 from edge_agent.errors import ConfigError, TransportError
 from edge_agent.runtime.fork_server import ForkServer, forkable
 
-__all__ = ["SPAWN_METHODS", "ChildProcess", "ProcessGroup", "Spawn"]
+__all__ = ["SPAWN_METHODS", "ChildProcess", "ProcessGroup", "Spawn", "die_with_parent"]
 
 Spawn = Literal["exec", "fork"]
 SPAWN_METHODS: tuple[Spawn, ...] = ("exec", "fork")
@@ -35,7 +35,8 @@ log = structlog.get_logger("edge_agent.fleet")
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the parent dies (Linux): a child's first step, between fork and exec."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -98,13 +99,13 @@ class ProcessGroup:
         process: Process
         if command is not None:
             if self._fork_server is None:
-                self._fork_server = ForkServer(self.log_dir / "fork-server.log", preexec=_die_with_parent)
+                self._fork_server = ForkServer(self.log_dir / "fork-server.log", preexec=die_with_parent)
             process = self._fork_server.spawn(command, log_path)
         else:
             with log_path.open("wb") as output:
                 process = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509  (only calls prctl; no threads are started before)
+                    preexec_fn=die_with_parent,  # noqa: PLW1509  (only calls prctl; no threads are started before)
                 )
         child = ChildProcess(name, process, log_path, devices)
         self.children.append(child)
