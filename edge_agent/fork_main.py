@@ -33,9 +33,9 @@ def _preload() -> None:
         importlib.import_module(module)
 
 
-def _child(argv: list[str], log_path: str, closing: list[int]) -> int:
+def _child(argv: list[str], log_path: str, closing: list[int], server: int) -> int:
     """In the child: its own output, default signals, then the command. Returns its exit status."""
-    die_with_parent()
+    die_with_parent(server)
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
@@ -100,6 +100,7 @@ class _Server:
         except (ValueError, KeyError, TypeError) as error:
             self._say({"error": f"bad request: {error}"})
             return
+        server = os.getpid()
         try:
             pid = os.fork()
         except OSError as error:
@@ -108,7 +109,7 @@ class _Server:
         if pid == 0:
             # the server's own descriptors; stdin and stdout are replaced by the child
             closing = [self._wake_read, self._wake_write, *self._private]
-            os._exit(_child(argv, log_path, closing))
+            os._exit(_child(argv, log_path, closing, server))
         self._children.add(pid)
         self._say({"pid": pid})
 

@@ -11,6 +11,8 @@ not cost N full imports in series (``docs/lean-agents.md``); other commands are 
 from __future__ import annotations
 
 import ctypes
+import functools
+import os
 import signal
 import subprocess
 import sys
@@ -35,10 +37,16 @@ log = structlog.get_logger("edge_agent.fleet")
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """Ask the kernel for SIGTERM when the parent dies (Linux): a child's first step, between fork and exec."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask the kernel for SIGTERM when the parent dies (Linux): a child's first step, between fork and exec.
+
+    ``parent``: the pid that forked this child. A parent that died before the request was made (a child
+    scheduled late, on a loaded machine) sends nothing, so the child then ends at once, as the signal would
+    have ended it."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if parent is not None and os.getppid() != parent:
+            os._exit(128 + signal.SIGTERM)
 
 
 class Process(Protocol):
@@ -99,13 +107,14 @@ class ProcessGroup:
         process: Process
         if command is not None:
             if self._fork_server is None:
-                self._fork_server = ForkServer(self.log_dir / "fork-server.log", preexec=die_with_parent)
+                self._fork_server = ForkServer(self.log_dir / "fork-server.log",
+                                               preexec=functools.partial(die_with_parent, os.getpid()))
             process = self._fork_server.spawn(command, log_path)
         else:
             with log_path.open("wb") as output:
                 process = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                    preexec_fn=die_with_parent,  # noqa: PLW1509  (only calls prctl; no threads are started before)
+                    preexec_fn=functools.partial(die_with_parent, os.getpid()),  # noqa: PLW1509  (prctl and getppid only)
                 )
         child = ChildProcess(name, process, log_path, devices)
         self.children.append(child)
