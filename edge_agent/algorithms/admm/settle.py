@@ -64,11 +64,11 @@ class Settle:
         if rounds_done != self._switch:
             if not self.holding:
                 return False
-            held = self.scale != 1.0
-            moved = held & (np.abs(X - previous).max(axis=1) > self.tol * _size(X))  # not settled: release it
+            held, tol = self.scale != 1.0, self.tol * _size(X)
+            moved = held & (np.abs(X - previous).max(axis=1) > tol)  # not settled: release it
             still = np.zeros_like(held)
             if window_ago is not None and (rounds_done - self._since) % self.window == 0:
-                still = ~held & ~self._joined & (np.abs(X - window_ago).max(axis=1) <= self.tol * _size(X))
+                still = ~held & ~self._joined & (np.abs(X - window_ago).max(axis=1) <= tol)
                 if still.sum() == np.sum(~held):  # keep a mover: somebody has to take the mismatch
                     still[:] = False
             if not (moved.any() or still.any()):
