@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_options import MqttOptions
 from edge_agent.messages import Envelope, Message
+from edge_agent.runtime.processes import ProcessGroup
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Fast reconnects and no will delay, so crash tests spend little time in backoff.
 FAST = MqttOptions(reconnect_min_s=0.02, reconnect_max_s=0.25, keepalive_s=5, will_delay_s=0, connect_timeout_s=5)
@@ -62,3 +68,17 @@ async def wait_until(predicate: Callable[[], bool], within_s: float = 30.0, what
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"{what} did not hold within {within_s:g} s") from None
+
+
+def start_demo_generators(group: ProcessGroup, broker_url: str, prefix: str, folder: Path) -> None:
+    """The five IEEE 14-bus generators of ``firmware_configs/`` (under ``prefix``) and the coordinator service,
+    one ``edge-agent`` process each in ``group``."""
+    for i in range(1, 6):
+        config = yaml.safe_load((ROOT / f"firmware_configs/gen-{i}.yaml").read_text())
+        config["prefix"] = prefix
+        path = folder / f"gen-{i}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        group.start(f"gen-{i}", [sys.executable, "-m", "edge_agent", "agent", "--config", str(path),
+                                 "--broker", broker_url])
+    group.start("coordinator", [sys.executable, "-m", "edge_agent", "coordinator", "--broker", broker_url,
+                                "--prefix", prefix])

@@ -12,15 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from edge_agent.errors import ConfigError, TransportError
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.processes import ProcessGroup
 
+from .helpers import ROOT, start_demo_generators
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _parent(pid: int) -> int:
@@ -39,15 +39,7 @@ def test_forked_agents_are_present_answer_a_run_and_leave_no_orphan(
     broker: PrivateBroker, prefix: str, tmp_path: Path
 ) -> None:
     with ProcessGroup(tmp_path, spawn="fork") as group:
-        for i in range(1, 6):
-            config = yaml.safe_load((ROOT / f"firmware_configs/gen-{i}.yaml").read_text())
-            config["prefix"] = prefix
-            path = tmp_path / f"gen-{i}.yaml"
-            path.write_text(yaml.safe_dump(config))
-            group.start(f"gen-{i}", [sys.executable, "-m", "edge_agent", "agent", "--config", str(path),
-                                     "--broker", broker.url])
-        group.start("coordinator", [sys.executable, "-m", "edge_agent", "coordinator", "--broker", broker.url,
-                                    "--prefix", prefix])
+        start_demo_generators(group, broker.url, prefix, tmp_path)
         pids = [child.process.pid for child in group.children]
         server = {_parent(pid) for pid in pids}
         assert len(server) == 1

@@ -10,29 +10,21 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-import yaml
 
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.processes import ProcessGroup
 
+from .helpers import ROOT, start_demo_generators
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_jobs_submitted_from_the_cli_are_run_by_the_coordinator_service(
     broker: PrivateBroker, prefix: str, tmp_path: Path
 ) -> None:
     with ProcessGroup(tmp_path) as group:
-        for i in range(1, 6):
-            config = yaml.safe_load((ROOT / f"firmware_configs/gen-{i}.yaml").read_text())
-            config["prefix"] = prefix
-            path = tmp_path / f"gen-{i}.yaml"
-            path.write_text(yaml.safe_dump(config))
-            group.start(f"gen-{i}", [sys.executable, "-m", "edge_agent", "agent", "--config", str(path),
-                                     "--broker", broker.url])
-        group.start("coordinator", [sys.executable, "-m", "edge_agent", "coordinator", "--broker", broker.url,
-                                    "--prefix", prefix])
+        start_demo_generators(group, broker.url, prefix, tmp_path)
         done = subprocess.run(
             [sys.executable, "-m", "edge_agent", "submit", str(ROOT / "deploy/jobs/ieee14.yaml"),
              "--broker", broker.url, "--prefix", prefix, "--json"],
