@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import platform
+import select
 import shutil
 import signal
 import socket
@@ -71,14 +72,18 @@ from edge_agent import registry
 from edge_agent.algorithms.admm import AdmmCoordinator, AdmmSettings, SharingVariant
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
 from edge_agent.carrier import InProcNetwork
+from edge_agent.carrier._fast_path import FastPathClient, publish_properties
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
+from edge_agent.carrier.mqtt_options import Inbound
+from edge_agent.carrier.presence import PresenceRecord, session_of
+from edge_agent.carrier.topics import Topics
 from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import Generator
 from edge_agent.errors import EdgeAgentError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.runtime import PrivateBroker
-from edge_agent.runtime.processes import SPAWN_METHODS, ChildProcess, ProcessGroup, Spawn
+from edge_agent.runtime.processes import SPAWN_METHODS, ChildProcess, ProcessGroup, Spawn, die_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -616,6 +621,89 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
     return case
 
 
+# -- 2b. the floor: the least an agent process on our MQTT client can do per request ------------------------------
+FLOOR_KINDS = ("JSON", "codec")
+
+
+def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> None:
+    """A forked child: the carrier's paho client (the fast path) answering ADMM requests for ``agent`` from a
+    plain ``select`` loop: no asyncio, no carrier, no device model (the answer's ``x`` is the request's
+    ``reference``). ``JSON``: the request is parsed with ``json`` and the answer written as a dict, nothing
+    checked; ``codec``: the request is decoded and validated, and the answer encoded, by the codec every agent
+    uses."""
+    die_with_parent(parent)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    topics, codec, client_id = Topics(prefix), registry.codec(), f"{prefix}-{agent}"
+    client = FastPathClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    client.max_inflight_messages_set(100)
+    sent = itertools.count()
+
+    def answer(message: Inbound) -> None:
+        seq = next(sent)
+        if kind == "codec":
+            request = codec.decode(message.payload)
+            body = cast(AdmmRequest, request.body)
+            reply = codec.encode(Envelope(id=f"{agent}-{seq}", sender=agent, receiver=request.sender, seq=seq,
+                                          in_reply_to=request.id, body=AdmmAnswer(round=body.round, x=body.reference)))
+        else:
+            data = json.loads(message.payload)
+            reply = json.dumps({"v": 1, "id": f"{agent}-{seq}", "sender": agent, "receiver": data["sender"],
+                                "seq": seq, "run": None, "in_reply_to": data["id"],
+                                "body": {"kind": "admm.answer", "round": data["body"]["round"],
+                                         "x": data["body"]["reference"]}}).encode()
+        client.publish(cast(str, message.response_topic), reply, qos=1,
+                       properties=publish_properties(None, message.correlation))
+
+    client.inbound = answer
+    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    client.connect(host, int(port))
+    client.subscribe(topics.inbox(agent), qos=1)
+    online = PresenceRecord(online=True, agent=agent, node=client_id, session=session_of(client_id, "floor"))
+    client.publish(topics.presence(agent), online.encode(), qos=1, retain=True)
+    sock = cast(socket.socket, client.socket())
+    while True:
+        select.select([sock], [sock] if client.want_write() else [], [], 1.0)
+        client.loop_read()
+        while client.has_buffered_input():
+            client.loop_read()
+        if client.want_write():
+            client.loop_write()
+        client.loop_misc()
+
+
+def admm_floor(url: str, n: int, kind: str, *, rounds: int, repeats: int) -> AdmmCase:
+    """N forked :func:`_floor_agent` processes against the same coordinator as :func:`admm_processes`."""
+    prefix, ids = fresh_prefix(), [d.id for d in generators(n)]
+    pids = []
+    try:
+        for agent in ids:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    _floor_agent(url, prefix, agent, kind, os.getppid())
+                finally:
+                    os._exit(1)
+            pids.append(pid)
+
+        async def measure() -> AdmmCase:
+            async with MqttConnection(url, codec=registry.codec(), prefix=prefix, client_id=f"{prefix}-coord") as hub:
+                carrier = hub.add(Quiet("coordinator"))
+                load, started = os.getloadavg()[0], time.perf_counter()
+                await hub.wait_present(ids, within_s=60)
+                case = AdmmCase(f"{n} processes (floor, {kind})", n, n, time.perf_counter() - started, load=load)
+                await _timed_runs(carrier, ids, rounds, repeats, case, agents=pids)
+                return case
+
+        return asyncio.run(measure())
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in pids:
+            os.waitpid(pid, 0)
+
+
 # -- 3. one idle agent process -------------------------------------------------------------------
 @dataclass
 class AgentStart:
@@ -857,8 +945,10 @@ def preflight() -> None:
 VARIANT_KEYS = ("raw_callbacks", "raw_asyncio", "carrier", "raw_2proc", "carrier_2proc")
 
 
-def admm_section(plan: Plan, url: str, work_dir: Path, spawns: Sequence[Spawn] = ("exec",)) -> list[dict[str, Any]]:
-    """Section 2: every ADMM case of ``plan`` (in process, one process over MQTT, N agent processes)."""
+def admm_section(plan: Plan, url: str, work_dir: Path, spawns: Sequence[Spawn] = ("exec",), *,
+                 floor: bool = False) -> list[dict[str, Any]]:
+    """Section 2: every ADMM case of ``plan`` (in process, one process over MQTT, N agent processes; with
+    ``floor`` also N paho floor processes, :func:`admm_floor`)."""
     cases: list[AdmmCase] = []
     for n in plan.admm_inproc:
         progress(f"ADMM, {n} devices on an InProcNetwork")
@@ -878,11 +968,16 @@ def admm_section(plan: Plan, url: str, work_dir: Path, spawns: Sequence[Spawn] =
         cases.append(case)
         progress(f"  {_fmt(case.round_ms_median, 1)} ms per round, {case.present}/{n} present after "
                  f"{_fmt(case.startup_s, 1)} s {case.note}")
+    for n, kind in itertools.product(plan.admm_processes if floor else (), FLOOR_KINDS):
+        progress(f"ADMM, {n} floor processes ({kind})")
+        cases.append(admm_floor(url, n, kind, rounds=plan.admm_rounds, repeats=plan.admm_repeats))
+        progress(f"  {_fmt(cases[-1].round_ms_median, 1)} ms per round")
     return [{**asdict(c), "round_ms_median": c.round_ms_median} for c in cases]
 
 
 def run(plan: Plan, quick: bool, *, latency_only: bool = False, admm_only: bool = False,
-        variant_keys: Sequence[str] = VARIANT_KEYS, spawns: Sequence[Spawn] = ("exec",)) -> dict[str, Any]:
+        variant_keys: Sequence[str] = VARIANT_KEYS, spawns: Sequence[Spawn] = ("exec",), floor: bool = False,
+        ) -> dict[str, Any]:
     preflight()
     broker_binary = shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
     report: dict[str, Any] = {"quick": quick, "machine": machine_info(broker_binary)}
@@ -894,7 +989,7 @@ def run(plan: Plan, quick: bool, *, latency_only: bool = False, admm_only: bool 
         work_dir = Path(tmp)
         host, port = "127.0.0.1", broker.port
         if admm_only:
-            report["admm"] = admm_section(plan, broker.url, work_dir, spawns)
+            report["admm"] = admm_section(plan, broker.url, work_dir, spawns, floor=floor)
             report["machine"]["load_end"] = list(os.getloadavg())
             return report
         variants: dict[str, tuple[str, Callable[[], Latency]]] = {
@@ -924,7 +1019,7 @@ def run(plan: Plan, quick: bool, *, latency_only: bool = False, admm_only: bool 
             report["machine"]["load_end"] = list(os.getloadavg())
             return report
 
-        report["admm"] = admm_section(plan, broker.url, work_dir, spawns)
+        report["admm"] = admm_section(plan, broker.url, work_dir, spawns, floor=floor)
 
         progress(f"idle agent process: {plan.agent_starts} starts")
         starts = agent_starts(broker.url, plan.agent_starts, work_dir)
@@ -1015,6 +1110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spawn", default="exec",
                         help="comma-separated ways to start the agent processes of section 2: exec, fork or both "
                              "(default exec)")
+    parser.add_argument("--floor", action="store_true",
+                        help="section 2 also runs N floor processes: the carrier's paho client in a select loop, "
+                             "no asyncio, no carrier, the request only parsed (JSON) or checked by the codec")
     parser.add_argument("--variants", default=",".join(VARIANT_KEYS),
                         help=f"comma-separated latency variants (default all: {','.join(VARIANT_KEYS)}); "
                              "a subset writes no results file")
@@ -1044,7 +1142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not spawns or set(spawns) - set(SPAWN_METHODS):
         parser.error(f"--spawn takes {' or '.join(SPAWN_METHODS)} (comma-separated), got {args.spawn!r}")
     report = run(plan, args.quick, latency_only=args.latency_only, admm_only=args.admm_only, variant_keys=keys,
-                 spawns=spawns)
+                 spawns=spawns, floor=args.floor)
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(report, indent=2) + "\n")
     if subset:
