@@ -8,6 +8,8 @@ Everything runs against ONE private Mosquitto (:class:`edge_agent.runtime.Privat
         # section 1 only; sections 2 and 3 are copied from the previous results file (and marked so)
     .venv/bin/python bench/mqtt.py --admm-only --admm-sizes 100 --repeats 5
         # section 2 only (printed; sections 1 and 3 copied from the results file; written only with --output)
+    .venv/bin/python bench/mqtt.py --admm-only --admm-sizes 100 --spawn fork --floor --repeats 5
+        # section 2 with the floor processes beside the agent processes (issue 17's round-time ratio)
     .venv/bin/python bench/mqtt.py --latency-only --variants raw_2proc,carrier_2proc --json-out run.json
         # chosen variants only, figures as JSON (for A/B runs of two trees); writes no results file
 
@@ -28,6 +30,9 @@ Measured:
    time until all N are present, CPU per round (this process, the agents, the broker) and the ratios of (c)
    to (b) and (a).
    The process case is capped: agents not present ``process_budget_s`` after the first spawn are killed.
+   With ``--floor``, (d) N forked floor processes against the same coordinator (:func:`_floor_agent`): how much
+   of (c)'s cost any agent process on our MQTT client pays, with the request only parsed or also validated,
+   before our carrier and device model add theirs.
 3. one idle device agent process: time from spawn until its presence is seen on the broker, and VmRSS once
    ready (median of several starts).
 """
@@ -622,15 +627,15 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
 
 
 # -- 2b. the floor: the least an agent process on our MQTT client can do per request ------------------------------
-FLOOR_KINDS = ("JSON", "codec")
+FLOOR_KINDS = ("JSON", "codec", "codec, asyncio")
 
 
 def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> None:
-    """A forked child: the carrier's paho client (the fast path) answering ADMM requests for ``agent`` from a
-    plain ``select`` loop: no asyncio, no carrier, no device model (the answer's ``x`` is the request's
-    ``reference``). ``JSON``: the request is parsed with ``json`` and the answer written as a dict, nothing
-    checked; ``codec``: the request is decoded and validated, and the answer encoded, by the codec every agent
-    uses."""
+    """A forked child: the carrier's paho client (the fast path) answering ADMM requests for ``agent``, with no
+    carrier and no device model (the answer's ``x`` is the request's ``reference``). ``JSON``: the request is
+    parsed with ``json`` and the answer written as a dict, nothing checked; ``codec``: the request is decoded
+    and validated, and the answer encoded, by the codec every agent uses; both in a plain ``select`` loop.
+    ``codec, asyncio``: the same, served by an asyncio loop's reader instead."""
     die_with_parent(parent)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -641,19 +646,26 @@ def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> N
 
     def answer(message: Inbound) -> None:
         seq = next(sent)
-        if kind == "codec":
-            request = codec.decode(message.payload)
-            body = cast(AdmmRequest, request.body)
-            reply = codec.encode(Envelope(id=f"{agent}-{seq}", sender=agent, receiver=request.sender, seq=seq,
-                                          in_reply_to=request.id, body=AdmmAnswer(round=body.round, x=body.reference)))
-        else:
+        if kind == "JSON":
             data = json.loads(message.payload)
             reply = json.dumps({"v": 1, "id": f"{agent}-{seq}", "sender": agent, "receiver": data["sender"],
                                 "seq": seq, "run": None, "in_reply_to": data["id"],
                                 "body": {"kind": "admm.answer", "round": data["body"]["round"],
                                          "x": data["body"]["reference"]}}).encode()
+        else:
+            request = codec.decode(message.payload)
+            body = cast(AdmmRequest, request.body)
+            reply = codec.encode(Envelope(id=f"{agent}-{seq}", sender=agent, receiver=request.sender, seq=seq,
+                                          in_reply_to=request.id, body=AdmmAnswer(round=body.round, x=body.reference)))
         client.publish(cast(str, message.response_topic), reply, qos=1,
                        properties=publish_properties(None, message.correlation))
+
+    def step() -> None:
+        client.loop_read()
+        while client.has_buffered_input():
+            client.loop_read()
+        if client.want_write():
+            client.loop_write()
 
     client.inbound = answer
     host, port = url.removeprefix("mqtt://").rsplit(":", 1)
@@ -662,13 +674,23 @@ def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> N
     online = PresenceRecord(online=True, agent=agent, node=client_id, session=session_of(client_id, "floor"))
     client.publish(topics.presence(agent), online.encode(), qos=1, retain=True)
     sock = cast(socket.socket, client.socket())
+    if kind.endswith("asyncio"):
+
+        async def serve() -> None:
+            loop = asyncio.get_running_loop()
+
+            def misc() -> None:
+                client.loop_misc()
+                loop.call_later(1.0, misc)
+
+            loop.add_reader(sock, step)
+            misc()
+            await asyncio.Event().wait()
+
+        asyncio.run(serve())
     while True:
         select.select([sock], [sock] if client.want_write() else [], [], 1.0)
-        client.loop_read()
-        while client.has_buffered_input():
-            client.loop_read()
-        if client.want_write():
-            client.loop_write()
+        step()
         client.loop_misc()
 
 
@@ -1111,8 +1133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="comma-separated ways to start the agent processes of section 2: exec, fork or both "
                              "(default exec)")
     parser.add_argument("--floor", action="store_true",
-                        help="section 2 also runs N floor processes: the carrier's paho client in a select loop, "
-                             "no asyncio, no carrier, the request only parsed (JSON) or checked by the codec")
+                        help="section 2 also runs N floor processes: the carrier's paho client, no carrier, no "
+                             "device model; the request only parsed (JSON) or checked by the codec, in a select "
+                             "loop or (codec, asyncio) an asyncio loop")
     parser.add_argument("--variants", default=",".join(VARIANT_KEYS),
                         help=f"comma-separated latency variants (default all: {','.join(VARIANT_KEYS)}); "
                              "a subset writes no results file")
