@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import signal
 import sys
@@ -22,6 +21,7 @@ from edge_agent.ids import validate_id
 from edge_agent.logs import configure_logging, end_status_line
 from edge_agent.provision import add_provision_parser, run_provision
 from edge_agent.results import RunReport, exit_code, worst_exit_code
+from edge_agent.runtime import interrupts
 
 # Each command imports what it runs (the registry and its families, the hosts) inside its function: an agent
 # process (`edge-agent agent`) so loads no algorithm, no numpy and no solver until a message needs one
@@ -209,7 +209,7 @@ def _solve(args: argparse.Namespace) -> int:
                 raise ConfigError("--broker is for --carrier mqtt; over Zenoh the agents are peers (no broker)")
             reports.append(run_over_zenoh(_plan(scenario, str(path), options), spawn=args.spawn))
         else:
-            reports.append(asyncio.run(solve(scenario, options)))
+            reports.append(interrupts.run(solve(scenario, options)))
         structlog.contextvars.clear_contextvars()
     _print_reports(reports, args.json, args.out)
     if args.plot:
@@ -280,14 +280,14 @@ def _agent(args: argparse.Namespace) -> int:
     config = load_device_config(args.config)
     if args.carrier is not None:
         config = config.model_copy(update={"carrier": args.carrier})
-    asyncio.run(run_agent(config, args.broker, metrics_port=args.metrics_port))
+    interrupts.run(run_agent(config, args.broker, metrics_port=args.metrics_port))
     return 0
 
 
 def _host(args: argparse.Namespace) -> int:
     from edge_agent.runtime.hosted import load_config_dir, run_host  # noqa: PLC0415  (only this command needs it)
 
-    asyncio.run(run_host(load_config_dir(args.configs, args.broker), args.broker))
+    interrupts.run(run_host(load_config_dir(args.configs, args.broker), args.broker))
     return 0
 
 
@@ -295,7 +295,7 @@ def _coordinator(args: argparse.Namespace) -> int:
     from edge_agent.runtime.services import run_coordinator  # noqa: PLC0415  (see the imports)
 
     operators = [validate_id(name.strip(), "--operators id") for name in args.operators.split(",") if name.strip()]
-    asyncio.run(run_coordinator(args.broker, args.prefix, operators=operators, metrics_port=args.metrics_port))
+    interrupts.run(run_coordinator(args.broker, args.prefix, operators=operators, metrics_port=args.metrics_port))
     return 0
 
 
@@ -309,7 +309,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         print(f"dashboard: {url} (fleet {args.prefix!r} on {redact_url(args.broker)}); Ctrl-C to stop",
               file=sys.stderr, flush=True)
 
-    asyncio.run(run_dashboard(args.broker, args.prefix, args.host, args.port, metrics_port=args.metrics_port,
+    interrupts.run(run_dashboard(args.broker, args.prefix, args.host, args.port, metrics_port=args.metrics_port,
                               ready=ready))
     return 0
 
@@ -346,7 +346,7 @@ def _ros2_bridge(args: argparse.Namespace) -> int:
               f"over Zenoh ({' '.join(args.zenoh_connect)}); setpoints on {bridge.setpoint_key}; Ctrl-C to stop",
               file=sys.stderr, flush=True)
 
-    asyncio.run(run_bridge(args.broker, options, ready=ready))
+    interrupts.run(run_bridge(args.broker, options, ready=ready))
     return 0
 
 
@@ -366,7 +366,7 @@ def _schedule(args: argparse.Namespace) -> int:
                           "processes; against running nodes a failure is a node really going down",
                           source=f"{args.scenario}: failures")
     serve = (lambda: serve_until_signalled("scheduler", broker=args.broker)) if args.serve else None
-    report = asyncio.run(launch(SchedulingPlan(scenario, serve=serve), args.broker, args.prefix))
+    report = interrupts.run(launch(SchedulingPlan(scenario, serve=serve), args.broker, args.prefix))
     _print_reports([report], args.json, out=None)
     if args.plot:
         _plot([report], args.plot)
@@ -377,7 +377,7 @@ def _submit(args: argparse.Namespace) -> int:
     from edge_agent.runtime.fleet import load_jobs, submit_jobs  # noqa: PLC0415  (see the imports)
 
     jobs = load_jobs(args.job_file)
-    reports = asyncio.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
+    reports = interrupts.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
                                       wait_for=sorted({p for job in jobs for p in job.participants})))
     _print_reports(reports, args.json, out=None)
     return worst_exit_code(r.status for r in reports)
@@ -393,7 +393,7 @@ def _fleet(args: argparse.Namespace) -> int:
 
     spec, devices = load_fleet(args.fleet_file)
     if args.carrier == "inproc":
-        reports = asyncio.run(run_fleet_inproc(spec, devices))
+        reports = interrupts.run(run_fleet_inproc(spec, devices))
     elif args.carrier == "zenoh":
         if args.broker or args.dashboard:
             raise ConfigError(f"{'--broker' if args.broker else '--dashboard'} is for --carrier mqtt; over Zenoh "
@@ -458,7 +458,7 @@ def _scheduling_experiment(args: argparse.Namespace, out: Path) -> list[Path]:
     async def run() -> tuple[list[experiment.RunRecord], dict[str, dict[str, Any]]]:
         return await experiment.run_grid(grid), await experiment.representative_reports(grid)
 
-    records, reports = asyncio.run(run())
+    records, reports = interrupts.run(run())
     end_status_line()
     summary = experiment.summarise(grid, records)
     outputs = experiment.write_outputs(summary, records, out)
@@ -473,7 +473,7 @@ def _rcdcop_experiment(args: argparse.Namespace, out: Path) -> list[Path]:
     given = {"repeats": args.repeats, "seed": args.seed, "rounds": args.rounds, "supply_ratio": args.supply_ratio,
              "capacity": tuple(args.capacity) if args.capacity is not None else None}
     experiment = rc.Experiment(**{name: value for name, value in given.items() if value is not None})
-    single, dynamic = asyncio.run(rc.run(experiment))
+    single, dynamic = interrupts.run(rc.run(experiment))
     end_status_line()
     print(rc.tables(experiment, single, dynamic))
     return rc.write(experiment, single, dynamic, out)
@@ -492,18 +492,6 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
-_INTERRUPTED_BY: list[signal.Signals] = []
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM and SIGHUP end a command the way Ctrl-C does (they become a SIGINT: inside ``asyncio.run`` its
-    main task is cancelled, elsewhere ``KeyboardInterrupt`` is raised), so every broker, process and temporary
-    folder the command started is torn down on the way out. The long-running services handle them on their
-    event loop."""
-    _INTERRUPTED_BY.append(signal.Signals(signum))
-    signal.raise_signal(signal.SIGINT)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
@@ -512,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # for it and the SIGINT that SIGTERM/SIGHUP become would be lost: edge-agent always stops on SIGINT.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, _interrupt)
+            signal.signal(signum, interrupts.stop_signal)
     try:
         commands = {"solve": _solve, "schema": _schema, "agent": _agent, "host": _host, "coordinator": _coordinator,
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
@@ -528,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edge-agent: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        received = _INTERRUPTED_BY[-1] if _INTERRUPTED_BY else signal.SIGINT
+        received = interrupts.stopped_by()
         print(f"edge-agent: interrupted ({received.name}); everything it started was stopped", file=sys.stderr)
         return 128 + int(received)
 

@@ -17,7 +17,6 @@ jobs one after the other, and tears everything down whatever happens (Ctrl-C, a 
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import socket
 import sys
@@ -44,6 +43,7 @@ from edge_agent.errors import ConfigError, EdgeAgentError, ProtocolError, RunTim
 from edge_agent.ids import AgentId
 from edge_agent.messages import Envelope, Message
 from edge_agent.results import RunReport
+from edge_agent.runtime import interrupts
 from edge_agent.runtime.connect import zenoh_connection
 from edge_agent.runtime.device_config import DeviceConfig, load_device_config
 from edge_agent.runtime.host import device_processes, wait_for_agents, zenoh_device_processes
@@ -175,7 +175,7 @@ def run_fleet(
             address = wait_for_port("127.0.0.1", dashboard_port, processes)
             log.info("fleet.dashboard", url=address)
             print(f"dashboard: {address}", file=sys.stderr, flush=True)
-        reports = asyncio.run(submit_jobs(spec.jobs, url, spec.prefix, spec.job_timeout_s,
+        reports = interrupts.run(submit_jobs(spec.jobs, url, spec.prefix, spec.job_timeout_s,
                                           wait_for=[d.id for d in devices], processes=processes))
         if hold is not None:
             hold(reports)
@@ -227,7 +227,7 @@ def run_fleet_zenoh(spec: FleetSpec, devices: Sequence[DeviceConfig], *, spawn: 
     with zenoh_device_processes(devices, spawn=spawn) as (launcher, processes):
         log.info("fleet.started", carrier="zenoh", devices=len(devices),
                  processes=f"one per device ({len(devices)}); the coordinator runs in this process")
-        return asyncio.run(_zenoh_jobs(spec, launcher, devices, processes))
+        return interrupts.run(_zenoh_jobs(spec, launcher, devices, processes))
 
 
 async def _zenoh_jobs(spec: FleetSpec, launcher: ZenohOptions, devices: Sequence[DeviceConfig],

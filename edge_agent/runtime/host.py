@@ -12,7 +12,6 @@ mesh; :func:`zenoh_device_processes`), and :func:`launch` runs on a Zenoh sessio
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import sys
@@ -32,6 +31,7 @@ from edge_agent.carrier.zenoh_options import ZenohOptions
 from edge_agent.errors import ConfigError, EdgeAgentError, RunTimeout
 from edge_agent.family import Plan
 from edge_agent.results import RunReport
+from edge_agent.runtime import interrupts
 from edge_agent.runtime.broker import PrivateBroker
 from edge_agent.runtime.connect import Where, describe, free_ports, open_connection
 from edge_agent.runtime.device_config import DeviceConfig
@@ -103,14 +103,14 @@ def run_over_mqtt(
     tag = None if broker_url is None else secrets.token_hex(4)
     prefix = prefix or ("edge" if tag is None else f"edge-solve-{tag}")
     with device_processes(agent_configs(plan, prefix, tag), broker_url, spawn=spawn) as (url, processes):
-        return asyncio.run(launch(plan, url, prefix, processes=processes))
+        return interrupts.run(launch(plan, url, prefix, processes=processes))
 
 
 def run_over_zenoh(plan: Plan, *, prefix: str = "edge", spawn: Spawn = "exec") -> RunReport:
     """Run ``plan`` with one agent process per agent, all Zenoh peers on 127.0.0.1 (no broker); tear everything
     down whatever happens. ``spawn``: how the agent processes start (as for :func:`run_over_mqtt`)."""
     with zenoh_device_processes(agent_configs(plan, prefix), spawn=spawn) as (options, processes):
-        return asyncio.run(launch(plan, options, prefix, processes=processes))
+        return interrupts.run(launch(plan, options, prefix, processes=processes))
 
 
 async def launch(

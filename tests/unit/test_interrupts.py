@@ -1,0 +1,91 @@
+"""A stop signal (SIGTERM/SIGHUP) acts as Ctrl-C, and never leaves a half-built event loop behind."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from edge_agent.runtime import interrupts
+
+
+@pytest.fixture
+def stop_handler() -> Iterator[None]:
+    """SIGTERM handled as the CLI handles it; SIGINT left to Python's default (what asyncio.Runner looks for)."""
+    before = signal.signal(signal.SIGTERM, interrupts.stop_signal)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+class _SignalWhileBuilding(asyncio.DefaultEventLoopPolicy):
+    """The SIGTERM arrives while the loop is being built (where it once left a loop without its self-pipe)."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        signal.raise_signal(signal.SIGTERM)
+        return super().new_event_loop()
+
+
+def test_a_stop_signal_while_the_loop_is_built_waits_then_cancels_the_coroutine(
+    stop_handler: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    seen: list[str] = []
+
+    async def main() -> str:
+        seen.append("started")
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        return "finished"
+
+    asyncio.set_event_loop_policy(_SignalWhileBuilding())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.run(main())
+    finally:
+        asyncio.set_event_loop_policy(None)
+    assert seen == ["started", "cancelled"]  # the coroutine ran (no "never awaited") and was cancelled
+    assert interrupts.stopped_by() is signal.SIGTERM
+    assert unraisable == []  # no loop finaliser failed
+
+
+def test_a_stop_signal_while_the_coroutine_runs_cancels_it(stop_handler: None) -> None:
+    seen: list[str] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().call_soon(signal.raise_signal, signal.SIGTERM)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.run(main())
+    assert seen == ["cancelled"]
+
+
+def test_a_stop_signal_outside_an_event_loop_is_ctrl_c(stop_handler: None) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGTERM)
+    assert interrupts.stopped_by() is signal.SIGTERM
+
+
+def test_run_returns_what_the_coroutine_returns(stop_handler: None) -> None:
+    async def main() -> int:
+        await asyncio.sleep(0)
+        return 7
+
+    assert interrupts.run(main()) == 7
+    with pytest.raises(KeyboardInterrupt):  # nothing is held once run has returned
+        signal.raise_signal(signal.SIGTERM)
