@@ -125,7 +125,8 @@ class NoticeLauncher(Generic[OutcomeT]):
                 view.send(m.start(), pid)
             log.info("launcher.run_started", family=m.family, run=run, agents=len(ids))
             try:
-                await asyncio.wait_for(watch.done.wait(), run_s)
+                async with asyncio.timeout(run_s):
+                    await watch.done.wait()
             except TimeoutError:
                 late = sorted(watch.waiting)
                 raise RunTimeout(f"run {run!r}: {len(late)} {m.agents}(s) did not finish within {run_s:g} s: "

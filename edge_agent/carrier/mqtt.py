@@ -247,7 +247,8 @@ class MqttLink:
             else:
                 self._client.disconnect()
             try:
-                await asyncio.wait_for(asyncio.shield(self._disconnected), grace_s)
+                async with asyncio.timeout(grace_s):
+                    await asyncio.shield(self._disconnected)
             except TimeoutError:
                 log.warning("mqtt.disconnect_timeout", url=self.url, grace_s=grace_s)
         self._socket.forget()
@@ -275,7 +276,8 @@ class MqttLink:
         attempt = self._attempt = self._loop.create_future()
         try:
             await self._open_socket()
-            await asyncio.wait_for(asyncio.shield(attempt), self.options.connect_timeout_s)
+            async with asyncio.timeout(self.options.connect_timeout_s):
+                await asyncio.shield(attempt)
         except TimeoutError:
             msg = f"no CONNACK from {self.url} within {self.options.connect_timeout_s:g} s"
             raise TransportError(msg) from None
@@ -396,9 +398,11 @@ class MqttLink:
         assert self._loop is not None
         await self._thread_idle.wait()
         info = self._publish_now(topic, payload, 1, retain, None)
-        ack = self._acks[info.mid] = self._loop.create_future()
+        ack: asyncio.Future[int] = self._loop.create_future()
+        self._acks[info.mid] = ack
         try:
-            return await asyncio.wait_for(ack, within_s)
+            async with asyncio.timeout(within_s):
+                return await ack
         except TimeoutError:
             raise TransportError(f"no PUBACK for {topic!r} from {self.url} within {within_s:g} s") from None
         finally:

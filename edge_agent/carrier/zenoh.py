@@ -108,7 +108,8 @@ class ZenohConnection(HostingConnection["ZenohCarrier"]):
             raise ConfigError(f"Zenoh rejected the session's configuration: {error}") from None
         opening = asyncio.to_thread(zenoh.open, config)  # it may wait for its connect endpoints
         try:
-            self._session = await asyncio.wait_for(opening, self.options.open_timeout_s)
+            async with asyncio.timeout(self.options.open_timeout_s):
+                self._session = await opening
         except TimeoutError:
             msg = f"the Zenoh session did not open within {self.options.open_timeout_s:g} s ({self._where()})"
             raise TransportError(msg) from None

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,3 +90,30 @@ def test_run_returns_what_the_coroutine_returns(stop_handler: None) -> None:
     assert interrupts.run(main()) == 7
     with pytest.raises(KeyboardInterrupt):  # nothing is held once run has returned
         signal.raise_signal(signal.SIGTERM)
+
+
+def test_a_cancellation_that_meets_the_result_is_not_lost() -> None:
+    """Python 3.11's ``asyncio.wait_for`` returns the result when the cancellation and the result come in the same
+    loop iteration: a SIGTERM that landed as the launcher's CONNACK arrived was lost (``solve`` ran on and exited 0).
+    The package waits with ``asyncio.timeout`` instead, which passes the cancellation on."""
+
+    async def cancelled_as_it_completes() -> str:
+        future = asyncio.get_running_loop().create_future()
+
+        async def waiter() -> object:
+            async with asyncio.timeout(5):
+                return await future
+
+        task = asyncio.create_task(waiter())
+        await asyncio.sleep(0)
+        future.set_result(1)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "returned"
+
+    assert asyncio.run(cancelled_as_it_completes()) == "cancelled"
+    package = Path(__file__).resolve().parents[2] / "edge_agent"
+    assert [str(p) for p in package.rglob("*.py") if "asyncio.wait_for(" in p.read_text(encoding="utf-8")] == []
