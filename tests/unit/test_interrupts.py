@@ -43,7 +43,7 @@ def test_a_stop_signal_while_the_loop_is_built_waits_then_cancels_the_coroutine(
     async def main() -> str:
         seen.append("started")
         try:
-            await asyncio.sleep(30)
+            await asyncio.Event().wait()  # until cancelled
         except asyncio.CancelledError:
             seen.append("cancelled")
             raise
@@ -66,7 +66,7 @@ def test_a_stop_signal_while_the_coroutine_runs_cancels_it(stop_handler: None) -
     async def main() -> None:
         asyncio.get_running_loop().call_soon(signal.raise_signal, signal.SIGTERM)
         try:
-            await asyncio.sleep(30)
+            await asyncio.Event().wait()  # until cancelled
         except asyncio.CancelledError:
             seen.append("cancelled")
             raise
