@@ -23,11 +23,11 @@ from edge_agent.carrier.base import Carrier, Participant
 from edge_agent.carrier.eager import start_eagerly
 from edge_agent.carrier.outages import Outages
 from edge_agent.carrier.presence import PresenceTracker
-from edge_agent.carrier.recall import ConnectionStats, Recall, counted_in_thread
-from edge_agent.carrier.topics import Topics
+from edge_agent.carrier.recall import ConnectionStats, KeptReply, Recall, counted_in_thread
+from edge_agent.carrier.topics import Route, Topics
 from edge_agent.clock import Clock
 from edge_agent.codec import Codec
-from edge_agent.errors import first_own_error
+from edge_agent.errors import TransportError, first_own_error
 from edge_agent.ids import validate_id
 from edge_agent.messages import Envelope
 
@@ -145,6 +145,37 @@ class HostingConnection(ABC, Generic[C]):
         if subscribers:
             return False
         del self._gossip_subscribers[sender]
+        return True
+
+    @abstractmethod
+    def _send_again(self, kept: KeptReply) -> None:
+        """Send a kept reply again, as it was (:class:`TransportError` if it cannot be sent)."""
+
+    def _admit(self, key: str, route: Route, envelope: Envelope) -> bool:
+        """Count an envelope that passed the transport's checks, received on ``key``; False if it was dealt with
+        here. A request answered already gets the same reply again, byte for byte (its requester lost the reply,
+        or sent the request twice; the handler does not run twice); any other repeat (a redelivery, a request
+        still being handled) is dropped; gossip goes to its subscribers. True: deliver it to its receiver."""
+        self.stats.received += 1
+        seen = (key, envelope.id)
+        kept = self._recall.answered(seen) if route.kind == "direct" and envelope.in_reply_to is None else None
+        if kept is not None:
+            self.stats.duplicates += 1
+            try:
+                self._send_again(kept)
+            except TransportError as error:
+                log.warning(f"{self.transport}.answer_again_failed", key=key, error=str(error))
+            else:
+                self.stats.answered_again += 1
+                log.info(f"{self.transport}.answered_again", key=key, id=envelope.id)
+            return False
+        if not self._recall.first_time(seen):
+            self.stats.duplicates += 1
+            log.debug(f"{self.transport}.duplicate", key=key, id=envelope.id)
+            return False
+        if route.kind == "gossip":
+            self._deliver_gossip(route.sender, envelope)
+            return False
         return True
 
     def _deliver_gossip(self, sender: str, envelope: Envelope) -> None:

@@ -327,11 +327,7 @@ class MqttConnection(HostingConnection["MqttCarrier"]):
         if envelope.receiver != expected_receiver:
             self._reject(message, f"envelope receiver {envelope.receiver!r} does not match the topic")
             return
-        self.stats.received += 1
-        if self._repeated(message.topic, route, envelope):
-            return
-        if route.kind == "gossip":
-            self._deliver_gossip(route.sender, envelope)
+        if not self._admit(message.topic, route, envelope):
             return
         carrier = self.carriers.get(envelope.receiver)
         if carrier is None:
@@ -346,32 +342,8 @@ class MqttConnection(HostingConnection["MqttCarrier"]):
                 self._correlations.popitem(last=False)
         self._deliver(carrier, envelope)
 
-    def _repeated(self, topic: str, route: Route, envelope: Envelope) -> bool:
-        """Whether the envelope came before: a request answered already is answered again from the cache,
-        anything else (a QoS 1 redelivery, a request still being handled) is dropped."""
-        key = (topic, envelope.id)
-        kept = self._recall.answered(key) if route.kind == "direct" and envelope.in_reply_to is None else None
-        if kept is not None:
-            self._answer_again(key, kept)
-            return True
-        if not self._recall.first_time(key):
-            self.stats.duplicates += 1
-            log.debug("mqtt.duplicate", topic=topic, id=envelope.id)
-            return True
-        return False
-
-    def _answer_again(self, request: tuple[str, str], kept: KeptReply) -> None:
-        """A request answered already came again (its requester lost the reply, or the request was sent twice):
-        the same reply, byte for byte, goes again; the handler does not run twice."""
-        self.stats.duplicates += 1
-        topic, payload, correlation = kept
-        try:
-            self._link.publish(topic, payload, correlation=correlation)
-        except TransportError as error:
-            log.warning("mqtt.answer_again_failed", topic=topic, error=str(error))
-            return
-        self.stats.answered_again += 1
-        log.info("mqtt.answered_again", topic=request[0], id=request[1])
+    def _send_again(self, kept: KeptReply) -> None:
+        self._link.publish(kept.topic, kept.payload, correlation=kept.correlation)
 
     def _reject(self, message: Inbound, reason: str) -> None:
         self.stats.rejected += 1

@@ -207,6 +207,9 @@ class ZenohConnection(HostingConnection["ZenohCarrier"]):
             self._recall.keep_reply((self.topics.direct(receiver, sender), envelope.in_reply_to),
                                     KeptReply(key, payload))
 
+    def _send_again(self, kept: KeptReply) -> None:
+        self._put(kept.topic, kept.payload)
+
     def _put(self, key: str, payload: bytes) -> None:
         if len(payload) > self.options.max_payload:
             msg = (f"payload of {len(payload)} bytes for {key!r} exceeds the {self.options.max_payload}-byte "
@@ -307,20 +310,7 @@ class ZenohConnection(HostingConnection["ZenohCarrier"]):
             self._reject(key, checked, size)
             return
         route, envelope = checked
-        self.stats.received += 1
-        request = route.kind == "direct" and envelope.in_reply_to is None
-        kept = self._recall.answered((key, envelope.id)) if request else None
-        if kept is not None:  # answered already: the same reply again, the handler does not run twice
-            self.stats.duplicates += 1
-            with contextlib.suppress(TransportError):
-                self._put(kept.topic, kept.payload)
-                self.stats.answered_again += 1
-            return
-        if not self._recall.first_time((key, envelope.id)):
-            self.stats.duplicates += 1
-            return
-        if route.kind == "gossip":
-            self._deliver_gossip(route.sender, envelope)
+        if not self._admit(key, route, envelope):
             return
         carrier = self.carriers.get(envelope.receiver)
         if carrier is None:
