@@ -104,25 +104,19 @@ async def device_connection(config: DeviceConfig, broker: str | None = None) -> 
 def _start_device(connection: Connection, config: DeviceConfig) -> None:
     """Host the device's agent on ``connection`` and publish its records (nothing awaited)."""
 
-    async def publish(name: str, record: Message) -> None:
+    async def publish(name: str, payload: bytes) -> None:
         try:
-            await connection.publish_raw(connection.topics.record(config.id, name),
-                                         record.model_dump_json().encode(), retain=True)
-        except EdgeAgentError as error:  # the next change publishes the whole record again
+            await connection.publish_raw(connection.topics.record(config.id, name), payload, retain=True)
+        except EdgeAgentError as error:  # a role's next change publishes its whole record again; without the
+            # device record, dashboards show the device without its kind
             log.warning("agent.record_not_published", agent=config.id, record=name, error=str(error))
 
     def on_record(name: str, record: Message) -> None:
-        connection.spawn(publish(name, record), f"publish-{name}")
-
-    async def announce() -> None:
-        identity = json.dumps({"id": config.id, "kind": config.device.kind}).encode()
-        try:
-            await connection.publish_raw(connection.topics.record(config.id, "device"), identity, retain=True)
-        except EdgeAgentError as error:  # dashboards then show the device without its kind
-            log.warning("agent.record_not_published", agent=config.id, record="device", error=str(error))
+        connection.spawn(publish(name, record.model_dump_json().encode()), f"publish-{name}")
 
     connection.add(DeviceAgent(config.device, RoleContext(settle=connection.settled, publish=on_record)))
-    connection.spawn(announce(), "publish-device")
+    identity = json.dumps({"id": config.id, "kind": config.device.kind}).encode()
+    connection.spawn(publish("device", identity), "publish-device")
 
 
 def serve_metrics_if_asked(port: int | None, connection: MqttConnection) -> ServedMetrics | None:
