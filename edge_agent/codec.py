@@ -44,10 +44,16 @@ class Codec:
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated or not classes:
             raise ConfigError(f"a codec needs message kinds with distinct names; repeated: {repeated}")
-        self._classes = classes
-        self.kinds: frozenset[str] = frozenset(names)
         body: Any = classes[0] if len(classes) == 1 else Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007
-        self._wire = create_model("WireEnvelope", __base__=Envelope, body=(body, ...), **WIRE_IDS)
+        wire = create_model("WireEnvelope", __base__=Envelope, body=(body, ...), **WIRE_IDS)
+        self._classes, self.kinds, self._wire = classes, frozenset(names), wire
+
+    def extend(self, classes: Iterable[type[Message]]) -> bool:
+        """Decode ``classes`` too (those whose kind is new); True if any was added."""
+        added = tuple(cls for cls in classes if cls.model_fields["kind"].default not in self.kinds)
+        if added:
+            self._build(self._classes + added)
+        return bool(added)
 
     def _grow(self, data: Any) -> bool:
         """Add the classes ``load`` gives for the body kind of ``data`` if that kind is new; True if it grew."""
@@ -56,11 +62,7 @@ class Codec:
         kind = data["body"].get("kind")
         if not isinstance(kind, str) or kind in self.kinds:
             return False
-        added = tuple(cls for cls in self._load(kind) if cls.model_fields["kind"].default not in self.kinds)
-        if not added:
-            return False
-        self._build(self._classes + added)
-        return True
+        return self.extend(self._load(kind))
 
     @staticmethod
     def encode(envelope: Envelope) -> bytes:

@@ -1,10 +1,12 @@
 """The fork server's process (``python -m edge_agent.fork_main``; the client is
 :class:`edge_agent.runtime.fork_server.ForkServer`, the conversation is described there).
 
-It imports what an ``edge-agent agent`` needs and nothing more (no family: the children stay lean,
-``docs/lean-agents.md``), freezes the heap so that the children share its pages instead of copying them when
-the garbage collector walks them, then serves requests: each one a ``fork``; the child redirects its output to
-its log file and runs ``edge_agent.cli.main(argv)``. One thread only, so forking is safe: stdin and the
+It imports what an ``edge-agent agent`` needs and every family, with their message kinds in the process's wire
+codec (:func:`edge_agent.registry.preload`): a child forked from it finds them loaded on its first message
+instead of importing a family and building the codec's validators in its own memory (``docs/lean-agents.md``).
+It freezes the heap so that the children share its pages instead of copying them when the garbage collector
+walks them, then serves requests: each one a ``fork``; the child redirects its output to its log file and runs
+``edge_agent.cli.main(argv)``. One thread only, so forking is safe: stdin and the
 SIGCHLD wake-up pipe are watched by one selector.
 """
 
@@ -21,6 +23,7 @@ import sys
 import time
 from typing import IO, Any
 
+from edge_agent import registry
 from edge_agent.runtime.processes import die_with_parent
 
 _PRELOADED = ("edge_agent.cli", "edge_agent.runtime.agent", "edge_agent.runtime.device_config",
@@ -28,9 +31,10 @@ _PRELOADED = ("edge_agent.cli", "edge_agent.runtime.agent", "edge_agent.runtime.
 
 
 def _preload() -> None:
-    """What every child runs before its first message (the agent command's own imports)."""
+    """What every child runs before its first message (the agent command's own imports), and every family."""
     for module in _PRELOADED:
         importlib.import_module(module)
+    registry.preload()
 
 
 def _child(argv: list[str], log_path: str, closing: list[int], server: int) -> int:
@@ -160,6 +164,9 @@ class _Server:
 
 def main() -> None:
     die_with_parent()
+    # numpy comes with the families: its BLAS must start no thread pool, so that this process, which forks,
+    # stays single-threaded (the agents' local problems are far too small for threaded BLAS anyway)
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     _preload()
     gc.collect()
     gc.freeze()  # the children inherit these objects: the collector leaves their pages shared

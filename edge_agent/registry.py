@@ -35,6 +35,7 @@ __all__ = [
     "lazy_codec",
     "load_scenario",
     "parse_scenario",
+    "preload",
     "scenario_schema",
     "starting_families",
 ]
@@ -100,10 +101,19 @@ def codec() -> Codec:
     return Codec((Refusal, *(kind for family in families() for kind in family.messages)))
 
 
+@cache
 def lazy_codec() -> Codec:
-    """A wire codec that starts with the core kinds and adds a family's kinds when the first of them arrives
-    (importing the family then): what a device agent process decodes with. A new one per connection."""
+    """The wire codec a device agent process decodes with: it starts with the core kinds and adds a family's
+    kinds when the first of them arrives (importing the family then). One per process, shared by every
+    connection in it (the devices ``edge-agent host`` runs, each on its own connection, grow it once)."""
     return Codec((Refusal,), load=_kinds_of)
+
+
+def preload() -> None:
+    """Import every family and teach :func:`lazy_codec` all their kinds now: what the fork server does before it
+    forks agents, which then share these modules and the codec's validators (their pages stay the server's)
+    instead of each importing a family and building its validators on its first message."""
+    lazy_codec().extend(kind for family in families() for kind in family.messages)
 
 
 def family_of(scenario: ScenarioModel) -> Family:

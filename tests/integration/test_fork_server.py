@@ -22,7 +22,6 @@ from .helpers import ROOT, start_demo_generators
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
@@ -44,6 +43,8 @@ def test_forked_agents_are_present_answer_a_run_and_leave_no_orphan(
         server = {_parent(pid) for pid in pids}
         assert len(server) == 1
         assert server != {os.getpid()}  # forked by the server, not started by this process
+        (server_pid,) = server
+        assert len(os.listdir(f"/proc/{server_pid}/task")) == 1  # every family loaded, still one thread: safe to fork
         done = subprocess.run(  # submit waits for every participant's presence before the job
             [sys.executable, "-m", "edge_agent", "submit", str(ROOT / "deploy/jobs/ieee14.yaml"),
              "--broker", broker.url, "--prefix", prefix, "--json"],

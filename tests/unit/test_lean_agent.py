@@ -137,6 +137,16 @@ def test_a_growing_codec_still_refuses_unknown_kinds_naming_the_field() -> None:
     assert {"admm.request", "consensus.collect"} <= codec.kinds
 
 
+def test_preload_teaches_the_process_codec_every_familys_kinds() -> None:
+    """What the fork server runs before forking agents (``fork_main.py``): its children then share one codec."""
+    registry.preload()
+    codec = registry.lazy_codec()
+    messages = [message for family in registry.families() for message in family.messages]
+    assert codec.kinds == {m.model_fields["kind"].default for m in messages} | {"refusal"}
+    assert codec is registry.lazy_codec()  # one per process, whichever connection asks
+    assert not codec.extend(messages)  # nothing new: the union is not built again
+
+
 async def test_roles_are_made_on_first_contact_and_from_the_start_for_a_compute_node() -> None:
     generator = DeviceAgent(Generator(id="g", kind="generator", p_max=10))
     assert generator.roles == {}
