@@ -77,7 +77,7 @@ from edge_agent import registry
 from edge_agent.algorithms.admm import AdmmCoordinator, AdmmSettings, SharingVariant
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
 from edge_agent.carrier import InProcNetwork
-from edge_agent.carrier._fast_path import FastPathClient, publish_properties
+from edge_agent.carrier._fast_path import FastPathClient, decode_publish, publish_properties, whole_packet
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import Inbound
@@ -627,7 +627,72 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
 
 
 # -- 2b. the floor: the least an agent process on our MQTT client can do per request ------------------------------
-FLOOR_KINDS = ("JSON", "codec", "codec, asyncio")
+FLOOR_KINDS = ("raw socket, JSON", "JSON", "codec", "codec, asyncio")
+
+
+def _json_answer(agent: str, seq: int, request: dict[str, Any]) -> bytes:
+    """The answer of a floor agent that checks nothing: ``x`` is the request's ``reference``."""
+    return json.dumps({"v": 1, "id": f"{agent}-{seq}", "sender": agent, "receiver": request["sender"], "seq": seq,
+                       "run": request.get("run"), "in_reply_to": request["id"],
+                       "body": {"kind": "admm.answer", "round": request["body"]["round"],
+                                "x": request["body"]["reference"]}}).encode()
+
+
+def _varint(value: int) -> bytes:
+    """An MQTT variable byte integer."""
+    out = bytearray()
+    while True:
+        value, digit = divmod(value, 128)
+        out.append(digit | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _mqtt_packet(first: int, body: bytes) -> bytes:
+    """One MQTT packet: the fixed header byte, the remaining length, the body."""
+    return bytes([first]) + _varint(len(body)) + body
+
+
+def _mqtt_string(data: bytes) -> bytes:
+    return len(data).to_bytes(2, "big") + data
+
+
+def _raw_floor_agent(url: str, prefix: str, agent: str) -> None:
+    """The least an agent process can do: MQTT 5 by hand on a blocking socket (no paho, no event loop), the
+    request parsed with ``json``, nothing checked; per request one ``recv`` and one ``send`` (its PUBACK and
+    the QoS 1 answer), and one more ``recv`` for the answer's PUBACK."""
+    topics, client_id = Topics(prefix), f"{prefix}-{agent}".encode()
+    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    online = PresenceRecord(online=True, agent=agent, node=client_id.decode(),
+                            session=session_of(client_id.decode(), "floor")).encode()
+    sock.sendall(_mqtt_packet(0x10, _mqtt_string(b"MQTT") + b"\x05\x02\x00\x3c\x00" + _mqtt_string(client_id))
+                 + _mqtt_packet(0x82, b"\x00\x01\x00" + _mqtt_string(topics.inbox(agent).encode()) + b"\x01")
+                 + _mqtt_packet(0x33, _mqtt_string(topics.presence(agent).encode()) + b"\x00\x02\x00" + online))
+    received, sent = b"", itertools.count(1)
+    while data := sock.recv(65536):
+        received += data
+        at, out = 0, []
+        while (whole := whole_packet(received, at)) is not None:
+            command, body, length = whole
+            at = body + length
+            qos = (command & 0x06) >> 1
+            decoded = decode_publish(received[body:at], qos) if command & 0xF0 == 0x30 else None
+            if decoded is None:  # CONNACK, SUBACK, PUBACK
+                continue
+            _, mid, payload_at, _, correlation = decoded
+            if qos:
+                out.append(_mqtt_packet(0x40, mid.to_bytes(2, "big")))
+            request = json.loads(received[body + payload_at:at])
+            seq = next(sent)
+            properties = b"" if correlation is None else b"\x09" + _mqtt_string(correlation)
+            reply_topic = topics.direct(agent, request["sender"]).encode()
+            out.append(_mqtt_packet(0x32, _mqtt_string(reply_topic) + (seq % 65535 + 1).to_bytes(2, "big")
+                                    + _varint(len(properties)) + properties + _json_answer(agent, seq, request)))
+        received = received[at:]
+        if out:
+            sock.sendall(b"".join(out))
 
 
 def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> None:
@@ -639,6 +704,9 @@ def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> N
     die_with_parent(parent)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if kind == "raw socket, JSON":
+        _raw_floor_agent(url, prefix, agent)
+        return
     topics, codec, client_id = Topics(prefix), registry.codec(), f"{prefix}-{agent}"
     client = FastPathClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     client.max_inflight_messages_set(100)
@@ -647,11 +715,7 @@ def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> N
     def answer(message: Inbound) -> None:
         seq = next(sent)
         if kind == "JSON":
-            data = json.loads(message.payload)
-            reply = json.dumps({"v": 1, "id": f"{agent}-{seq}", "sender": agent, "receiver": data["sender"],
-                                "seq": seq, "run": None, "in_reply_to": data["id"],
-                                "body": {"kind": "admm.answer", "round": data["body"]["round"],
-                                         "x": data["body"]["reference"]}}).encode()
+            reply = _json_answer(agent, seq, json.loads(message.payload))
         else:
             request = codec.decode(message.payload)
             body = cast(AdmmRequest, request.body)
@@ -1133,8 +1197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="comma-separated ways to start the agent processes of section 2: exec, fork or both "
                              "(default exec)")
     parser.add_argument("--floor", action="store_true",
-                        help="section 2 also runs N floor processes: the carrier's paho client, no carrier, no "
-                             "device model; the request only parsed (JSON) or checked by the codec, in a select "
+                        help="section 2 also runs N floor processes: MQTT by hand on a raw socket with the request "
+                             "parsed by json (raw socket, JSON), or the carrier's paho client with no carrier and no "
+                             "device model, the request only parsed (JSON) or checked by the codec, in a select "
                              "loop or (codec, asyncio) an asyncio loop")
     parser.add_argument("--variants", default=",".join(VARIANT_KEYS),
                         help=f"comma-separated latency variants (default all: {','.join(VARIANT_KEYS)}); "
