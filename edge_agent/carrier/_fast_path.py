@@ -12,12 +12,12 @@ paho 2.2 private names this module depends on, and why:
 * methods overridden: ``_sock_recv`` (one ``recv`` of up to 64 KiB serves paho's 3-4 small reads per packet),
   ``_packet_read`` (a packet already read whole goes straight to ``_packet_handle``), ``_packet_write``
   (queued packets leave in one ``send``), ``_sock_close`` (drops the read-ahead), ``_handle_publish`` and
-  ``_handle_pubackcomp`` (the short decoders below), ``_ssl_wrap_socket`` (paho 2.2 leaks the socket of a
-  failed TLS handshake);
+  ``_handle_pubackcomp`` (the short decoders below), ``_update_inflight`` (skipped when nothing is queued),
+  ``_ssl_wrap_socket`` (paho 2.2 leaks the socket of a failed TLS handshake);
 * methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``;
 * attributes read or written: ``_in_packet`` and ``_out_packet`` (and the keys of their dicts: ``command``,
   ``packet``, ``pos``, ``to_process``, ``qos``, ``mid``, ``info``, ``have_remaining``, ``remaining_*``),
-  ``_out_messages``, ``_out_message_mutex``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_manual_ack``,
+  ``_out_messages``, ``_inflight_messages``, ``_out_message_mutex``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_manual_ack``,
   ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``, ``_connect_timeout``; the module function
   ``paho.mqtt.client.time_func``;
 * :class:`PackedPublishProperties` relies on paho only calling ``pack()`` (and ``str()``) on the properties
@@ -198,6 +198,16 @@ class FastPathClient(paho.Client):
             if mid in self._out_messages:
                 return self._do_on_publish(mid, _PUBACK_SUCCESS, _NO_PUBACK_PROPERTIES)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    # -- sending what waits for a free slot ------------------------------------------------------------
+    def _update_inflight(self) -> MQTTErrorCode:
+        """paho calls this on every PUBACK and scans every unacknowledged message for one queued behind the
+        in-flight limit: O(n) per PUBACK, O(n^2) per round for a connection with n replies in flight (a host of
+        n devices). A message can only be queued while fewer messages are counted in flight than wait for
+        their PUBACK, so the scan is skipped when they are all in flight."""
+        if len(self._out_messages) <= self._inflight_messages:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return super()._update_inflight()
 
     def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
         assert self._ssl_context is not None

@@ -393,6 +393,41 @@ def test_paho_writes_plain_pubacks_that_the_short_path_takes(encoded: dict[str, 
     assert mid == _packet.decode_puback(0x40, puback[start:], MQTTV5).mid >= MID_START
 
 
+def _publishes_written(kind: type[paho.Client], max_inflight: int, count: int) -> list[list[bytes]]:
+    """Publish ``count`` QoS 1 messages with at most ``max_inflight`` in flight; acknowledge each PUBLISH the
+    client writes, one at a time. Returns the PUBLISH packets written after each PUBACK (the first entry: before
+    any)."""
+    client = _client(kind)
+    client.max_inflight_messages_set(max_inflight)
+    batches: list[list[bytes]] = []
+    with _connected(client) as conn:
+        for n in range(count):
+            client.publish("t/x", f"m{n}".encode(), qos=1)
+        batches.append(_receive_packets(conn, min(max_inflight, count), client))
+        unacked = list(batches[0])
+        while unacked:
+            publish = unacked.pop(0)
+            body = publish[_header_length(publish):]
+            conn.sendall(bytes([0x40, 0x02]) + body[5:7])  # a plain PUBACK of its mid (after the topic "t/x")
+            assert _wait_readable(client.socket())
+            client.loop_read()
+            client.loop_write()
+            sent = sum(map(len, batches))
+            batches.append(_receive_packets(conn, 1, client) if sent < count else [])
+            unacked += batches[-1]
+        assert not _wait_readable(conn, 0.05)  # nothing more
+    return batches
+
+
+@pytest.mark.parametrize("max_inflight", [1, 3])
+def test_queued_publishes_leave_as_pubacks_free_slots_as_with_paho(max_inflight: int) -> None:
+    """The fast client skips paho's scan for queued messages on a PUBACK when none can be queued."""
+    ours = _publishes_written(FastPathClient, max_inflight, 7)
+    assert ours == _publishes_written(paho.Client, max_inflight, 7)
+    assert [p[p.index(b"m"):] for batch in ours for p in batch] == [f"m{n}".encode() for n in range(7)]
+    assert len(ours[0]) == max_inflight and all(len(batch) == 1 for batch in ours[1:8 - max_inflight])
+
+
 # -- the client: whole streams, cut anywhere ---------------------------------------------------------
 class _Receiver:
     """A connected client and the messages it reports, as :class:`Inbound`."""
