@@ -17,9 +17,9 @@ paho 2.2 private names this module depends on, and why:
 * methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``;
 * attributes read or written: ``_in_packet`` and ``_out_packet`` (and the keys of their dicts: ``command``,
   ``packet``, ``pos``, ``to_process``, ``qos``, ``mid``, ``info``, ``have_remaining``, ``remaining_*``),
-  ``_out_messages``, ``_inflight_messages``, ``_out_message_mutex``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_manual_ack``,
-  ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``, ``_connect_timeout``; the module function
-  ``paho.mqtt.client.time_func``;
+  ``_out_messages``, ``_inflight_messages``, ``_out_message_mutex``, ``_msgtime_mutex``,
+  ``_last_bytes_received``, ``_manual_ack``, ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``,
+  ``_connect_timeout``; the module function ``paho.mqtt.client.time_func``;
 * :class:`PackedPublishProperties` relies on paho only calling ``pack()`` (and ``str()``) on the properties
   of an outgoing PUBLISH.
 

@@ -425,7 +425,8 @@ def test_queued_publishes_leave_as_pubacks_free_slots_as_with_paho(max_inflight:
     ours = _publishes_written(FastPathClient, max_inflight, 7)
     assert ours == _publishes_written(paho.Client, max_inflight, 7)
     assert [p[p.index(b"m"):] for batch in ours for p in batch] == [f"m{n}".encode() for n in range(7)]
-    assert len(ours[0]) == max_inflight and all(len(batch) == 1 for batch in ours[1:8 - max_inflight])
+    assert len(ours[0]) == max_inflight
+    assert all(len(batch) == 1 for batch in ours[1:8 - max_inflight])
 
 
 # -- the client: whole streams, cut anywhere ---------------------------------------------------------
