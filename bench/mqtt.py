@@ -77,7 +77,13 @@ from edge_agent import registry
 from edge_agent.algorithms.admm import AdmmCoordinator, AdmmSettings, SharingVariant
 from edge_agent.algorithms.admm.messages import AdmmAnswer, AdmmRequest
 from edge_agent.carrier import InProcNetwork
-from edge_agent.carrier._fast_path import FastPathClient, decode_publish, publish_properties, whole_packet
+from edge_agent.carrier._fast_path import (
+    FastPathClient,
+    decode_publish,
+    publish_properties,
+    variable_byte_integer,
+    whole_packet,
+)
 from edge_agent.carrier.base import Carrier
 from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import Inbound
@@ -638,19 +644,9 @@ def _json_answer(agent: str, seq: int, request: dict[str, Any]) -> bytes:
                                 "x": request["body"]["reference"]}}).encode()
 
 
-def _varint(value: int) -> bytes:
-    """An MQTT variable byte integer."""
-    out = bytearray()
-    while True:
-        value, digit = divmod(value, 128)
-        out.append(digit | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def _mqtt_packet(first: int, body: bytes) -> bytes:
     """One MQTT packet: the fixed header byte, the remaining length, the body."""
-    return bytes([first]) + _varint(len(body)) + body
+    return bytes([first]) + variable_byte_integer(len(body)) + body
 
 
 def _mqtt_string(data: bytes) -> bytes:
@@ -688,8 +684,9 @@ def _raw_floor_agent(url: str, prefix: str, agent: str) -> None:
             seq = next(sent)
             properties = b"" if correlation is None else b"\x09" + _mqtt_string(correlation)
             reply_topic = topics.direct(agent, request["sender"]).encode()
-            out.append(_mqtt_packet(0x32, _mqtt_string(reply_topic) + (seq % 65535 + 1).to_bytes(2, "big")
-                                    + _varint(len(properties)) + properties + _json_answer(agent, seq, request)))
+            head = _mqtt_string(reply_topic) + (seq % 65535 + 1).to_bytes(2, "big")
+            out.append(_mqtt_packet(0x32, head + variable_byte_integer(len(properties)) + properties
+                                    + _json_answer(agent, seq, request)))
         received = received[at:]
         if out:
             sock.sendall(b"".join(out))

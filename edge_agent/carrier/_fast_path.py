@@ -47,7 +47,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.carrier.mqtt_options import Inbound
 
 __all__ = [
-    "FastPathClient", "PackedPublishProperties", "decode_publish", "plain_puback", "publish_properties", "whole_packet",
+    "FastPathClient", "PackedPublishProperties", "decode_publish", "plain_puback", "publish_properties",
+    "variable_byte_integer", "whole_packet",
 ]
 
 _RESPONSE_TOPIC, _CORRELATION_DATA = 0x08, 0x09
@@ -335,7 +336,8 @@ class PackedPublishProperties(Properties):
         return f"PublishProperties({len(self._packed)} bytes)"
 
 
-def _variable_byte_integer(value: int) -> bytes:
+def variable_byte_integer(value: int) -> bytes:
+    """An MQTT variable byte integer (remaining lengths, property lengths)."""
     out = bytearray()
     while True:
         value, digit = divmod(value, 128)
@@ -352,4 +354,4 @@ def publish_properties(response_topic: str | None, correlation: bytes | None) ->
         body += b"\x08" + len(topic).to_bytes(2, "big") + topic
     if correlation is not None:
         body += b"\x09" + len(correlation).to_bytes(2, "big") + correlation
-    return PackedPublishProperties(_variable_byte_integer(len(body)) + body)
+    return PackedPublishProperties(variable_byte_integer(len(body)) + body)
