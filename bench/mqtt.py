@@ -31,8 +31,8 @@ Measured:
    to (b) and (a).
    The process case is capped: agents not present ``process_budget_s`` after the first spawn are killed.
    With ``--floor``, (d) N forked floor processes against the same coordinator (:func:`_floor_agent`): how much
-   of (c)'s cost any agent process on our MQTT client pays, with the request only parsed or also validated,
-   before our carrier and device model add theirs.
+   of (c)'s cost any agent process pays, on MQTT by hand or on our MQTT client, with the request only parsed or
+   also validated, before our carrier and device model add theirs.
 3. one idle device agent process: time from spawn until its presence is seen on the broker, and VmRSS once
    ready (median of several starts).
 """
@@ -633,15 +633,25 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
 
 
 # -- 2b. the floor: the least an agent process on our MQTT client can do per request ------------------------------
-FLOOR_KINDS = ("raw socket, JSON", "JSON", "codec", "codec, asyncio")
+FLOOR_KINDS = ("raw socket, JSON", "raw socket, codec", "JSON", "codec", "codec, asyncio")
 
 
-def _json_answer(agent: str, seq: int, request: dict[str, Any]) -> bytes:
-    """The answer of a floor agent that checks nothing: ``x`` is the request's ``reference``."""
-    return json.dumps({"v": 1, "id": f"{agent}-{seq}", "sender": agent, "receiver": request["sender"], "seq": seq,
-                       "run": request.get("run"), "in_reply_to": request["id"],
-                       "body": {"kind": "admm.answer", "round": request["body"]["round"],
-                                "x": request["body"]["reference"]}}).encode()
+def _floor_answer(agent: str, seq: int, payload: bytes, checked: bool) -> tuple[str, bytes]:
+    """(requester, answer) of a floor agent: ``x`` is the request's ``reference``. ``checked``: the request is
+    decoded and validated, and the answer encoded, by the codec every agent uses; else ``json`` and a dict,
+    nothing checked."""
+    if checked:
+        codec = registry.codec()
+        request = codec.decode(payload)
+        body = cast(AdmmRequest, request.body)
+        return request.sender, codec.encode(Envelope(
+            id=f"{agent}-{seq}", sender=agent, receiver=request.sender, seq=seq, run=request.run,
+            in_reply_to=request.id, body=AdmmAnswer(round=body.round, x=body.reference)))
+    data = json.loads(payload)
+    return data["sender"], json.dumps({
+        "v": 1, "id": f"{agent}-{seq}", "sender": agent, "receiver": data["sender"], "seq": seq,
+        "run": data.get("run"), "in_reply_to": data["id"],
+        "body": {"kind": "admm.answer", "round": data["body"]["round"], "x": data["body"]["reference"]}}).encode()
 
 
 def _mqtt_packet(first: int, body: bytes) -> bytes:
@@ -653,10 +663,10 @@ def _mqtt_string(data: bytes) -> bytes:
     return len(data).to_bytes(2, "big") + data
 
 
-def _raw_floor_agent(url: str, prefix: str, agent: str) -> None:
-    """The least an agent process can do: MQTT 5 by hand on a blocking socket (no paho, no event loop), the
-    request parsed with ``json``, nothing checked; per request one ``recv`` and one ``send`` (its PUBACK and
-    the QoS 1 answer), and one more ``recv`` for the answer's PUBACK."""
+def _raw_floor_agent(url: str, prefix: str, agent: str, checked: bool) -> None:
+    """The least an agent process can do: MQTT 5 by hand on a blocking socket (no paho, no event loop); per
+    request one ``recv`` and one ``send`` (its PUBACK and the QoS 1 answer), and one more ``recv`` for the
+    answer's PUBACK. The request is parsed as :func:`_floor_answer` says."""
     topics, client_id = Topics(prefix), f"{prefix}-{agent}".encode()
     host, port = url.removeprefix("mqtt://").rsplit(":", 1)
     sock = socket.create_connection((host, int(port)))
@@ -680,44 +690,35 @@ def _raw_floor_agent(url: str, prefix: str, agent: str) -> None:
             _, mid, payload_at, _, correlation = decoded
             if qos:
                 out.append(_mqtt_packet(0x40, mid.to_bytes(2, "big")))
-            request = json.loads(received[body + payload_at:at])
             seq = next(sent)
+            requester, answer = _floor_answer(agent, seq, received[body + payload_at:at], checked)
             properties = b"" if correlation is None else b"\x09" + _mqtt_string(correlation)
-            reply_topic = topics.direct(agent, request["sender"]).encode()
-            head = _mqtt_string(reply_topic) + (seq % 65535 + 1).to_bytes(2, "big")
-            out.append(_mqtt_packet(0x32, head + variable_byte_integer(len(properties)) + properties
-                                    + _json_answer(agent, seq, request)))
+            head = _mqtt_string(topics.direct(agent, requester).encode()) + (seq % 65535 + 1).to_bytes(2, "big")
+            out.append(_mqtt_packet(0x32, head + variable_byte_integer(len(properties)) + properties + answer))
         received = received[at:]
         if out:
             sock.sendall(b"".join(out))
 
 
 def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> None:
-    """A forked child: the carrier's paho client (the fast path) answering ADMM requests for ``agent``, with no
-    carrier and no device model (the answer's ``x`` is the request's ``reference``). ``JSON``: the request is
-    parsed with ``json`` and the answer written as a dict, nothing checked; ``codec``: the request is decoded
-    and validated, and the answer encoded, by the codec every agent uses; both in a plain ``select`` loop.
-    ``codec, asyncio``: the same, served by an asyncio loop's reader instead."""
+    """A forked child answering ADMM requests for ``agent`` with no carrier and no device model
+    (:func:`_floor_answer`; ``JSON``: nothing checked, ``codec``: validated by the codec): ``raw socket, ...``
+    speaks MQTT by hand (:func:`_raw_floor_agent`); the others use the carrier's paho client (the fast path)
+    in a plain ``select`` loop or (``codec, asyncio``) from an asyncio loop's reader."""
     die_with_parent(parent)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    if kind == "raw socket, JSON":
-        _raw_floor_agent(url, prefix, agent)
+    checked = not kind.endswith("JSON")
+    if kind.startswith("raw socket"):
+        _raw_floor_agent(url, prefix, agent, checked)
         return
-    topics, codec, client_id = Topics(prefix), registry.codec(), f"{prefix}-{agent}"
+    topics, client_id = Topics(prefix), f"{prefix}-{agent}"
     client = FastPathClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     client.max_inflight_messages_set(100)
     sent = itertools.count()
 
     def answer(message: Inbound) -> None:
-        seq = next(sent)
-        if kind == "JSON":
-            reply = _json_answer(agent, seq, json.loads(message.payload))
-        else:
-            request = codec.decode(message.payload)
-            body = cast(AdmmRequest, request.body)
-            reply = codec.encode(Envelope(id=f"{agent}-{seq}", sender=agent, receiver=request.sender, seq=seq,
-                                          in_reply_to=request.id, body=AdmmAnswer(round=body.round, x=body.reference)))
+        _, reply = _floor_answer(agent, next(sent), message.payload, checked)
         client.publish(cast(str, message.response_topic), reply, qos=1,
                        properties=publish_properties(None, message.correlation))
 
@@ -1194,10 +1195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="comma-separated ways to start the agent processes of section 2: exec, fork or both "
                              "(default exec)")
     parser.add_argument("--floor", action="store_true",
-                        help="section 2 also runs N floor processes: MQTT by hand on a raw socket with the request "
-                             "parsed by json (raw socket, JSON), or the carrier's paho client with no carrier and no "
-                             "device model, the request only parsed (JSON) or checked by the codec, in a select "
-                             "loop or (codec, asyncio) an asyncio loop")
+                        help="section 2 also runs N floor processes with no carrier and no device model: MQTT by "
+                             "hand on a raw socket or the carrier's paho client, the request only parsed (JSON) or "
+                             "checked by the codec, in a select loop or (codec, asyncio) an asyncio loop")
     parser.add_argument("--variants", default=",".join(VARIANT_KEYS),
                         help=f"comma-separated latency variants (default all: {','.join(VARIANT_KEYS)}); "
                              "a subset writes no results file")
