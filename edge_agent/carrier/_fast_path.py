@@ -203,9 +203,9 @@ class FastPathClient(paho.Client):
     # -- sending what waits for a free slot ------------------------------------------------------------
     def _update_inflight(self) -> MQTTErrorCode:
         """paho calls this on every PUBACK and scans every unacknowledged message for one queued behind the
-        in-flight limit: O(n) per PUBACK, O(n^2) per round for a connection with n replies in flight (a host of
-        n devices). A message can only be queued while fewer messages are counted in flight than wait for
-        their PUBACK, so the scan is skipped when they are all in flight."""
+        in-flight limit: O(n) per PUBACK, O(n^2) per round for a connection with n messages in flight (the
+        coordinator of n devices). A message can only be queued while fewer messages are counted in flight
+        than wait for their PUBACK, so the scan is skipped when they are all in flight."""
         if len(self._out_messages) <= self._inflight_messages:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
         return super()._update_inflight()
