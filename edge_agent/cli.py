@@ -310,7 +310,7 @@ def _dashboard(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     interrupts.run(run_dashboard(args.broker, args.prefix, args.host, args.port, metrics_port=args.metrics_port,
-                              ready=ready))
+                                 ready=ready))
     return 0
 
 
@@ -378,7 +378,7 @@ def _submit(args: argparse.Namespace) -> int:
 
     jobs = load_jobs(args.job_file)
     reports = interrupts.run(submit_jobs(jobs, args.broker, args.prefix, args.timeout,
-                                      wait_for=sorted({p for job in jobs for p in job.participants})))
+                                         wait_for=sorted({p for job in jobs for p in job.participants})))
     _print_reports(reports, args.json, out=None)
     return worst_exit_code(r.status for r in reports)
 

@@ -176,7 +176,7 @@ def run_fleet(
             log.info("fleet.dashboard", url=address)
             print(f"dashboard: {address}", file=sys.stderr, flush=True)
         reports = interrupts.run(submit_jobs(spec.jobs, url, spec.prefix, spec.job_timeout_s,
-                                          wait_for=[d.id for d in devices], processes=processes))
+                                             wait_for=[d.id for d in devices], processes=processes))
         if hold is not None:
             hold(reports)
         return reports

@@ -21,6 +21,7 @@ __all__ = ["run", "stop_signal", "stopped_by"]
 
 T = TypeVar("T")
 
+
 class _Stops:
     """The stop signals this process received, and whether :func:`run` holds them back right now."""
 
