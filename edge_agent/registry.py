@@ -95,10 +95,15 @@ def _kinds_of(kind: str) -> tuple[type[Message], ...]:
     return () if family is None else family.messages
 
 
+def _messages() -> list[type[Message]]:
+    """Every message class of every registered family (importing them all)."""
+    return [message for family in families() for message in family.messages]
+
+
 @cache
 def codec() -> Codec:
     """The wire codec: the core kinds (:class:`Refusal`) and every message kind of every registered family."""
-    return Codec((Refusal, *(kind for family in families() for kind in family.messages)))
+    return Codec((Refusal, *_messages()))
 
 
 @cache
@@ -113,7 +118,7 @@ def preload() -> None:
     """Import every family and teach :func:`lazy_codec` all their kinds now: what the fork server does before it
     forks agents, which then share these modules and the codec's validators (their pages stay the server's)
     instead of each importing a family and building its validators on its first message."""
-    lazy_codec().extend(kind for family in families() for kind in family.messages)
+    lazy_codec().extend(_messages())
 
 
 def family_of(scenario: ScenarioModel) -> Family:
