@@ -506,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "submit": _submit, "schedule": _schedule, "fleet": _fleet, "experiment": _experiment,
                     "provision": run_provision, "dashboard": _dashboard,
                     "ros2-bridge": _ros2_bridge}
-        return commands[args.command](args)
+        code = commands[args.command](args)
     except ConfigError as error:
         end_status_line()
         print(f"edge-agent: error: {error}", file=sys.stderr)
@@ -516,9 +516,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edge-agent: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        received = interrupts.stopped_by()
-        print(f"edge-agent: interrupted ({received.name}); everything it started was stopped", file=sys.stderr)
-        return 128 + int(received)
+        return _interrupted(interrupts.take_stop() or signal.SIGINT)
+    stop = interrupts.take_stop()  # one whose KeyboardInterrupt was lost (see interrupts): the command finished
+    return code if stop is None else _interrupted(stop)
+
+
+def _interrupted(received: signal.Signals) -> int:
+    print(f"edge-agent: interrupted ({received.name}); everything it started was stopped", file=sys.stderr)
+    return 128 + int(received)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ A signal can land anywhere, though, and one that lands while ``asyncio.run`` bui
 loop, whose finaliser prints a traceback, and a coroutine that is never awaited (seen once in ~40 SIGTERMs sent
 as ``solve --carrier mqtt`` started its agents). :func:`run` is ``asyncio.run`` with the stop signals held
 from before the loop is built until the coroutine runs: one that came meanwhile then cancels it.
+
+Nor does the ``KeyboardInterrupt`` always get out: raised inside a hook whose exceptions Python prints and
+ignores (``logging``'s at-fork hook, as ``subprocess`` starts an agent: seen in ~1 of 40 SIGTERMs), it is lost.
+So a stop stays pending until the command takes it (:func:`take_stop`): :func:`run` starts nothing while one
+is pending, and the command reports it even if it finished.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run", "stop_signal", "stopped_by"]
+__all__ = ["run", "stop_signal", "take_stop"]
 
 T = TypeVar("T")
 
@@ -26,7 +31,7 @@ class _Stops:
     """The stop signals this process received, and whether :func:`run` holds them back right now."""
 
     def __init__(self) -> None:
-        self.received: list[signal.Signals] = []
+        self.pending: signal.Signals | None = None  # the last stop signal, until the command takes it
         self.held = False  # a stop signal that arrives now waits (run is building its loop)
         self.waiting = False  # one arrived while held
 
@@ -42,20 +47,25 @@ _STOPS = _Stops()
 
 def stop_signal(signum: int, frame: object) -> None:
     """The handler of SIGTERM and SIGHUP: record the signal, then act as Ctrl-C (unless held by :func:`run`)."""
-    _STOPS.received.append(signal.Signals(signum))
+    _STOPS.pending = signal.Signals(signum)
     if _STOPS.held:
         _STOPS.waiting = True
         return
     signal.raise_signal(signal.SIGINT)
 
 
-def stopped_by() -> signal.Signals:
-    """The last stop signal received; SIGINT if none was (Ctrl-C itself)."""
-    return _STOPS.received[-1] if _STOPS.received else signal.SIGINT
+def take_stop() -> signal.Signals | None:
+    """The stop signal received since the last call, if any (the command is stopping because of it)."""
+    received, _STOPS.pending = _STOPS.pending, None
+    return received
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(main)``, with stop signals held until ``main`` runs on the loop."""
+    """``asyncio.run(main)``, with stop signals held until ``main`` runs on the loop; ``KeyboardInterrupt`` at
+    once, ``main`` closed unrun, if a stop is pending."""
+    if _STOPS.pending is not None:
+        main.close()
+        raise KeyboardInterrupt
     _STOPS.held = True
     try:
         with asyncio.Runner() as runner:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ def stop_handler() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+        interrupts.take_stop()  # no stop left pending for the next test
 
 
 class _SignalWhileBuilding(asyncio.DefaultEventLoopPolicy):
@@ -56,7 +58,7 @@ def test_a_stop_signal_while_the_loop_is_built_waits_then_cancels_the_coroutine(
     finally:
         asyncio.set_event_loop_policy(None)
     assert seen == ["started", "cancelled"]  # the coroutine ran (no "never awaited") and was cancelled
-    assert interrupts.stopped_by() is signal.SIGTERM
+    assert interrupts.take_stop() is signal.SIGTERM
     assert unraisable == []  # no loop finaliser failed
 
 
@@ -79,7 +81,24 @@ def test_a_stop_signal_while_the_coroutine_runs_cancels_it(stop_handler: None) -
 def test_a_stop_signal_outside_an_event_loop_is_ctrl_c(stop_handler: None) -> None:
     with pytest.raises(KeyboardInterrupt):
         signal.raise_signal(signal.SIGTERM)
-    assert interrupts.stopped_by() is signal.SIGTERM
+    assert interrupts.take_stop() is signal.SIGTERM
+
+
+def test_a_stop_whose_interrupt_was_lost_stops_the_next_run_before_it_starts(stop_handler: None) -> None:
+    """A KeyboardInterrupt raised where Python ignores exceptions (an at-fork hook) never gets out: the stop stays
+    pending, and no run starts until the command has taken it."""
+    with contextlib.suppress(KeyboardInterrupt):  # as the ignored hook does
+        signal.raise_signal(signal.SIGTERM)
+    started: list[str] = []
+
+    async def main() -> None:
+        started.append("main")
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.run(main())
+    assert started == []
+    assert interrupts.take_stop() is signal.SIGTERM
+    assert interrupts.take_stop() is None  # taken once
 
 
 def test_run_returns_what_the_coroutine_returns(stop_handler: None) -> None:
