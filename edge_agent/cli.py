@@ -427,7 +427,8 @@ def _hold(reports: list[RunReport], args: argparse.Namespace) -> None:
           file=sys.stderr, flush=True)
     try:
         threading.Event().wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the way this ends (Ctrl-C, SIGTERM): taken here, not an interruption
+        interrupts.take_stop()
         print("stopping the fleet", file=sys.stderr, flush=True)
 
 
