@@ -11,14 +11,16 @@ paho 2.2 private names this module depends on, and why:
 
 * methods overridden: ``_sock_recv`` (one ``recv`` of up to 64 KiB serves paho's 3-4 small reads per packet),
   ``_packet_read`` (a packet already read whole goes straight to ``_packet_handle``), ``_packet_write``
-  (queued packets leave in one ``send``), ``_sock_close`` (drops the read-ahead), ``_handle_publish`` and
+  (queued packets leave in one ``send``), ``_packet_queue`` (a read step gathers what its packets' handling
+  sends, see :meth:`FastPathClient.read_step`), ``_sock_close`` (drops the read-ahead), ``_handle_publish`` and
   ``_handle_pubackcomp`` (the short decoders below), ``_update_inflight`` (skipped when nothing is queued),
   ``_ssl_wrap_socket`` (paho 2.2 leaks the socket of a failed TLS handshake);
-* methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``;
+* methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``, ``_sock_send``, ``_loop_rc_handle``,
+  ``_call_socket_register_write``;
 * attributes read or written: ``_in_packet`` and ``_out_packet`` (and the keys of their dicts: ``command``,
   ``packet``, ``pos``, ``to_process``, ``qos``, ``mid``, ``info``, ``have_remaining``, ``remaining_*``),
   ``_out_messages``, ``_inflight_messages``, ``_out_message_mutex``, ``_msgtime_mutex``,
-  ``_last_bytes_received``, ``_manual_ack``, ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``,
+  ``_last_bytes_received``, ``_last_msg_out``, ``_manual_ack``, ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``,
   ``_connect_timeout``; the module function ``paho.mqtt.client.time_func``;
 * :class:`PackedPublishProperties` relies on paho only calling ``pack()`` (and ``str()``) on the properties
   of an outgoing PUBLISH.
@@ -65,6 +67,70 @@ class FastPathClient(paho.Client):
     inbound: Callable[[Inbound], None] | None = None  # set by MqttLink: receives what the short path decodes
     _received: bytes = b""  # read from the socket, not yet taken by paho (see _sock_recv)
     _taken = 0
+    _drained = False  # the last read-ahead took less than it asked for: the socket had no more
+    _batch: bytearray | None = None  # during a read step: the packets its handling sends (see read_step)
+    _batch_publishes = False  # ... among which a PUBLISH
+
+    # -- the read step: read, handle, answer ------------------------------------------------------
+    def read_step(self) -> MQTTErrorCode:
+        """What the loop calls when the socket is readable, instead of ``loop_read``: read what the socket
+        holds and handle every packet in it. The PUBACKs and QoS 1 PUBLISHes that the handling sends (a
+        request's PUBACK and the reply to it) are gathered as bytes instead of entering paho's queue one by one
+        (and each asking the loop for a write step). If a PUBLISH is among them they leave in one ``send``
+        before this returns; acknowledgements alone join paho's queue, and leave on the next loop iteration
+        with whatever the tasks they woke publish. Returns what ``loop_read`` would."""
+        if self._sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        self._batch, self._batch_publishes = bytearray(), False
+        try:
+            while self._sock is not None:
+                rc = self._packet_read()
+                if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                    break
+                if rc > 0:
+                    return self._loop_rc_handle(rc)
+                if self._drained and not self.has_buffered_input():
+                    break  # the socket is empty: no recv just to meet EAGAIN (the selector wakes us again)
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        finally:
+            batch, self._batch = self._batch, None
+            if batch:
+                self._send_batch(batch)
+
+    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
+                      info: paho.MQTTMessageInfo | None = None) -> MQTTErrorCode:
+        batch = self._batch
+        if batch is not None and not self._out_packet:
+            kind = command & 0xF0
+            if kind == _PUBACK or (kind == _PUBLISH and qos == 1):  # paho does nothing once these are written
+                batch += packet
+                self._batch_publishes |= kind == _PUBLISH
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        if batch:  # what was gathered goes first: the order of packets is kept
+            self._queue_bytes(bytes(batch))
+            batch.clear()
+        return super()._packet_queue(command, packet, mid, qos, info)
+
+    def _send_batch(self, batch: bytearray) -> None:
+        if self._sock is None:
+            return  # the connection was lost while reading: paho re-sends the QoS 1 messages after reconnecting
+        sent = 0
+        if self._batch_publishes and not self._out_packet:
+            try:
+                sent = self._sock_send(batch)
+            except OSError:  # BlockingIOError included: paho's writer sends the rest, or meets the error again
+                sent = 0
+            if sent:
+                with self._msgtime_mutex:
+                    self._last_msg_out = paho.time_func()
+        if sent < len(batch):
+            self._queue_bytes(bytes(memoryview(batch)[sent:]))
+
+    def _queue_bytes(self, data: bytes) -> None:
+        """Queue packets already joined, to be written by paho's writer (which acts on none of them)."""
+        self._out_packet.append({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
+                                 "packet": data, "info": None})
+        self._call_socket_register_write()
 
     # -- reading: one recv for everything that is there ------------------------------------------
     def _sock_recv(self, bufsize: int) -> bytes:
@@ -75,6 +141,7 @@ class FastPathClient(paho.Client):
         taken = self._taken
         if taken >= len(self._received):
             data = super()._sock_recv(max(bufsize, _READ_SIZE))  # BlockingIOError etc. reach paho as before
+            self._drained = len(data) < _READ_SIZE
             if len(data) <= bufsize:
                 return data
             self._received, taken = data, 0
@@ -105,7 +172,7 @@ class FastPathClient(paho.Client):
             return None  # paho's reader meets the error again and reports it
         if not data:
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
-        self._received, self._taken = data, 0
+        self._received, self._taken, self._drained = data, 0, len(data) < _READ_SIZE
         return None
 
     def _handle_whole(self, command: int, body: int, length: int) -> MQTTErrorCode:
@@ -129,11 +196,6 @@ class FastPathClient(paho.Client):
             return True
         sock = self._sock
         return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-
-    def has_queued_publish(self) -> bool:
-        """A PUBLISH waits among a few queued packets (a long queue waits for a writable socket anyway)."""
-        out = self._out_packet
-        return len(out) <= _FEW and any(packet["command"] & 0xF0 == _PUBLISH for packet in out)
 
     def _sock_close(self) -> None:
         self._received, self._taken = b"", 0  # what the old connection held is void

@@ -1,11 +1,11 @@
 """One paho-mqtt client driven by the running asyncio loop; this module and :mod:`._fast_path` alone import paho.
 
 :class:`MqttLink` hands paho's socket to the loop through paho's external-loop callbacks and a
-:class:`~edge_agent.carrier.loop_socket.LoopSocket` (``add_reader``/``add_writer`` call ``loop_read``/
-``loop_write``; a one-second timer calls ``loop_misc`` for keepalive), so no thread polls and every paho
-callback that handles a packet runs on the loop thread. The blocking part
-of connecting (TCP and TLS handshakes) runs in a worker thread; while it runs, publishes are held back
-and flushed in order afterwards. No paho callback ever raises: each is wrapped, logs
+:class:`~edge_agent.carrier.loop_socket.LoopSocket` (``add_reader``/``add_writer`` call the fast path's read
+step, or ``loop_read``, and ``loop_write``; a one-second timer calls ``loop_misc`` for keepalive), so no thread
+polls and every paho callback that handles a packet runs on the loop thread. The blocking part of connecting
+(TCP and TLS handshakes) runs in a worker thread; while it runs, publishes are held back and flushed in order
+afterwards. No paho callback ever raises: each is wrapped, logs
 ``mqtt.callback_failed`` and carries on.
 
 The link speaks MQTT 5 with ``TCP_NODELAY`` on its socket, keeps a session across reconnects
@@ -321,19 +321,15 @@ class MqttLink:
                 return
 
     def _read(self) -> None:
-        """Everything the socket had: paho's ``loop_read`` until no read-ahead bytes are left. A PUBLISH that
-        handling it queued (a reply) leaves at once; acknowledgements alone wait for the next loop
-        iteration, where they share a ``send`` with whatever a woken task publishes (the next request).
-        paho's own client (fast path off) reads a few packets per ``loop_read`` and leaves the rest readable on
-        the socket; only TLS can hold decrypted bytes the selector does not see. It sends what it queued at once."""
+        """Everything the socket had. The fast path's :meth:`~._fast_path.FastPathClient.read_step` sends a
+        reply that handling the packets published before it returns. paho's own client (fast path off) reads a
+        few packets per ``loop_read`` and leaves the rest readable on the socket; only TLS can hold decrypted
+        bytes the selector does not see. It sends what it queued at once."""
         client = self._client
-        client.loop_read()
         if isinstance(client, FastPathClient):
-            while client.has_buffered_input() and client.socket() is not None:
-                client.loop_read()
-            if client.has_queued_publish():
-                self._socket.flush()
+            client.read_step()
             return
+        client.loop_read()
         while _tls_pending(client.socket()):  # decrypted bytes the selector cannot see
             client.loop_read()
         if client.want_write():

@@ -410,7 +410,7 @@ def _publishes_written(kind: type[paho.Client], max_inflight: int, count: int) -
             body = publish[_header_length(publish):]
             conn.sendall(bytes([0x40, 0x02]) + body[5:7])  # a plain PUBACK of its mid (after the topic "t/x")
             assert _wait_readable(client.socket())
-            client.loop_read()
+            _read(client)
             client.loop_write()
             sent = sum(map(len, batches))
             batches.append(_receive_packets(conn, 1, client) if sent < count else [])
@@ -427,6 +427,103 @@ def test_queued_publishes_leave_as_pubacks_free_slots_as_with_paho(max_inflight:
     assert [p[p.index(b"m"):] for batch in ours for p in batch] == [f"m{n}".encode() for n in range(7)]
     assert len(ours[0]) == max_inflight
     assert all(len(batch) == 1 for batch in ours[1:8 - max_inflight])
+
+
+# -- the read step: what handling the packets sends ---------------------------------------------------
+REPLY_SIZES = {"small": 40, "larger than the socket takes": 3_000_000}
+
+
+def _answers(kind: type[paho.Client], requests: list[bytes], reply_size: int | None) -> tuple[bytes, bool]:
+    """The bytes a client writes when ``requests`` arrive in one read and each one with a response topic is
+    answered, from inside the callback that reports it, by a QoS 1 reply of ``reply_size`` bytes (None: no
+    reply). Also whether those bytes were all on the socket before any write step (``loop_write``) ran."""
+    client = _client(kind)
+    client.max_inflight_messages_set(100)
+
+    def answer(topic: str, response_topic: str | None, correlation: bytes | None) -> None:
+        if reply_size is not None and response_topic is not None:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            if correlation is not None:
+                properties.CorrelationData = correlation
+            client.publish(response_topic, topic.encode() * (reply_size // len(topic) + 1), qos=1,
+                           properties=properties)
+
+    if isinstance(client, FastPathClient):
+        client.inbound = lambda m: answer(m.topic, m.response_topic, m.correlation)
+    else:
+        client.on_message = lambda c, u, m: answer(m.topic, getattr(m.properties, "ResponseTopic", None),
+                                                   getattr(m.properties, "CorrelationData", None))
+    with _connected(client) as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        conn.sendall(b"".join(requests))
+        assert _wait_readable(client.socket())
+        assert _read(client) == MQTTErrorCode.MQTT_ERR_SUCCESS  # the fast client: one read step for all
+        while not isinstance(client, FastPathClient) and _wait_readable(client.socket(), 0.05):
+            client.loop_read()  # paho reads one packet per loop_read here
+        written, sent_at_once = b"", None
+        while True:
+            while _wait_readable(conn, 0.05):
+                written += conn.recv(1 << 20)
+            if sent_at_once is None:
+                sent_at_once = not client.want_write()
+            if not client.want_write():
+                return written, sent_at_once
+            client.loop_write()
+
+
+@pytest.mark.parametrize("size", list(REPLY_SIZES))
+def test_a_read_step_sends_pubacks_and_replies_as_paho_does(size: str, encoded: dict[str, bytes]) -> None:
+    """Three requests read at once: their PUBACKs and replies, gathered by the read step, are the bytes paho
+    writes, in paho's order; a reply the socket takes whole has left before the step returns, and the rest of
+    one it cannot take is written by paho's writer."""
+    requests = [encoded["qos1 request"], encoded["qos0 response topic only"], encoded["unicode topic"]]
+    ours, at_once = _answers(FastPathClient, requests, REPLY_SIZES[size])
+    theirs, _ = _answers(paho.Client, requests, REPLY_SIZES[size])
+    assert ours == theirs
+    assert ours.count(b"\x40\x02") >= 2  # the two QoS 1 requests' PUBACKs
+    assert at_once is (size == "small")
+
+
+def test_acknowledgements_alone_wait_for_the_write_step(encoded: dict[str, bytes]) -> None:
+    """With no reply to send, a read step's PUBACKs join paho's queue (they leave with what the woken tasks
+    publish next): nothing is written before the write step, then what paho writes."""
+    requests = [encoded["qos1 request"], encoded["qos1 bare"]]
+    ours, at_once = _answers(FastPathClient, requests, None)
+    assert ours == _answers(paho.Client, requests, None)[0]
+    assert [ours[i:i + 2] for i in (0, 4)] == [b"\x40\x02"] * 2
+    assert at_once is False
+
+
+def test_a_qos0_publish_during_a_read_step_keeps_its_place(encoded: dict[str, bytes]) -> None:
+    """paho acts once a QoS 0 PUBLISH is written (on_publish), so the read step leaves it to paho's queue; what
+    was gathered before it goes first."""
+
+    def written(kind: type[paho.Client]) -> tuple[bytes, list[int]]:
+        client = _client(kind)
+        published: list[int] = []
+        client.on_publish = lambda c, u, mid, reason, properties: published.append(mid)
+
+        def answer(*_: object) -> None:
+            client.publish("q/0", b"zero", qos=0)
+            client.publish("q/1", b"one", qos=1)
+
+        if isinstance(client, FastPathClient):
+            client.inbound = answer
+        else:
+            client.on_message = answer
+        with _connected(client) as conn:
+            conn.sendall(encoded["qos1 request"] * 2)
+            assert _wait_readable(client.socket())
+            _read(client)
+            while not isinstance(client, FastPathClient) and _wait_readable(client.socket(), 0.05):
+                client.loop_read()
+            client.loop_write()
+            packets = _receive_packets(conn, 6, client)
+        return b"".join(packets), published
+
+    ours, published = written(FastPathClient)
+    assert (ours, published) == written(paho.Client)
+    assert len(published) == 2  # the QoS 0 publishes, once written
 
 
 # -- the client: whole streams, cut anywhere ---------------------------------------------------------
@@ -452,8 +549,13 @@ class _Receiver:
             buffered = isinstance(client, FastPathClient) and client.has_buffered_input()
             if not buffered and not _wait_readable(client.socket(), 0.0):
                 return
-            rc = client.loop_read()
+            rc = _read(client)
             assert rc == MQTTErrorCode.MQTT_ERR_SUCCESS, rc
+
+
+def _read(client: paho.Client) -> MQTTErrorCode:
+    """One read as the link does it: the fast client's read step, paho's ``loop_read``."""
+    return client.read_step() if isinstance(client, FastPathClient) else client.loop_read()
 
 
 def _deliver(kind: type[paho.Client], chunks: list[bytes], protocol: int = MQTTV5) -> list[Inbound]:
@@ -517,7 +619,7 @@ def _outcome(kind: type[paho.Client], garbage: bytes) -> tuple[str, list[Inbound
                 (isinstance(client, FastPathClient) and client.has_buffered_input())
                 or _wait_readable(client.socket(), 1.0)
             ):
-                if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                if _read(client) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     return "refused", receiver.messages
         except Exception as error:  # reported, for comparison with paho
             return type(error).__name__, receiver.messages
