@@ -60,10 +60,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -89,6 +89,7 @@ from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import Inbound
 from edge_agent.carrier.presence import PresenceRecord, session_of
 from edge_agent.carrier.topics import Topics
+from edge_agent.clock import LoopClock
 from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import Generator
 from edge_agent.errors import EdgeAgentError, RunTimeout
@@ -633,7 +634,9 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
 
 
 # -- 2b. the floor: the least an agent process on our MQTT client can do per request ------------------------------
-FLOOR_KINDS = ("raw socket, JSON", "raw socket, codec", "JSON", "codec", "codec, asyncio")
+T = TypeVar("T")
+FLOOR_KINDS = ("raw socket, JSON", "raw socket, codec", "raw socket, device model", "JSON", "codec",
+               "codec, asyncio")
 
 
 def _floor_answer(agent: str, seq: int, payload: bytes, checked: bool) -> tuple[str, bytes]:
@@ -654,6 +657,45 @@ def _floor_answer(agent: str, seq: int, payload: bytes, checked: bool) -> tuple[
         "body": {"kind": "admm.answer", "round": data["body"]["round"], "x": data["body"]["reference"]}}).encode()
 
 
+class _FloorCarrier(Carrier):
+    """What a ``raw socket, device model`` floor agent hands its :class:`DeviceAgent`: the request's envelope
+    goes straight to the device (no topic, receiver or repeat checks, no task) and the reply is kept, to be
+    encoded by the codec."""
+
+    def __init__(self, device: DeviceAgent) -> None:
+        super().__init__(device, LoopClock())
+        self.sent: list[Envelope] = []
+
+    def answer(self, payload: bytes) -> tuple[str, bytes]:
+        request = registry.codec().decode(payload)
+        self.run_id = request.run
+        handling = self._receive(request)
+        if handling is not None:
+            try:
+                handling.send(None)
+            except StopIteration:
+                pass
+            else:
+                raise RuntimeError("the device model waited for something: a floor agent cannot wait")
+        reply = self.sent.pop()
+        return reply.receiver, registry.codec().encode(reply)
+
+    def _transmit(self, envelope: Envelope) -> None:
+        self.sent.append(envelope)
+
+    def subscribe(self, senders: Iterable[str]) -> None:
+        raise NotImplementedError
+
+    def others(self) -> list[str]:
+        return []
+
+    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        raise NotImplementedError
+
+    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        return function(*args)
+
+
 def _mqtt_packet(first: int, body: bytes) -> bytes:
     """One MQTT packet: the fixed header byte, the remaining length, the body."""
     return bytes([first]) + variable_byte_integer(len(body)) + body
@@ -663,10 +705,10 @@ def _mqtt_string(data: bytes) -> bytes:
     return len(data).to_bytes(2, "big") + data
 
 
-def _raw_floor_agent(url: str, prefix: str, agent: str, checked: bool) -> None:
+def _raw_floor_agent(url: str, prefix: str, agent: str, answer: Callable[[int, bytes], tuple[str, bytes]]) -> None:
     """The least an agent process can do: MQTT 5 by hand on a blocking socket (no paho, no event loop); per
     request one ``recv`` and one ``send`` (its PUBACK and the QoS 1 answer), and one more ``recv`` for the
-    answer's PUBACK. The request is parsed as :func:`_floor_answer` says."""
+    answer's PUBACK. ``answer(seq, payload)`` gives the requester and the answer's payload."""
     topics, client_id = Topics(prefix), f"{prefix}-{agent}".encode()
     host, port = url.removeprefix("mqtt://").rsplit(":", 1)
     sock = socket.create_connection((host, int(port)))
@@ -691,26 +733,33 @@ def _raw_floor_agent(url: str, prefix: str, agent: str, checked: bool) -> None:
             if qos:
                 out.append(_mqtt_packet(0x40, mid.to_bytes(2, "big")))
             seq = next(sent)
-            requester, answer = _floor_answer(agent, seq, received[body + payload_at:at], checked)
+            requester, reply = answer(seq, received[body + payload_at:at])
             properties = b"" if correlation is None else b"\x09" + _mqtt_string(correlation)
             head = _mqtt_string(topics.direct(agent, requester).encode()) + (seq % 65535 + 1).to_bytes(2, "big")
-            out.append(_mqtt_packet(0x32, head + variable_byte_integer(len(properties)) + properties + answer))
+            out.append(_mqtt_packet(0x32, head + variable_byte_integer(len(properties)) + properties + reply))
         received = received[at:]
         if out:
             sock.sendall(b"".join(out))
 
 
 def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> None:
-    """A forked child answering ADMM requests for ``agent`` with no carrier and no device model
-    (:func:`_floor_answer`; ``JSON``: nothing checked, ``codec``: validated by the codec): ``raw socket, ...``
-    speaks MQTT by hand (:func:`_raw_floor_agent`); the others use the carrier's paho client (the fast path)
-    in a plain ``select`` loop or (``codec, asyncio``) from an asyncio loop's reader."""
+    """A forked child answering ADMM requests for ``agent`` with no carrier and (but for ``raw socket, device
+    model``) no device model (:func:`_floor_answer`; ``JSON``: nothing checked, ``codec``: validated by the
+    codec; ``device model``: validated by the codec and answered by the agent's :class:`DeviceAgent` through a
+    :class:`_FloorCarrier`): ``raw socket, ...`` speaks MQTT by hand (:func:`_raw_floor_agent`); the others use
+    the carrier's paho client (the fast path) in a plain ``select`` loop or (``codec, asyncio``) from an
+    asyncio loop's reader."""
     die_with_parent(parent)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     checked = not kind.endswith("JSON")
+    if kind == "raw socket, device model":
+        device = next(d for d in generators(int(agent[1:]) + 1) if d.id == agent)
+        floor = _FloorCarrier(DeviceAgent(device))
+        _raw_floor_agent(url, prefix, agent, lambda seq, payload: floor.answer(payload))
+        return
     if kind.startswith("raw socket"):
-        _raw_floor_agent(url, prefix, agent, checked)
+        _raw_floor_agent(url, prefix, agent, lambda seq, payload: _floor_answer(agent, seq, payload, checked))
         return
     topics, client_id = Topics(prefix), f"{prefix}-{agent}"
     client = FastPathClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
@@ -723,9 +772,7 @@ def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> N
                        properties=publish_properties(None, message.correlation))
 
     def step() -> None:
-        client.loop_read()
-        while client.has_buffered_input():
-            client.loop_read()
+        client.read_step()  # as the carrier's link reads
         if client.want_write():
             client.loop_write()
 
