@@ -453,7 +453,8 @@ class AdmmCase:
     load: float = 0.0  # 1-minute load average when the case began
     note: str = ""
     # CPU ms per round over the timed runs: "this process" (the coordinator, and the devices in one process),
-    # "agents user" / "agents sys" (all agent processes together), "broker"
+    # "agents" (all agent processes together), "broker"; results from before 2026-12-07 20:20 UTC split the agents'
+    # CPU into "agents user" / "agents sys", from sampled ticks
     cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -461,17 +462,15 @@ class AdmmCase:
         return statistics.median(self.round_ms) if self.round_ms else None
 
 
-def _cpu_s(pids: Sequence[int]) -> tuple[float, float]:
-    """User and system CPU seconds of ``pids`` so far (from /proc; a process gone counts nothing)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    user = system = 0
+def _cpu_s(pids: Sequence[int]) -> float:
+    """CPU seconds ``pids`` have used so far, as the scheduler counts them (/proc/<pid>/schedstat, in ns). The
+    user and system ticks of /proc/<pid>/stat are sampled: they miss most of the short wake-ups of an agent that
+    answers in a tenth of a millisecond. A process gone counts nothing."""
+    used = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        user, system = user + int(fields[11]), system + int(fields[12])
-    return user / tick, system / tick
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            used += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    return used / 1e9
 
 
 def _broker_pids() -> list[int]:
@@ -490,7 +489,7 @@ async def _timed_runs(carrier: Carrier, ids: list[str], rounds: int, repeats: in
     warm = await coordinator_for(ids, 2, carrier.id).run(carrier)  # solvers set up, caches warm
     assert warm.iterations == 2
     brokers = _broker_pids()
-    mine, (agents_user, agents_sys), (broker_user, broker_sys) = time.process_time(), _cpu_s(agents), _cpu_s(brokers)
+    mine, agents_before, broker_before = time.process_time(), _cpu_s(agents), _cpu_s(brokers)
     for _ in range(repeats):
         started = time.perf_counter()
         result = await coordinator_for(ids, rounds, carrier.id).run(carrier)
@@ -500,12 +499,10 @@ async def _timed_runs(carrier: Carrier, ids: list[str], rounds: int, repeats: in
         case.round_ms.append(1000 * elapsed / rounds)
     case.rounds = rounds
     per_round = 1000 / (repeats * rounds)
-    (user, system), broker = _cpu_s(agents), sum(_cpu_s(brokers))
     case.cpu_ms = {"this process": per_round * (time.process_time() - mine),
-                   "broker": per_round * (broker - broker_user - broker_sys)}
+                   "broker": per_round * (_cpu_s(brokers) - broker_before)}
     if agents:
-        case.cpu_ms |= {"agents user": per_round * (user - agents_user),
-                        "agents sys": per_round * (system - agents_sys)}
+        case.cpu_ms["agents"] = per_round * (_cpu_s(agents) - agents_before)
 
 
 def admm_one_process(url: str, n: int, rounds: int, repeats: int) -> AdmmCase:
@@ -960,9 +957,9 @@ def render(report: dict[str, Any]) -> str:
         "(spawn: until the last `Popen` returned). Teardown: SIGTERM to every agent until all have exited "
         "(clean leave: offline record, DISCONNECT). Load: 1-minute load average when the case began.",
         "",
-        "CPU per round: CPU time over all timed runs divided by their rounds (/proc; 10 ms ticks, so a rough "
-        "figure): this process (the coordinator; in one process also the devices), all agent processes together "
-        "(user + system), the broker.",
+        "CPU per round: CPU time over all timed runs divided by their rounds: this process (the coordinator; in "
+        "one process also the devices), all agent processes together and the broker, as the scheduler counts "
+        "them (/proc/<pid>/schedstat).",
         "",
         "| hosting | N | present | startup s | spawn s | ms per round (median) | runs (ms per round) | "
         "CPU ms per round | agent RSS MB (median) | teardown s | load | note |",
@@ -1000,7 +997,8 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _cpu_text(cpu: dict[str, float]) -> str:
-    names = {"this process": "this process", "agents user": "agents user", "agents sys": "sys", "broker": "broker"}
+    names = {"this process": "this process", "agents": "agents", "agents user": "agents user", "agents sys": "sys",
+             "broker": "broker"}
     return ", ".join(f"{names[key]} {cpu[key]:.1f}" for key in names if key in cpu) or "-"
 
 
