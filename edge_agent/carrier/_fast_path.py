@@ -10,18 +10,21 @@ upgrade breaks it, turn ``fast_path`` off (or set ``EDGE_AGENT_MQTT_FAST_PATH=0`
 paho 2.2 private names this module depends on, and why:
 
 * methods overridden: ``_sock_recv`` (one ``recv`` of up to 64 KiB serves paho's 3-4 small reads per packet),
-  ``_packet_read`` (a packet already read whole goes straight to ``_packet_handle``), ``_packet_write``
-  (queued packets leave in one ``send``), ``_packet_queue`` (a read step gathers what its packets' handling
-  sends, see :meth:`FastPathClient.read_step`), ``_sock_close`` (drops the read-ahead), ``_handle_publish`` and
-  ``_handle_pubackcomp`` (the short decoders below), ``_update_inflight`` (skipped when nothing is queued),
-  ``_ssl_wrap_socket`` (paho 2.2 leaks the socket of a failed TLS handshake);
+  ``_packet_read`` (a packet already read whole takes the short path, or goes straight to ``_packet_handle``),
+  ``_packet_write`` (queued packets leave in one ``send``), ``_packet_queue`` (a read step gathers what its
+  packets' handling sends, see :meth:`FastPathClient.read_step`), ``_sock_close`` (drops the read-ahead),
+  ``_handle_publish`` and ``_handle_pubackcomp`` (the short path, for packets paho's reader put together),
+  ``_update_inflight`` (skipped when nothing is queued), ``_ssl_wrap_socket`` (paho 2.2 leaks the socket of a
+  failed TLS handshake);
 * methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``, ``_sock_send``, ``_loop_rc_handle``,
-  ``_call_socket_register_write``;
+  ``_call_socket_register_write``, ``_mid_generate``;
 * attributes read or written: ``_in_packet`` and ``_out_packet`` (and the keys of their dicts: ``command``,
   ``packet``, ``pos``, ``to_process``, ``qos``, ``mid``, ``info``, ``have_remaining``, ``remaining_*``),
-  ``_out_messages``, ``_inflight_messages``, ``_out_message_mutex``, ``_msgtime_mutex``,
-  ``_last_bytes_received``, ``_last_msg_out``, ``_manual_ack``, ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``,
-  ``_connect_timeout``; the module function ``paho.mqtt.client.time_func``;
+  ``_out_messages``, ``_inflight_messages``, ``_max_inflight_messages``, ``_max_queued_messages``,
+  ``_out_message_mutex``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_last_msg_out``, ``_manual_ack``,
+  ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``, ``_connect_timeout``; the slots of ``MQTTMessage``
+  (:meth:`FastPathClient.publish_qos1` fills one as paho's ``publish`` does, for the PUBACK and for a resend
+  after a reconnect); the module names ``time_func`` and ``mqtt_ms_wait_for_puback``;
 * :class:`PackedPublishProperties` relies on paho only calling ``pack()`` (and ``str()``) on the properties
   of an outgoing PUBLISH.
 
@@ -61,10 +64,12 @@ _FEW = 8
 
 class FastPathClient(paho.Client):
     """paho's client, except that a failed TLS handshake closes its socket, that reading and writing take
-    one system call for several packets, and that the two packets of every QoS 1 exchange are decoded by a
-    short path (see :meth:`_handle_publish`)."""
+    one system call for several packets (:meth:`read_step`), and that the packets of every QoS 1 exchange take
+    a short path: the PUBLISH and PUBACK received (:meth:`_short_publish`, :meth:`_short_puback`) and the
+    PUBLISH sent (:meth:`publish_qos1`)."""
 
     inbound: Callable[[Inbound], None] | None = None  # set by MqttLink: receives what the short path decodes
+    acked: Callable[[int], None] | None = None  # set by MqttLink: the message ids of plain PUBACKs
     _received: bytes = b""  # read from the socket, not yet taken by paho (see _sock_recv)
     _taken = 0
     _drained = False  # the last read-ahead took less than it asked for: the socket had no more
@@ -150,8 +155,9 @@ class FastPathClient(paho.Client):
         return self._received[taken:end]
 
     def _packet_read(self) -> MQTTErrorCode:
-        """A whole packet already read ahead is handed to paho's packet handler directly; paho's own reader
-        (byte by byte, with its bookkeeping) takes a packet that is not all there yet."""
+        """A whole packet already read ahead is handled by the short path (a PUBLISH or PUBACK of the kind the
+        carriers send) or handed to paho's packet handler directly; paho's own reader (byte by byte, with its
+        bookkeeping) takes a packet that is not all there yet."""
         if not self._in_packet["command"]:  # between packets
             if self._taken >= len(self._received):
                 rc = self._read_ahead()
@@ -159,7 +165,10 @@ class FastPathClient(paho.Client):
                     return rc
             whole = whole_packet(self._received, self._taken)
             if whole is not None:
-                return self._handle_whole(*whole)
+                command, body, length = whole
+                self._taken = end = body + length
+                rc = self._short(command, self._received[body:end])
+                return self._handle_whole(command, body, length) if rc is None else rc
         return super()._packet_read()
 
     def _read_ahead(self) -> MQTTErrorCode | None:
@@ -173,6 +182,8 @@ class FastPathClient(paho.Client):
         if not data:
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
         self._received, self._taken, self._drained = data, 0, len(data) < _READ_SIZE
+        with self._msgtime_mutex:  # keepalive: bytes came in
+            self._last_bytes_received = paho.time_func()
         return None
 
     def _handle_whole(self, command: int, body: int, length: int) -> MQTTErrorCode:
@@ -228,39 +239,96 @@ class FastPathClient(paho.Client):
         out.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(joined),
                         "packet": joined, "info": None})
 
-    # -- decoding: the short path of the two packets of every QoS 1 exchange ----------------------
+    # -- the short path of the two packets of every QoS 1 exchange ------------------------------------
+    def _short(self, command: int, packet: bytes | bytearray) -> MQTTErrorCode | None:
+        """Handle a PUBLISH or a PUBACK on the short path; None: paho's handler must take it."""
+        kind = command & 0xF0
+        if kind == _PUBLISH:
+            return self._short_publish(command, packet)
+        if kind == _PUBACK:
+            return self._short_puback(packet)
+        return None
+
     def _handle_publish(self) -> MQTTErrorCode:
+        """paho's handler of a PUBLISH its reader put together (the read-ahead held only part of it)."""
+        rc = self._short_publish(self._in_packet["command"], self._in_packet["packet"])
+        return super()._handle_publish() if rc is None else rc
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        rc = self._short_puback(self._in_packet["packet"]) if cmd == "PUBACK" else None
+        return super()._handle_pubackcomp(cmd) if rc is None else rc
+
+    def _short_publish(self, header: int, packet: bytes | bytearray) -> MQTTErrorCode | None:
         """A QoS 0/1 PUBLISH whose only properties are Response Topic and Correlation Data, the kind our
         carriers send, is decoded here and handed straight to :attr:`inbound`; paho would build a
         ``Properties`` object (setting ~30 attributes), an ``MQTTMessage``, and match the topic against
         filtered callbacks, ~40-130 us per message. Anything else, including every malformed packet, takes
-        paho's own path, which also reports the defects."""
-        header, packet = self._in_packet["command"], self._in_packet["packet"]
+        paho's own path (None), which also reports the defects."""
         qos = (header & 0x06) >> 1
         inbound = self.inbound
         if inbound is None or qos > 1 or self._protocol not in (paho.MQTTv5, paho.MQTTv311):
-            return super()._handle_publish()
+            return None
         decoded = decode_publish(packet, qos, v5=self._protocol == paho.MQTTv5)
         if decoded is None:
-            return super()._handle_publish()
+            return None
         topic, mid, payload_at, response_topic, correlation = decoded
-        inbound(Inbound(topic, bytes(memoryview(packet)[payload_at:]), bool(header & 0x01), response_topic,
-                        correlation))
-        if qos == 1 and not self._manual_ack:
-            return self._send_puback(mid)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
+        inbound(Inbound(topic, bytes(packet[payload_at:]), bool(header & 0x01), response_topic, correlation))
+        if qos == 0 or self._manual_ack:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        batch = self._batch
+        if batch is not None and not self._out_packet:
+            batch += bytes((_PUBACK, 2, mid >> 8, mid & 0xFF))  # the bytes of paho's PUBACK, MQTT 5 and 3.1.1
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return self._send_puback(mid)
 
-    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+    def _short_puback(self, packet: bytes | bytearray) -> MQTTErrorCode | None:
         """A plain PUBACK (success, no properties: what Mosquitto sends for an accepted message) without the
-        ``ReasonCode`` and ``Properties`` objects paho builds for each; anything else goes to paho."""
-        packet = self._in_packet["packet"]
-        mid = plain_puback(packet) if cmd == "PUBACK" else None
+        ``ReasonCode`` and ``Properties`` objects paho builds for each; with :attr:`acked` set, it is reported
+        there instead of to ``on_publish``, and the message's ``MQTTMessageInfo`` is not marked published (the
+        link counts acknowledgements by message id). Anything else goes to paho (None)."""
+        mid = plain_puback(packet)
         if mid is None:
-            return super()._handle_pubackcomp(cmd)
+            return None
         with self._out_message_mutex:
-            if mid in self._out_messages:
+            if mid not in self._out_messages:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS  # as paho: an acknowledgement of nothing is ignored
+            acked = self.acked
+            if acked is None:
                 return self._do_on_publish(mid, _PUBACK_SUCCESS, _NO_PUBACK_PROPERTIES)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
+            acked(mid)
+            del self._out_messages[mid]
+            self._inflight_messages -= 1
+            return self._update_inflight() if self._max_inflight_messages else MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    # -- publishing: a QoS 1 message that can leave now ----------------------------------------------
+    def publish_qos1(self, topic: str, payload: bytes, retain: bool = False,
+                     properties: PackedPublishProperties | None = None) -> int | None:
+        """paho's ``publish`` of a QoS 1 message that can be written now (a socket, a free in-flight slot, room
+        in the queue, a topic without wildcards): its message id, or None when paho's ``publish`` must take it
+        (and report what is wrong). The message is kept in ``_out_messages`` as paho keeps it, for its PUBACK and
+        for a resend after a reconnect, but without the ``MQTTMessageInfo`` (and its ``threading.Condition``)
+        paho makes for each: they share one. The packet's bytes are paho's (``test_mqtt_fast_path``)."""
+        if (self._sock is None or "+" in topic or "#" in topic or not topic
+                or 0 < self._max_inflight_messages <= self._inflight_messages
+                or 0 < self._max_queued_messages <= len(self._out_messages)):
+            return None
+        topic_bytes = topic.encode()
+        mid = self._mid_generate()
+        if mid in self._out_messages:
+            return None
+        message = paho.MQTTMessage.__new__(paho.MQTTMessage)  # no MQTTMessageInfo of its own
+        message.timestamp, message.state, message.dup, message.mid = paho.time_func(), _WAIT_FOR_PUBACK, False, mid
+        message._topic, message.payload, message.qos, message.retain = topic_bytes, payload, 1, retain
+        message.info, message.properties = _SHARED_INFO, properties
+        with self._out_message_mutex:
+            self._out_messages[mid] = message
+            self._inflight_messages += 1
+        packed = b"" if self._protocol != paho.MQTTv5 else b"\x00" if properties is None else properties.pack()
+        head = len(topic_bytes).to_bytes(2, "big") + topic_bytes + mid.to_bytes(2, "big") + packed
+        packet = (bytes((_PUBLISH | 0x02 | retain,)) + variable_byte_integer(len(head) + len(payload)) + head
+                  + payload)
+        self._packet_queue(_PUBLISH, packet, mid, 1, _SHARED_INFO)
+        return mid
 
     # -- sending what waits for a free slot ------------------------------------------------------------
     def _update_inflight(self) -> MQTTErrorCode:
@@ -290,6 +358,8 @@ def _properties(packet_type: int) -> Properties:
 
 _PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)  # shared by every plain PUBACK; only read by callbacks
 _NO_PUBACK_PROPERTIES = _properties(PacketTypes.PUBACK)
+_SHARED_INFO = paho.MQTTMessageInfo(0)  # the info of every message publish_qos1 keeps: nobody waits on it
+_WAIT_FOR_PUBACK = paho.mqtt_ms_wait_for_puback
 
 
 # -- the byte codec ------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge_agent.carrier._fast_path import FastPathClient, publish_properties
+from edge_agent.carrier._fast_path import FastPathClient, PackedPublishProperties, publish_properties
 from edge_agent.carrier.loop_socket import LoopSocket
 from edge_agent.carrier.mqtt_options import BrokerAddress, Inbound, MqttOptions, Will
 from edge_agent.errors import ConfigError, TransportError
@@ -192,6 +192,7 @@ class MqttLink:
         client.on_message = _guarded(self._on_message)
         if isinstance(client, FastPathClient):
             client.inbound = _guarded(self._on_inbound)
+            client.acked = _guarded(self._acked)
         client.on_publish = _guarded(self._on_publish)
         client.on_subscribe = _guarded(self._on_subscribe)
         client.on_socket_open = _guarded(self._on_socket_open)
@@ -369,15 +370,22 @@ class MqttLink:
         else:
             raise TransportError(f"{len(self._deferred)} messages already wait for {self.url}")
 
-    def _publish_now(self, topic: str, payload: bytes, qos: int, retain: bool,
-                     properties: Properties | None) -> paho.MQTTMessageInfo:
-        info = self._client.publish(topic, payload, qos, retain, properties)
-        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
-            msg = f"{self.options.max_queued} messages already wait for {self.url}; {topic!r} not published"
-            raise TransportError(msg)
+    def _publish_now(self, topic: str, payload: bytes, qos: int, retain: bool, properties: Properties | None) -> int:
+        """The message id of a publish queued (or, from a fast path read step, sent) now."""
+        client = self._client
+        mid = None
+        if qos == 1 and isinstance(client, FastPathClient) and (
+                properties is None or isinstance(properties, PackedPublishProperties)):
+            mid = client.publish_qos1(topic, payload, retain, properties)  # None: paho's publish takes it
+        if mid is None:
+            info = client.publish(topic, payload, qos, retain, properties)
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                msg = f"{self.options.max_queued} messages already wait for {self.url}; {topic!r} not published"
+                raise TransportError(msg)
+            mid = info.mid
         if qos and self._on_refused_hook is not None:
-            self._topic_of[info.mid] = topic
-        return info
+            self._topic_of[mid] = topic
+        return mid
 
     def _flush_deferred(self) -> None:
         deferred, self._deferred = self._deferred, []
@@ -393,16 +401,16 @@ class MqttLink:
         self.check_size(topic, payload)
         assert self._loop is not None
         await self._thread_idle.wait()
-        info = self._publish_now(topic, payload, 1, retain, None)
+        mid = self._publish_now(topic, payload, 1, retain, None)
         ack: asyncio.Future[int] = self._loop.create_future()
-        self._acks[info.mid] = ack
+        self._acks[mid] = ack
         try:
             async with asyncio.timeout(within_s):
                 return await ack
         except TimeoutError:
             raise TransportError(f"no PUBACK for {topic!r} from {self.url} within {within_s:g} s") from None
         finally:
-            self._acks.pop(info.mid, None)
+            self._acks.pop(mid, None)
 
     def subscribe(self, topic_filter: str) -> None:
         """Subscribe at QoS 1 now (if connected) and again after every reconnect."""
@@ -495,15 +503,21 @@ class MqttLink:
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode,
                     properties: Properties | None) -> None:
-        topic = self._topic_of.pop(mid, None)
         if reason.is_failure:
+            topic = self._topic_of.get(mid)
             log.warning("mqtt.publish_refused", url=self.url, mid=mid, topic=topic, reason=str(reason),
                         code=reason.value)
             if topic is not None and self._on_refused_hook is not None:
                 self._on_refused_hook(topic, f"{reason} ({reason.value})")
+        self._acked(mid, reason.value)
+
+    def _acked(self, mid: int, code: int = 0) -> None:
+        """The broker acknowledged the QoS 1 message ``mid`` with reason ``code`` (the fast path reports plain
+        PUBACKs, code 0, here directly)."""
+        self._topic_of.pop(mid, None)
         ack = self._acks.pop(mid, None)
         if ack is not None and not ack.done():
-            ack.set_result(reason.value)
+            ack.set_result(code)
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode],
                       properties: Properties | None) -> None:

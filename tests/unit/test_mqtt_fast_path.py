@@ -28,7 +28,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge_agent.carrier._fast_path import FastPathClient, decode_publish, plain_puback, publish_properties, whole_packet
+from edge_agent.carrier._fast_path import (
+    FastPathClient,
+    decode_publish,
+    plain_puback,
+    publish_properties,
+    whole_packet,
+)
 from edge_agent.carrier.mqtt import MqttLink
 from edge_agent.carrier.mqtt_options import FAST_PATH_VARIABLE, PROTOCOL_VARIABLE, BrokerAddress, Inbound, MqttOptions
 from edge_agent.errors import ConfigError
@@ -524,6 +530,98 @@ def test_a_qos0_publish_during_a_read_step_keeps_its_place(encoded: dict[str, by
     ours, published = written(FastPathClient)
     assert (ours, published) == written(paho.Client)
     assert len(published) == 2  # the QoS 0 publishes, once written
+
+
+# -- publish_qos1: paho's QoS 1 publish, short --------------------------------------------------------
+SHORT_SPECS = [spec for spec in SPECS if spec.qos == 1 and not spec.other and len(spec.payload) < 100_000]
+
+
+def _published(kind: type[paho.Client], protocol: int, retain: bool) -> tuple[list[bytes], list[bytes]]:
+    """Each short spec published at QoS 1 (``publish_qos1`` for the fast client), then the connection lost and
+    made again: the PUBLISH packets written first, and those written again after the second CONNACK."""
+    client = _client(kind, protocol)
+    v5 = protocol == MQTTV5
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client.connect("127.0.0.1", listener.getsockname()[1], keepalive=60)
+        sessions = []
+        for _ in range(2):
+            conn, _ = listener.accept()
+            sessions.append(conn)
+            (connect,) = _receive_packets(conn, 1)
+            assert connect[0] == 0x10
+            conn.sendall(CONNACK if v5 else CONNACK_V311)
+            assert _wait_readable(client.socket())
+            _read(client)
+            if len(sessions) == 1:
+                for spec in SHORT_SPECS:
+                    rt, cd = (spec.response_topic, spec.correlation) if v5 else (None, None)
+                    if isinstance(client, FastPathClient):
+                        properties = publish_properties(rt, cd) if rt is not None or cd is not None else None
+                        assert client.publish_qos1(spec.topic, spec.payload, retain, properties) is not None
+                    else:
+                        client.publish(spec.topic, spec.payload, 1, retain, spec.properties() if v5 else None)
+                first = _receive_packets(conn, len(SHORT_SPECS), client)
+                conn.close()  # lost: the client finds out on its next read, and connects again
+                assert _wait_readable(client.socket())
+                assert _read(client) != MQTTErrorCode.MQTT_ERR_SUCCESS
+                client.reconnect()
+            else:
+                again = _receive_packets(conn, len(SHORT_SPECS), client)
+        for conn in sessions:
+            conn.close()
+        client.socket().close()
+    return first, again
+
+
+@pytest.mark.parametrize("protocol", [MQTTV5, MQTTV311])
+@pytest.mark.parametrize("retain", [False, True])
+def test_publish_qos1_writes_and_resends_what_paho_does(protocol: int, retain: bool) -> None:
+    """The packets of ``publish_qos1`` are paho's; the messages it keeps are re-sent after a reconnect as paho
+    re-sends its own (DUP set, same ids)."""
+    first, again = _published(FastPathClient, protocol, retain)
+    assert (first, again) == _published(paho.Client, protocol, retain)
+    assert all(packet[0] == 0x32 | retain for packet in first)
+    assert all(packet[0] == 0x3A | retain for packet in again)
+
+
+def test_publish_qos1_leaves_to_paho_what_it_does_not_take(encoded: dict[str, bytes]) -> None:
+    client = _client(FastPathClient)
+    assert isinstance(client, FastPathClient)
+    client.max_inflight_messages_set(1)
+    assert client.publish_qos1("t", b"p") is None  # no socket yet
+    with _connected(client):
+        assert client.publish_qos1("t/+", b"p") is None
+        with pytest.raises(ValueError, match="wildcards"):
+            client.publish("t/+", b"p", 1)  # paho reports what is wrong
+        assert client.publish_qos1("t", b"p") is not None
+        assert client.publish_qos1("t", b"p") is None  # no free in-flight slot: paho queues it
+        assert client.publish("t", b"p", 1).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+        assert len(client._out_messages) == 2
+
+
+def test_plain_pubacks_are_reported_to_acked_and_others_to_on_publish() -> None:
+    client = _client(FastPathClient)
+    assert isinstance(client, FastPathClient)
+    acked: list[int] = []
+    refused: list[tuple[int, int]] = []
+    client.acked = acked.append
+    client.on_publish = lambda c, u, mid, reason, properties: refused.append((mid, reason.value))
+    client.max_inflight_messages_set(2)
+    with _connected(client) as conn:
+        mids = [client.publish_qos1("t", b"p") for _ in range(2)]
+        queued = client.publish("t", b"q", 1).mid  # behind the in-flight limit
+        assert None not in mids
+        _receive_packets(conn, 2, client)
+        first, second = (mid.to_bytes(2, "big") for mid in mids)  # type: ignore[union-attr]
+        conn.sendall(b"\x40\x02" + first + b"\x40\x04" + second + b"\x87\x00")  # success; not authorised
+        assert _wait_readable(client.socket())
+        _read(client)
+        (released,) = _receive_packets(conn, 1, client)  # the queued message took the freed slot
+    assert acked == mids[:1]
+    assert refused == [(mids[1], 0x87)]
+    assert released[-1:] == b"q"
+    assert list(client._out_messages) == [queued]
+    assert client._inflight_messages == 1
 
 
 # -- the client: whole streams, cut anywhere ---------------------------------------------------------
