@@ -765,8 +765,9 @@ def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> N
 
     def answer(message: Inbound) -> None:
         _, reply = _floor_answer(agent, next(sent), message.payload, checked)
-        client.publish(cast(str, message.response_topic), reply, qos=1,
-                       properties=publish_properties(None, message.correlation))
+        topic, properties = cast(str, message.response_topic), publish_properties(None, message.correlation)
+        if client.publish_qos1(topic, reply, properties=properties) is None:  # as the carrier's link publishes
+            client.publish(topic, reply, qos=1, properties=properties)
 
     def step() -> None:
         client.read_step()  # as the carrier's link reads
