@@ -60,10 +60,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -89,13 +89,13 @@ from edge_agent.carrier.mqtt_carrier import MqttConnection
 from edge_agent.carrier.mqtt_options import Inbound
 from edge_agent.carrier.presence import PresenceRecord, session_of
 from edge_agent.carrier.topics import Topics
-from edge_agent.clock import LoopClock
 from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import Generator
 from edge_agent.errors import EdgeAgentError, RunTimeout
 from edge_agent.messages import Envelope, Message
 from edge_agent.runtime import PrivateBroker
 from edge_agent.runtime.processes import SPAWN_METHODS, ChildProcess, ProcessGroup, Spawn, die_with_parent
+from edge_agent.testing.recorder import RecordingCarrier
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -631,7 +631,6 @@ def admm_processes(url: str, n: int, *, rounds: int, repeats: int, work_dir: Pat
 
 
 # -- 2b. the floor: the least an agent process on our MQTT client can do per request ------------------------------
-T = TypeVar("T")
 FLOOR_KINDS = ("raw socket, JSON", "raw socket, codec", "raw socket, device model", "JSON", "codec",
                "codec, asyncio")
 
@@ -654,14 +653,10 @@ def _floor_answer(agent: str, seq: int, payload: bytes, checked: bool) -> tuple[
         "body": {"kind": "admm.answer", "round": data["body"]["round"], "x": data["body"]["reference"]}}).encode()
 
 
-class _FloorCarrier(Carrier):
+class _FloorCarrier(RecordingCarrier):
     """What a ``raw socket, device model`` floor agent hands its :class:`DeviceAgent`: the request's envelope
-    goes straight to the device (no topic, receiver or repeat checks, no task) and the reply is kept, to be
-    encoded by the codec."""
-
-    def __init__(self, device: DeviceAgent) -> None:
-        super().__init__(device, LoopClock())
-        self.sent: list[Envelope] = []
+    goes straight to the device (no topic, receiver or repeat checks, no task) and the reply it sends is encoded
+    by the codec."""
 
     def answer(self, payload: bytes) -> tuple[str, bytes]:
         request = registry.codec().decode(payload)
@@ -676,21 +671,6 @@ class _FloorCarrier(Carrier):
                 raise RuntimeError("the device model waited for something: a floor agent cannot wait")
         reply = self.sent.pop()
         return reply.receiver, registry.codec().encode(reply)
-
-    def _transmit(self, envelope: Envelope) -> None:
-        self.sent.append(envelope)
-
-    def subscribe(self, senders: Iterable[str]) -> None:
-        raise NotImplementedError
-
-    def others(self) -> list[str]:
-        return []
-
-    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        raise NotImplementedError
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return function(*args)
 
 
 def _mqtt_packet(first: int, body: bytes) -> bytes:

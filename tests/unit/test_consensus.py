@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,13 +21,12 @@ from edge_agent.algorithms.consensus import (
     simulate_averaging,
 )
 from edge_agent.carrier import InProcNetwork, LinkModel
-from edge_agent.carrier.base import Carrier
-from edge_agent.clock import ManualClock
 from edge_agent.errors import ConfigError, ProtocolError, RunTimeout
 from edge_agent.family import RunOptions
 from edge_agent.messages import Envelope, Message
 from edge_agent.registry import load_scenario, parse_scenario
 from edge_agent.runtime.inproc import solve
+from edge_agent.testing.recorder import RecordingCarrier
 from edge_agent.topology import Graph
 
 T = TypeVar("T")
@@ -158,28 +155,11 @@ async def test_bad_inputs_are_rejected_before_the_run() -> None:
 
 
 # -- the round protocol, message by message --------------------------------------------------------
-class Recorder(Carrier):
-    """A carrier that only records what its participant publishes."""
-
-    def __init__(self, participant: AveragingParticipant) -> None:
-        super().__init__(participant, ManualClock())
-        self.published: list[AveragingValue] = []
-
-    def _transmit(self, envelope: Envelope) -> None:
-        assert isinstance(envelope.body, AveragingValue)
-        self.published.append(envelope.body)
-
-    def subscribe(self, senders: Iterable[str]) -> None:
-        pass
-
-    def others(self) -> list[str]:
-        return []
-
-    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        raise NotImplementedError
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return function(*args)
+def published(carrier: RecordingCarrier) -> list[AveragingValue]:
+    """What the participant sent: averaging values, and nothing else."""
+    values = [body for body in carrier.bodies() if isinstance(body, AveragingValue)]
+    assert len(values) == len(carrier.sent)
+    return values
 
 
 def envelope(sender: str, body: Message) -> Envelope:
@@ -189,14 +169,14 @@ def envelope(sender: str, body: Message) -> Envelope:
 async def test_rounds_wait_for_every_in_neighbour_and_drop_duplicates_stale_and_strangers() -> None:
     me = AveragingParticipant("me", ["a", "b"], initial=[0.0], settings=AveragingSettings(alpha=0.5),
                               termination=Termination(max_iter=10))
-    carrier = Recorder(me)
+    carrier = RecordingCarrier(me)
 
     async def deliver(sender: str, k: int, value: float) -> None:
         body = AveragingValue(round=k, lam=np.array([value]))
         await me.handle(carrier, body, envelope(sender, body))
 
     await me.handle(carrier, ConsensusStart(), envelope("launcher", ConsensusStart()))
-    assert [m.round for m in carrier.published] == [0]
+    assert [m.round for m in published(carrier)] == [0]
     await me.handle(carrier, ConsensusStart(), envelope("launcher", ConsensusStart()))  # second start: ignored
     await deliver("a", 1, 100.0)  # early: buffered for round 1
     await deliver("a", 0, 4.0)
@@ -211,7 +191,7 @@ async def test_rounds_wait_for_every_in_neighbour_and_drop_duplicates_stale_and_
     assert me.round == 2
     assert me.lam[0] == pytest.approx(26.5)
     assert me.dropped == 3
-    assert [m.round for m in carrier.published] == [0, 1, 2]
+    assert [m.round for m in published(carrier)] == [0, 1, 2]
     await deliver("a", 2, 0.0)
     bad = AveragingValue(round=2, lam=np.array([1.0, 2.0]))
     with pytest.raises(ProtocolError, match=r"shape \(2,\)"):
@@ -221,15 +201,15 @@ async def test_rounds_wait_for_every_in_neighbour_and_drop_duplicates_stale_and_
 async def test_a_final_message_ends_the_receiver_one_round_later_with_the_same_reason() -> None:
     me = AveragingParticipant("me", ["a"], initial=[0.0], settings=AveragingSettings(),
                               termination=Termination(max_iter=50))
-    carrier = Recorder(me)
+    carrier = RecordingCarrier(me)
     body = AveragingValue(round=0, lam=np.array([1.0]), final="converged")
     await me.handle(carrier, body, envelope("a", body))  # wakes up, then finishes
     assert me.finished
     assert me.stop_reason == "converged"
-    assert [(m.round, m.final) for m in carrier.published] == [(0, None), (1, "converged")]
+    assert [(m.round, m.final) for m in published(carrier)] == [(0, None), (1, "converged")]
     later = AveragingValue(round=1, lam=np.array([1.0]))
     await me.handle(carrier, later, envelope("a", later))
-    assert len(carrier.published) == 2
+    assert len(published(carrier)) == 2
 
 
 # -- the economic-dispatch actor -------------------------------------------------------------------

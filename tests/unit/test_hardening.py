@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -25,13 +24,13 @@ from edge_agent.carrier.base import Carrier, RunCarrier
 from edge_agent.carrier.inproc import InProcNetwork
 from edge_agent.carrier.presence import PresenceRecord, PresenceTracker, session_of
 from edge_agent.cli import main
-from edge_agent.clock import ManualClock
 from edge_agent.device_agent import DeviceAgent
 from edge_agent.devices import Battery, Generator
 from edge_agent.errors import ProtocolError
 from edge_agent.messages import Envelope, Message, Refusal
 from edge_agent.runtime.services import CoordinatorService
 from edge_agent.testing.central import solve_sharing
+from edge_agent.testing.recorder import RecordingCarrier
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -222,37 +221,9 @@ def test_an_agent_hosted_by_a_node_leaves_alone_and_the_nodes_will_ends_them_all
 
 
 # -- finding 9: only operators submit jobs, and a captured job cannot be replayed ---------------------------
-class Recorder(Carrier):
-    """A carrier that keeps what its participant sends and starts nothing it spawns."""
-
-    def __init__(self, participant: CoordinatorService) -> None:
-        super().__init__(participant, ManualClock())
-        self.sent: list[Envelope] = []
-
-    def _transmit(self, envelope: Envelope) -> None:
-        self.sent.append(envelope)
-
-    def subscribe(self, senders: Iterable[str]) -> None:
-        return None
-
-    def unsubscribe(self, senders: Iterable[str]) -> None:
-        return None
-
-    def others(self) -> list[str]:
-        return []
-
-    def spawn(self, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        task = asyncio.ensure_future(coroutine)
-        task.cancel()
-        return task
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return function(*args)
-
-
 async def _submit(service: CoordinatorService, sender: str, job: AdmmJob, envelope_id: str) -> str | None:
     """Hand ``job`` to the service as ``sender``; the refusal it answers with, or None if it started the job."""
-    carrier = Recorder(service)
+    carrier = RecordingCarrier(service)
     await service.handle(carrier, job, Envelope(id=envelope_id, sender=sender, receiver="coordinator", seq=0,
                                                 body=job))
     await asyncio.sleep(0)  # let a started job see its cancellation
