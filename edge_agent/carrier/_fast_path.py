@@ -59,6 +59,8 @@ __all__ = [
 _RESPONSE_TOPIC, _CORRELATION_DATA = 0x08, 0x09
 _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0  # MQTT control packet types (high nibble)
 _READ_SIZE = 65536
+_MAX_REMAINING = 268_435_455  # the largest MQTT remaining length (4 bytes)
+_READS_PER_STEP = 4  # a read step takes at most this many read-aheads (256 KiB), then lets the loop run
 _FEW = 8
 
 
@@ -75,6 +77,7 @@ class FastPathClient(paho.Client):
     _drained = False  # the last read-ahead took less than it asked for: the socket had no more
     _batch: bytearray | None = None  # during a read step: the packets its handling sends (see read_step)
     _batch_publishes = False  # ... among which a PUBLISH
+    _reads = 0  # read-aheads in the current read step
 
     # -- the read step: read, handle, answer ------------------------------------------------------
     def read_step(self) -> MQTTErrorCode:
@@ -83,10 +86,13 @@ class FastPathClient(paho.Client):
         request's PUBACK and the reply to it) are gathered as bytes instead of entering paho's queue one by one
         (and each asking the loop for a write step). If a PUBLISH is among them they leave in one ``send``
         before this returns; acknowledgements alone join paho's queue, and leave on the next loop iteration
-        with whatever the tasks they woke publish. Returns what ``loop_read`` would."""
-        if self._sock is None:
+        with whatever the tasks they woke publish. A step ends once it has read ``_READS_PER_STEP`` times 64 KiB
+        and handled what it read (a flood must not hold the loop); the selector calls it again for the rest.
+        Returns what ``loop_read`` would."""
+        sock = self._sock
+        if sock is None:
             return MQTTErrorCode.MQTT_ERR_NO_CONN
-        self._batch, self._batch_publishes = bytearray(), False
+        self._batch, self._batch_publishes, self._reads = bytearray(), False, 0
         try:
             while self._sock is not None:
                 rc = self._packet_read()
@@ -94,13 +100,13 @@ class FastPathClient(paho.Client):
                     break
                 if rc > 0:
                     return self._loop_rc_handle(rc)
-                if self._drained and not self.has_buffered_input():
-                    break  # the socket is empty: no recv just to meet EAGAIN (the selector wakes us again)
+                if not self.has_buffered_input() and (self._drained or self._reads >= _READS_PER_STEP):
+                    break  # the socket is empty (no recv just to meet EAGAIN), or this step has read enough
             return MQTTErrorCode.MQTT_ERR_SUCCESS
         finally:
             batch, self._batch = self._batch, None
-            if batch:
-                self._send_batch(batch)
+            if batch and self._sock is sock:  # a lost or replaced connection: what it gathered is void (paho
+                self._send_batch(batch)  # re-sends the QoS 1 messages after reconnecting)
 
     def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
                       info: paho.MQTTMessageInfo | None = None) -> MQTTErrorCode:
@@ -117,8 +123,6 @@ class FastPathClient(paho.Client):
         return super()._packet_queue(command, packet, mid, qos, info)
 
     def _send_batch(self, batch: bytearray) -> None:
-        if self._sock is None:
-            return  # the connection was lost while reading: paho re-sends the QoS 1 messages after reconnecting
         sent = 0
         if self._batch_publishes and not self._out_packet:
             try:
@@ -140,13 +144,13 @@ class FastPathClient(paho.Client):
     # -- reading: one recv for everything that is there ------------------------------------------
     def _sock_recv(self, bufsize: int) -> bytes:
         """paho asks for 1 byte (command), 1 byte per length byte, then the rest of each packet: ~3-4 recv
-        calls per packet. This reads up to 64 KiB once and serves those requests from it; the loop must
-        then call :meth:`loop_read` while :meth:`has_buffered_input` (the socket itself no longer polls
-        readable for data held here)."""
+        calls per packet. This reads up to 64 KiB once and serves those requests from it; a caller of
+        ``loop_read`` must then call it again while :meth:`has_buffered_input` (the socket itself no longer
+        polls readable for data held here): :meth:`read_step` does."""
         taken = self._taken
         if taken >= len(self._received):
             data = super()._sock_recv(max(bufsize, _READ_SIZE))  # BlockingIOError etc. reach paho as before
-            self._drained = len(data) < _READ_SIZE
+            self._drained, self._reads = len(data) < _READ_SIZE, self._reads + 1
             if len(data) <= bufsize:
                 return data
             self._received, taken = data, 0
@@ -182,6 +186,7 @@ class FastPathClient(paho.Client):
         if not data:
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
         self._received, self._taken, self._drained = data, 0, len(data) < _READ_SIZE
+        self._reads += 1
         with self._msgtime_mutex:  # keepalive: bytes came in
             self._last_bytes_received = paho.time_func()
         return None
@@ -304,18 +309,25 @@ class FastPathClient(paho.Client):
     def publish_qos1(self, topic: str, payload: bytes, retain: bool = False,
                      properties: PackedPublishProperties | None = None) -> int | None:
         """paho's ``publish`` of a QoS 1 message that can be written now (a socket, a free in-flight slot, room
-        in the queue, a topic without wildcards): its message id, or None when paho's ``publish`` must take it
+        in the queue, a topic without wildcards of at most 65,535 bytes, ``bytes`` whose packet fits MQTT's
+        remaining length): its message id, or None when paho's ``publish`` must take it
         (and report what is wrong). The message is kept in ``_out_messages`` as paho keeps it, for its PUBACK and
         for a resend after a reconnect, but without the ``MQTTMessageInfo`` (and its ``threading.Condition``)
         paho makes for each: they share one. The packet's bytes are paho's (``test_mqtt_fast_path``)."""
-        if (self._sock is None or "+" in topic or "#" in topic or not topic
+        if (self._sock is None or "+" in topic or "#" in topic or not topic or type(payload) is not bytes
                 or 0 < self._max_inflight_messages <= self._inflight_messages
                 or 0 < self._max_queued_messages <= len(self._out_messages)):
             return None
         topic_bytes = topic.encode()
+        packed = b"" if self._protocol != paho.MQTTv5 else b"\x00" if properties is None else properties.pack()
+        size = 4 + len(topic_bytes) + len(packed) + len(payload)
+        if len(topic_bytes) > 65535 or size > _MAX_REMAINING:
+            return None
         mid = self._mid_generate()
         if mid in self._out_messages:
             return None
+        head = len(topic_bytes).to_bytes(2, "big") + topic_bytes + mid.to_bytes(2, "big") + packed
+        packet = bytes((_PUBLISH | 0x02 | retain,)) + variable_byte_integer(size) + head + payload
         message = paho.MQTTMessage.__new__(paho.MQTTMessage)  # no MQTTMessageInfo of its own
         message.timestamp, message.state, message.dup, message.mid = paho.time_func(), _WAIT_FOR_PUBACK, False, mid
         message._topic, message.payload, message.qos, message.retain = topic_bytes, payload, 1, retain
@@ -323,10 +335,6 @@ class FastPathClient(paho.Client):
         with self._out_message_mutex:
             self._out_messages[mid] = message
             self._inflight_messages += 1
-        packed = b"" if self._protocol != paho.MQTTv5 else b"\x00" if properties is None else properties.pack()
-        head = len(topic_bytes).to_bytes(2, "big") + topic_bytes + mid.to_bytes(2, "big") + packed
-        packet = (bytes((_PUBLISH | 0x02 | retain,)) + variable_byte_integer(len(head) + len(payload)) + head
-                  + payload)
         self._packet_queue(_PUBLISH, packet, mid, 1, _SHARED_INFO)
         return mid
 

@@ -436,6 +436,11 @@ def test_queued_publishes_leave_as_pubacks_free_slots_as_with_paho(max_inflight:
 
 
 # -- the read step: what handling the packets sends ---------------------------------------------------
+def _writes_on_the_loop(client: paho.Client) -> None:
+    """As :class:`MqttLink` sets it up: paho asks for a write step instead of writing a queued packet at once."""
+    client.on_socket_register_write = lambda *_: None
+
+
 REPLY_SIZES = {"small": 40, "larger than the socket takes": 3_000_000}
 
 
@@ -460,6 +465,7 @@ def _answers(kind: type[paho.Client], requests: list[bytes], reply_size: int | N
         client.on_message = lambda c, u, m: answer(m.topic, getattr(m.properties, "ResponseTopic", None),
                                                    getattr(m.properties, "CorrelationData", None))
     with _connected(client) as conn:
+        _writes_on_the_loop(client)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         conn.sendall(b"".join(requests))
         assert _wait_readable(client.socket())
@@ -518,6 +524,7 @@ def test_a_qos0_publish_during_a_read_step_keeps_its_place(encoded: dict[str, by
         else:
             client.on_message = answer
         with _connected(client) as conn:
+            _writes_on_the_loop(client)
             conn.sendall(encoded["qos1 request"] * 2)
             assert _wait_readable(client.socket())
             _read(client)
@@ -597,6 +604,44 @@ def test_publish_qos1_leaves_to_paho_what_it_does_not_take(encoded: dict[str, by
         assert client.publish_qos1("t", b"p") is None  # no free in-flight slot: paho queues it
         assert client.publish("t", b"p", 1).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
         assert len(client._out_messages) == 2
+
+
+def test_publish_qos1_leaves_what_paho_refuses_to_paho_untouched() -> None:
+    """A topic over 65,535 bytes, a payload MQTT cannot carry or one that is not ``bytes``: paho's ``publish``
+    reports it, and ``publish_qos1`` has kept nothing and taken no in-flight slot."""
+    client = _client(FastPathClient)
+    assert isinstance(client, FastPathClient)
+    with _connected(client):
+        assert client.publish_qos1("t" * 65_536, b"p") is None
+        with pytest.raises(ValueError, match="too long"):
+            client.publish("t" * 65_536, b"p", 1)
+        assert client.publish_qos1("t", memoryview(b"p")) is None  # type: ignore[arg-type]
+        assert (client._out_messages, client._inflight_messages) == ({}, 0)
+        assert client.publish_qos1("t", b"p") is not None
+
+
+def test_a_read_step_reads_at_most_a_few_buffers(encoded: dict[str, bytes]) -> None:
+    """A flood (here QoS 0 publishes, which need no acknowledgement) does not hold the loop in one read step:
+    a step takes four 64 KiB reads (and a fifth, when a packet is cut at the end of the fourth); the next steps
+    take the rest, all of it, in order."""
+    receiver = _Receiver(FastPathClient)
+    packet = encoded["qos0 bare"]
+    count = 200_000 // len(packet) * 4  # ~800 kB: more than four read-aheads
+    with _connected(receiver.client) as conn:
+        conn.setblocking(False)
+        stream = memoryview(packet * count)
+        steps = []
+        while stream or _wait_readable(receiver.client.socket(), 0.05):
+            with contextlib.suppress(BlockingIOError):
+                stream = stream[conn.send(stream):]
+            if _wait_readable(receiver.client.socket(), 0.0):
+                before = len(receiver.messages)
+                assert _read(receiver.client) == MQTTErrorCode.MQTT_ERR_SUCCESS
+                steps.append(len(receiver.messages) - before)
+    assert len(receiver.messages) == count
+    assert max(steps) * len(packet) <= 5 * 65536
+    assert len(steps) >= 3
+    assert {m.payload for m in receiver.messages} == {b"hello"}
 
 
 def test_plain_pubacks_are_reported_to_acked_and_others_to_on_publish() -> None:
