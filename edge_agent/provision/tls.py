@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge_agent.errors import ConfigError
 from edge_agent.provision.files import BROKER_READS, PUBLIC, SECRET, Writer
+from edge_agent.runtime.interrupts import held
 
 __all__ = ["HARDENED_CIPHERS", "LOOPBACK_HOSTS", "broker_name", "certificates", "client_certificate"]
 
@@ -30,7 +31,8 @@ def _openssl(*args: str, stdin: bytes | None = None) -> bytes:
     if tool is None:
         msg = "the openssl command is needed for the certificates (Debian/Ubuntu: apt-get install openssl)"
         raise ConfigError(msg)
-    done = subprocess.run([tool, *args], input=stdin, capture_output=True, check=False)
+    with held():  # a Ctrl-C waits for openssl (milliseconds): never inside logging's at-fork hook
+        done = subprocess.run([tool, *args], input=stdin, capture_output=True, check=False)
     if done.returncode != 0:
         raise ConfigError(f"openssl {args[0]} failed: {done.stderr.decode(errors='replace').strip()}")
     return done.stdout

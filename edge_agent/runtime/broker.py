@@ -36,6 +36,7 @@ import structlog
 
 from edge_agent.carrier.mqtt_options import DEFAULT_MAX_PAYLOAD
 from edge_agent.errors import ConfigError, TransportError
+from edge_agent.runtime.interrupts import held
 
 __all__ = ["PrivateBroker", "free_port"]
 
@@ -251,7 +252,7 @@ class PrivateBroker:
         assert self._binary is not None
         config = self._dir / "mosquitto.conf"
         config.write_text("\n".join(self.config_lines()) + "\n")
-        with self.log_path.open("ab") as log_file:
+        with self.log_path.open("ab") as log_file, held():
             self._process = subprocess.Popen(
                 [self._binary, "-c", str(config)], stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                 start_new_session=True,

@@ -32,6 +32,7 @@ from typing import IO, Any
 import structlog
 
 from edge_agent.errors import TransportError
+from edge_agent.runtime.interrupts import held
 
 __all__ = ["ForkServer", "ForkedProcess", "forkable"]
 
@@ -84,7 +85,7 @@ class ForkServer:
 
     def __init__(self, log_path: Path, preexec: Any = None) -> None:
         self._log_path = log_path
-        with log_path.open("wb") as output:
+        with log_path.open("wb") as output, held():
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "edge_agent.fork_main"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=output, preexec_fn=preexec,  # noqa: PLW1509  (only prctl, as for every child)

@@ -10,19 +10,22 @@ as ``solve --carrier mqtt`` started its agents). :func:`run` is ``asyncio.run`` 
 from before the loop is built until the coroutine runs: one that came meanwhile then cancels it.
 
 Nor does the ``KeyboardInterrupt`` always get out: raised inside a hook whose exceptions Python prints and
-ignores (``logging``'s at-fork hook, as ``subprocess`` starts an agent: seen in ~1 of 40 SIGTERMs), it is lost.
-So a stop stays pending until the command takes it (:func:`take_stop`): :func:`run` starts nothing while one
-is pending, and the command reports it even if it finished.
+ignores (``logging``'s at-fork hook, as ``subprocess`` starts an agent: seen in ~1 of 40 SIGTERMs), it is lost,
+and Python prints its traceback. So every fork of the package runs inside :func:`held`, where a stop signal or
+Ctrl-C waits until the fork is done. A stop also stays pending until the command takes it (:func:`take_stop`):
+:func:`run` starts nothing while one is pending, and the command reports it even if it finished.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Coroutine
+import threading
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["run", "stop_signal", "take_stop"]
+__all__ = ["held", "run", "stop_signal", "take_stop"]
 
 T = TypeVar("T")
 
@@ -52,6 +55,28 @@ def stop_signal(signum: int, frame: object) -> None:
         _STOPS.waiting = True
         return
     signal.raise_signal(signal.SIGINT)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Stop signals and Ctrl-C wait until the block is left, then act (``KeyboardInterrupt`` here, or the
+    running loop's main task cancelled). Around a fork: ``logging``'s at-fork hooks run in this process, and
+    an interrupt raised inside them is printed and lost."""
+    previous = signal.getsignal(signal.SIGINT)
+    if _STOPS.held or previous is None or threading.current_thread() is not threading.main_thread():
+        yield  # held already (run builds its loop), or signals are not this thread's to handle
+        return
+    signal.signal(signal.SIGINT, _wait)
+    _STOPS.held = True
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _STOPS.release()
+
+
+def _wait(signum: int, frame: object) -> None:
+    _STOPS.waiting = True
 
 
 def take_stop() -> signal.Signals | None:

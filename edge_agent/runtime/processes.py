@@ -26,6 +26,7 @@ import structlog
 
 from edge_agent.errors import ConfigError, TransportError
 from edge_agent.runtime.fork_server import ForkServer, forkable
+from edge_agent.runtime.interrupts import held
 
 __all__ = ["SPAWN_METHODS", "ChildProcess", "ProcessGroup", "Spawn", "die_with_parent"]
 
@@ -105,19 +106,20 @@ class ProcessGroup:
         log_path = self.log_dir / f"{name}.log"
         command = forkable(argv) if self.spawn == "fork" else None
         process: Process
-        if command is not None:
-            if self._fork_server is None:
-                self._fork_server = ForkServer(self.log_dir / "fork-server.log",
-                                               preexec=functools.partial(die_with_parent, os.getpid()))
-            process = self._fork_server.spawn(command, log_path)
-        else:
-            with log_path.open("wb") as output:
-                process = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                    preexec_fn=functools.partial(die_with_parent, os.getpid()),  # noqa: PLW1509  (prctl and getppid only)
-                )
-        child = ChildProcess(name, process, log_path, devices)
-        self.children.append(child)
+        with held():  # a stop signal waits until the child is known to the group, which stops it on the way out
+            if command is not None:
+                if self._fork_server is None:
+                    self._fork_server = ForkServer(self.log_dir / "fork-server.log",
+                                                   preexec=functools.partial(die_with_parent, os.getpid()))
+                process = self._fork_server.spawn(command, log_path)
+            else:
+                with log_path.open("wb") as output:
+                    process = subprocess.Popen(
+                        argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                        preexec_fn=functools.partial(die_with_parent, os.getpid()),  # noqa: PLW1509  (prctl and getppid only)
+                    )
+            child = ChildProcess(name, process, log_path, devices)
+            self.children.append(child)
         log.debug("fleet.process_started", name=name, pid=process.pid)
         return child
 

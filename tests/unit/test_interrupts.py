@@ -101,6 +101,39 @@ def test_a_stop_whose_interrupt_was_lost_stops_the_next_run_before_it_starts(sto
     assert interrupts.take_stop() is None  # taken once
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_inside_held_waits_for_the_end_of_the_block(stop_handler: None, signum: signal.Signals) -> None:
+    """A fork runs ``logging``'s at-fork hooks, where an interrupt is printed and lost: inside :func:`held` a stop
+    signal or Ctrl-C raises nothing until the block is left."""
+    reached: list[str] = []
+    with pytest.raises(KeyboardInterrupt), interrupts.held():
+        signal.raise_signal(signum)
+        reached.append("after the signal")
+    assert reached == ["after the signal"]
+    assert interrupts.take_stop() is (signal.SIGTERM if signum is signal.SIGTERM else None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C acts at once again
+    with interrupts.held():
+        pass  # nothing came: nothing is raised
+
+
+def test_held_inside_a_running_loop_cancels_the_main_task_once_left(stop_handler: None) -> None:
+    seen: list[str] = []
+
+    async def main() -> None:
+        with interrupts.held():
+            signal.raise_signal(signal.SIGTERM)
+            seen.append("held")
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.run(main())
+    assert seen == ["held", "cancelled"]
+
+
 def test_run_returns_what_the_coroutine_returns(stop_handler: None) -> None:
     async def main() -> int:
         await asyncio.sleep(0)
