@@ -27,6 +27,14 @@ def stop_handler() -> Iterator[None]:
         interrupts.take_stop()  # no stop left pending for the next test
 
 
+async def _until_cancelled(seen: list[str]) -> None:
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        seen.append("cancelled")
+        raise
+
+
 class _SignalWhileBuilding(asyncio.DefaultEventLoopPolicy):
     """The SIGTERM arrives while the loop is being built (where it once left a loop without its self-pipe)."""
 
@@ -44,11 +52,7 @@ def test_a_stop_signal_while_the_loop_is_built_waits_then_cancels_the_coroutine(
 
     async def main() -> str:
         seen.append("started")
-        try:
-            await asyncio.Event().wait()  # until cancelled
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
+        await _until_cancelled(seen)
         return "finished"
 
     asyncio.set_event_loop_policy(_SignalWhileBuilding())
@@ -67,11 +71,7 @@ def test_a_stop_signal_while_the_coroutine_runs_cancels_it(stop_handler: None) -
 
     async def main() -> None:
         asyncio.get_running_loop().call_soon(signal.raise_signal, signal.SIGTERM)
-        try:
-            await asyncio.Event().wait()  # until cancelled
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
+        await _until_cancelled(seen)
 
     with pytest.raises(KeyboardInterrupt):
         interrupts.run(main())
@@ -123,11 +123,7 @@ def test_held_inside_a_running_loop_cancels_the_main_task_once_left(stop_handler
         with interrupts.held():
             signal.raise_signal(signal.SIGTERM)
             seen.append("held")
-        try:
-            await asyncio.Event().wait()  # until cancelled
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
+        await _until_cancelled(seen)
 
     with pytest.raises(KeyboardInterrupt):
         interrupts.run(main())
