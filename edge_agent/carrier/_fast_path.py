@@ -16,7 +16,7 @@ paho 2.2 private names this module depends on, and why:
   ``_handle_publish`` and ``_handle_pubackcomp`` (the short path, for packets paho's reader put together),
   ``_update_inflight`` (skipped when nothing is queued), ``_ssl_wrap_socket`` (paho 2.2 leaks the socket of a
   failed TLS handshake);
-* methods called: ``_packet_handle``, ``_send_puback``, ``_do_on_publish``, ``_sock_send``, ``_loop_rc_handle``,
+* methods called: ``_packet_handle``, ``_do_on_publish``, ``_sock_send``, ``_loop_rc_handle``,
   ``_call_socket_register_write``, ``_mid_generate``;
 * attributes read or written: ``_in_packet`` and ``_out_packet`` (and the keys of their dicts: ``command``,
   ``packet``, ``pos``, ``to_process``, ``qos``, ``mid``, ``info``, ``have_remaining``, ``remaining_*``),
@@ -24,7 +24,8 @@ paho 2.2 private names this module depends on, and why:
   ``_out_message_mutex``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_last_msg_out``, ``_manual_ack``,
   ``_protocol``, ``_sock``, ``_ssl_context``, ``_host``, ``_connect_timeout``; the slots of ``MQTTMessage``
   (:meth:`FastPathClient.publish_qos1` fills one as paho's ``publish`` does, for the PUBACK and for a resend
-  after a reconnect); the module names ``time_func`` and ``mqtt_ms_wait_for_puback``;
+  after a reconnect); the module names ``time_func`` and ``mqtt_ms_wait_for_puback`` (and, for type checking
+  only, ``_OutPacket``);
 * :class:`PackedPublishProperties` relies on paho only calling ``pack()`` (and ``str()``) on the properties
   of an outgoing PUBLISH.
 
@@ -40,7 +41,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
@@ -50,6 +51,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.carrier.mqtt_options import Inbound
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import _OutPacket
 
 __all__ = [
     "FastPathClient", "PackedPublishProperties", "decode_publish", "plain_puback", "publish_properties",
@@ -61,7 +65,6 @@ _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0  # MQTT control packet types (
 _READ_SIZE = 65536
 _MAX_REMAINING = 268_435_455  # the largest MQTT remaining length (4 bytes)
 _READS_PER_STEP = 4  # a read step takes at most this many read-aheads (256 KiB), then lets the loop run
-_FEW = 8
 
 
 class FastPathClient(paho.Client):
@@ -136,9 +139,8 @@ class FastPathClient(paho.Client):
             self._queue_bytes(bytes(memoryview(batch)[sent:]))
 
     def _queue_bytes(self, data: bytes) -> None:
-        """Queue packets already joined, to be written by paho's writer (which acts on none of them)."""
-        self._out_packet.append({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
-                                 "packet": data, "info": None})
+        """Queue packets already joined, to be written by paho's writer."""
+        self._out_packet.append(_joined(data))
         self._call_socket_register_write()
 
     # -- reading: one recv for everything that is there ------------------------------------------
@@ -240,9 +242,7 @@ class FastPathClient(paho.Client):
             return
         for _ in parts:
             out.popleft()
-        joined = b"".join(parts)
-        out.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(joined),
-                        "packet": joined, "info": None})
+        out.appendleft(_joined(b"".join(parts)))
 
     # -- the short path of the two packets of every QoS 1 exchange ------------------------------------
     def _short(self, command: int, packet: bytes | bytearray) -> MQTTErrorCode | None:
@@ -280,11 +280,7 @@ class FastPathClient(paho.Client):
         inbound(Inbound(topic, bytes(packet[payload_at:]), bool(header & 0x01), response_topic, correlation))
         if qos == 0 or self._manual_ack:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        batch = self._batch
-        if batch is not None and not self._out_packet:
-            batch += bytes((_PUBACK, 2, mid >> 8, mid & 0xFF))  # the bytes of paho's PUBACK, MQTT 5 and 3.1.1
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
-        return self._send_puback(mid)
+        return self._packet_queue(_PUBACK, bytes((_PUBACK, 2, mid >> 8, mid & 0xFF)), mid, 1)  # paho's PUBACK
 
     def _short_puback(self, packet: bytes | bytearray) -> MQTTErrorCode | None:
         """A plain PUBACK (success, no properties: what Mosquitto sends for an accepted message) without the
@@ -368,6 +364,11 @@ _PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)  # shared by every plain PUBACK
 _NO_PUBACK_PROPERTIES = _properties(PacketTypes.PUBACK)
 _SHARED_INFO = paho.MQTTMessageInfo(0)  # the info of every message publish_qos1 keeps: nobody waits on it
 _WAIT_FOR_PUBACK = paho.mqtt_ms_wait_for_puback
+
+
+def _joined(data: bytes) -> _OutPacket:
+    """paho's queue entry for packets already joined into ``data``; paho acts on none of them once written."""
+    return {"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data), "packet": data, "info": None}
 
 
 # -- the byte codec ------------------------------------------------------------------------------
