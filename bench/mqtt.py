@@ -719,19 +719,19 @@ def _raw_floor_agent(url: str, prefix: str, agent: str, answer: Callable[[int, b
             sock.sendall(b"".join(out))
 
 
-def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> None:
-    """A forked child answering ADMM requests for ``agent`` with no carrier and (but for ``raw socket, device
+def _floor_agent(url: str, prefix: str, device: Generator, kind: str, parent: int) -> None:
+    """A forked child answering ADMM requests for ``device`` with no carrier and (but for ``raw socket, device
     model``) no device model (:func:`_floor_answer`; ``JSON``: nothing checked, ``codec``: validated by the
     codec; ``device model``: validated by the codec and answered by the agent's :class:`DeviceAgent` through a
     :class:`_FloorCarrier`): ``raw socket, ...`` speaks MQTT by hand (:func:`_raw_floor_agent`); the others use
     the carrier's paho client (the fast path) in a plain ``select`` loop or (``codec, asyncio``) from an
     asyncio loop's reader."""
+    agent = device.id
     die_with_parent(parent)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     checked = not kind.endswith("JSON")
     if kind == "raw socket, device model":
-        device = next(d for d in generators(int(agent[1:]) + 1) if d.id == agent)
         floor = _FloorCarrier(DeviceAgent(device))
         _raw_floor_agent(url, prefix, agent, lambda seq, payload: floor.answer(payload))
         return
@@ -783,14 +783,15 @@ def _floor_agent(url: str, prefix: str, agent: str, kind: str, parent: int) -> N
 
 def admm_floor(url: str, n: int, kind: str, *, rounds: int, repeats: int) -> AdmmCase:
     """N forked :func:`_floor_agent` processes against the same coordinator as :func:`admm_processes`."""
-    prefix, ids = fresh_prefix(), [d.id for d in generators(n)]
+    prefix, devices = fresh_prefix(), generators(n)
+    ids = [d.id for d in devices]
     pids = []
     try:
-        for agent in ids:
+        for device in devices:
             pid = os.fork()
             if pid == 0:
                 try:
-                    _floor_agent(url, prefix, agent, kind, os.getppid())
+                    _floor_agent(url, prefix, device, kind, os.getppid())
                 finally:
                     os._exit(1)
             pids.append(pid)
